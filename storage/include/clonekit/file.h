@@ -1,0 +1,76 @@
+// Read-only access to the files that hold image layers.
+//
+// Layers are read through this seam rather than raw fds so the parsers can be
+// fuzzed and unit-tested over memory (MemoryFile) exactly as they run on disk.
+#ifndef CLONEKIT_FILE_H_
+#define CLONEKIT_FILE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clonekit/status.h"
+
+namespace clonekit {
+
+// Identifies a file independently of the path used to reach it, so loops
+// through symlinks and hard links are recognised.
+struct FileIdentity {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+
+  // The path as it was opened; used in every error message.
+  virtual const std::string& name() const = 0;
+  virtual uint64_t size() const = 0;
+  virtual FileIdentity identity() const = 0;
+
+  // Reads up to n bytes at offset; *got < n only at end of file.
+  virtual Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got) const = 0;
+
+  // Where data and holes are: sets *is_data for the segment starting at
+  // offset and *end to where that segment ends (clamped to limit). Files that
+  // cannot tell report everything as data.
+  virtual Status Segment(uint64_t offset, uint64_t limit, bool* is_data, uint64_t* end) const;
+
+  // Disk bytes in use (st_blocks), for `info`.
+  virtual uint64_t allocated_bytes() const { return size(); }
+
+  // The descriptor, for writers and pipelines that need it; -1 when none.
+  virtual int fd() const { return -1; }
+};
+
+struct OpenOptions {
+  // Take qemu-compatible shared read locks (see lock.h). Off for fuzzing.
+  bool lock = true;
+  // qemu's -U: read even while another process writes (no 2xx lock bytes).
+  bool force_share = false;
+};
+
+// Opens a path read-only (O_RDONLY|O_CLOEXEC), taking the image locks.
+Result<std::unique_ptr<ReadableFile>> OpenFileForRead(const std::string& path,
+                                                       const OpenOptions& options);
+
+// A file held in memory, for tests and fuzzing.
+std::unique_ptr<ReadableFile> NewMemoryFile(std::string name, std::vector<uint8_t> bytes,
+                                            FileIdentity identity = {});
+
+// Opens the files a chain refers to. The chain opener goes through this so
+// that fuzzers can supply backing files from memory.
+class FileOpener {
+ public:
+  virtual ~FileOpener() = default;
+  virtual Result<std::unique_ptr<ReadableFile>> Open(const std::string& path) = 0;
+};
+
+std::unique_ptr<FileOpener> NewPosixFileOpener(const OpenOptions& options);
+
+}  // namespace clonekit
+
+#endif  // CLONEKIT_FILE_H_

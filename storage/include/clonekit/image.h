@@ -1,0 +1,99 @@
+// One layer of a backing chain: a raw file or a qcow2 image.
+//
+// An Image answers two questions: what does the layer itself say about a
+// guest range (Describe), and what are the bytes at a host location (ReadHost,
+// ReadCompressed). It knows nothing of the layers below it; ChainResolver
+// combines layers.
+#ifndef CLONEKIT_IMAGE_H_
+#define CLONEKIT_IMAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "clonekit/file.h"
+#include "clonekit/status.h"
+
+namespace clonekit {
+
+enum class ImageFormat { kRaw, kQcow2 };
+const char* FormatName(ImageFormat format);
+
+// What a layer holds for a run of guest bytes.
+enum class RunKind : uint8_t {
+  kUnallocated,  // not in this layer: look below
+  kZero,         // reads as zeros here (zero cluster, raw hole)
+  kData,         // plain bytes at host_offset
+  kCompressed,   // one compressed cluster
+};
+
+struct LayerRun {
+  RunKind kind = RunKind::kUnallocated;
+  uint64_t length = 0;
+  // kData, and kZero when the layer still has a host location: where the
+  // first byte of the run lives in the layer's file.
+  uint64_t host_offset = 0;
+  bool offset_valid = false;
+  // kCompressed: the stream's location, size and the guest start of its cluster.
+  uint32_t compressed_size = 0;
+  uint64_t cluster_start = 0;
+};
+
+// Facts `info` shows; format-specific ones are only set for qcow2.
+struct ImageInfo {
+  ImageFormat format = ImageFormat::kRaw;
+  uint64_t virtual_size = 0;
+  uint64_t cluster_size = 0;
+  uint32_t version = 0;
+  uint32_t refcount_bits = 0;
+  bool compression_zstd = false;
+  bool lazy_refcounts = false;
+  bool dirty = false;
+  bool corrupt = false;
+  bool extended_l2 = false;
+  uint32_t internal_snapshots = 0;
+  std::string backing_file;    // as written in the header
+  std::string backing_format;  // from the header extension
+};
+
+class Image {
+ public:
+  virtual ~Image() = default;
+
+  const std::string& name() const { return file_->name(); }
+  const ReadableFile& file() const { return *file_; }
+  virtual const ImageInfo& info() const = 0;
+  uint64_t virtual_size() const { return info().virtual_size; }
+
+  // Describes the layer from guest offset `offset` (< virtual_size) for at
+  // most max_length bytes: fills *run with one homogeneous run (data runs
+  // have contiguous host bytes). Validates every table entry it touches.
+  virtual Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) = 0;
+
+  // Reads host bytes of this layer; bytes past the end of the file read as
+  // zeros (as qemu does for a cluster that ends past EOF).
+  Status ReadHost(uint64_t host_offset, void* buf, size_t length) const;
+
+  // Inflates one compressed cluster into out (cluster_size bytes).
+  virtual Status ReadCompressed(const LayerRun& run, uint8_t* out) const;
+
+ protected:
+  explicit Image(std::unique_ptr<ReadableFile> file) : file_(std::move(file)) {}
+  std::unique_ptr<ReadableFile> file_;
+};
+
+// Opens `file` as the given format; a qcow2 header is fully validated here.
+Result<std::unique_ptr<Image>> OpenImage(std::unique_ptr<ReadableFile> file, ImageFormat format);
+
+// "raw" / "qcow2" -> format; anything else is refused.
+Result<ImageFormat> ParseFormat(const std::string& file, const std::string& name);
+
+// Detects the format of a top image the user named (qcow2 magic or raw).
+// Only ever used for the image given on the command line, never for
+// backing files: those carry their format in the header.
+ImageFormat DetectFormat(const ReadableFile& file);
+
+}  // namespace clonekit
+
+#endif  // CLONEKIT_IMAGE_H_

@@ -1,0 +1,193 @@
+#include "qcow2_image.h"
+
+#include <algorithm>
+
+#include "compression.h"
+
+namespace clonekit {
+
+using qcow2::ClusterKind;
+
+namespace {
+
+RunKind ToRunKind(ClusterKind kind) {
+  switch (kind) {
+    case ClusterKind::kZero: return RunKind::kZero;
+    case ClusterKind::kData: return RunKind::kData;
+    case ClusterKind::kCompressed: return RunKind::kCompressed;
+    default: return RunKind::kUnallocated;
+  }
+}
+
+// Whether `next` continues `run` (same kind, host bytes contiguous).
+bool Continues(const LayerRun& run, const LayerRun& next) {
+  if (run.kind != next.kind || run.offset_valid != next.offset_valid) return false;
+  if (run.kind == RunKind::kCompressed) return false;
+  return !run.offset_valid || run.host_offset + run.length == next.host_offset;
+}
+
+}  // namespace
+
+Qcow2Image::Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header)
+    : Image(std::move(file)), header_(std::move(header)) {
+  geometry_ = {header_.cluster_bits, header_.version, header_.extended_l2()};
+  info_.format = ImageFormat::kQcow2;
+  info_.virtual_size = header_.size;
+  info_.cluster_size = header_.cluster_size();
+  info_.version = header_.version;
+  info_.refcount_bits = 1u << header_.refcount_order;
+  info_.compression_zstd = header_.compression == qcow2::Compression::kZstd;
+  info_.lazy_refcounts = header_.compatible_features & qcow2::kCompatLazyRefcounts;
+  info_.dirty = header_.incompatible_features & qcow2::kIncompatDirty;
+  info_.corrupt = header_.incompatible_features & qcow2::kIncompatCorrupt;
+  info_.extended_l2 = header_.extended_l2();
+  info_.internal_snapshots = header_.nb_snapshots;
+  info_.backing_file = header_.backing_file;
+  info_.backing_format = header_.backing_format;
+}
+
+Result<std::unique_ptr<Image>> Qcow2Image::Open(std::unique_ptr<ReadableFile> file) {
+  // The header, its extensions and the backing name all live in cluster 0,
+  // which is at most 2 MiB: read that much (or the whole file if smaller).
+  size_t want = static_cast<size_t>(std::min<uint64_t>(file->size(), 1u << qcow2::kMaxClusterBits));
+  std::vector<uint8_t> head(want);
+  size_t got = 0;
+  CLONEKIT_RETURN_IF_ERROR(file->ReadAt(0, head.data(), want, &got));
+  Result<qcow2::Header> header = qcow2::DecodeHeader(file->name(), head.data(), got, file->size());
+  if (!header.ok()) return header.status();
+  std::unique_ptr<Qcow2Image> image(new Qcow2Image(std::move(file), std::move(header).value()));
+  CLONEKIT_RETURN_IF_ERROR(image->LoadL1());
+  return std::unique_ptr<Image>(std::move(image));
+}
+
+Status Qcow2Image::LoadL1() {
+  // Size and position were checked against the file by DecodeHeader.
+  std::vector<uint8_t> raw(uint64_t(header_.l1_size) * 8);
+  size_t got = 0;
+  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(header_.l1_table_offset, raw.data(), raw.size(), &got));
+  if (got != raw.size()) return Status::Corruption(name(), "L1 table is truncated");
+  l1_.resize(header_.l1_size);
+  for (size_t i = 0; i < l1_.size(); i++) l1_[i] = qcow2::LoadBE64(raw.data() + i * 8);
+  return Status::OK();
+}
+
+std::string Qcow2Image::Where(uint64_t guest_offset) const {
+  uint64_t cluster = guest_offset >> header_.cluster_bits;
+  return "(guest offset " + Hex(guest_offset) + ", L1 index " +
+         std::to_string(cluster / header_.l2_entries()) + ", L2 index " +
+         std::to_string(cluster % header_.l2_entries()) + ")";
+}
+
+Status Qcow2Image::LoadL2(uint64_t l1_index, bool* present) {
+  uint64_t l2_offset = 0;
+  std::string err = qcow2::DecodeL1Entry(l1_[l1_index], header_.cluster_bits, &l2_offset);
+  if (!err.empty()) return Status::Corruption(name(), err + " (L1 index " + std::to_string(l1_index) + ")");
+  *present = l2_offset != 0;
+  if (!*present || l2_l1_index_ == l1_index) return Status::OK();
+  uint64_t cs = header_.cluster_size();
+  if (l2_offset > file_->size() || cs > file_->size() - l2_offset) {
+    return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " (L1 index " +
+                                          std::to_string(l1_index) + ") is past end of file (size " +
+                                          Hex(file_->size()) + ")");
+  }
+  l2_.resize(cs);
+  size_t got = 0;
+  l2_l1_index_ = UINT64_MAX;
+  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(l2_offset, l2_.data(), cs, &got));
+  if (got != cs) return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " is truncated");
+  l2_l1_index_ = l1_index;
+  return Status::OK();
+}
+
+Status Qcow2Image::UnitAt(uint64_t offset, LayerRun* unit, uint64_t* unit_end) {
+  const uint64_t cs = header_.cluster_size();
+  const uint64_t cluster = offset >> header_.cluster_bits;
+  const uint64_t index = cluster % header_.l2_entries();
+  const uint8_t* p = l2_.data() + index * header_.l2_entry_bytes();
+  uint64_t cluster_start = cluster << header_.cluster_bits;
+
+  qcow2::L2Entry entry;
+  std::string err = qcow2::DecodeL2Entry(qcow2::LoadBE64(p), geometry_, &entry);
+  ClusterKind kind = entry.kind;
+  *unit_end = cluster_start + cs;
+  if (err.empty() && header_.extended_l2()) {
+    unsigned sub = static_cast<unsigned>((offset - cluster_start) / header_.subcluster_size());
+    err = qcow2::SubclusterKind(entry, qcow2::LoadBE64(p + 8), sub, &kind);
+    if (kind != ClusterKind::kCompressed) {
+      *unit_end = cluster_start + (sub + 1) * header_.subcluster_size();
+    }
+  }
+  if (!err.empty()) return Status::Corruption(name(), err + " " + Where(offset));
+
+  *unit = LayerRun();
+  unit->kind = ToRunKind(kind);
+  unit->length = *unit_end - offset;
+  if (kind == ClusterKind::kCompressed) {
+    if (entry.host_offset >= file_->size()) {
+      return Status::Corruption(name(), "compressed cluster at " + Hex(entry.host_offset) + " " +
+                                            Where(offset) + " is past end of file (size " +
+                                            Hex(file_->size()) + ")");
+    }
+    if (entry.host_offset < cs) {
+      return Status::Corruption(name(), "compressed cluster at " + Hex(entry.host_offset) + " " +
+                                            Where(offset) + " points into the image header");
+    }
+    unit->host_offset = entry.host_offset;
+    unit->compressed_size = entry.compressed_size;
+    unit->cluster_start = cluster_start;
+    return Status::OK();
+  }
+  if (entry.offset_valid && (kind == ClusterKind::kData || kind == ClusterKind::kZero)) {
+    if (kind == ClusterKind::kData && entry.host_offset >= file_->size()) {
+      return Status::Corruption(name(), "data cluster at " + Hex(entry.host_offset) + " " +
+                                            Where(offset) + " is past end of file (size " +
+                                            Hex(file_->size()) + ")");
+    }
+    unit->offset_valid = true;
+    unit->host_offset = entry.host_offset + (offset - cluster_start);
+  }
+  return Status::OK();
+}
+
+Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run) {
+  const uint64_t end = std::min(offset + max_length, header_.size);
+  const uint64_t table_span = header_.l2_entries() << header_.cluster_bits;
+  const uint64_t l1_index = offset / table_span;
+  const uint64_t table_end = std::min(end, (l1_index + 1) * table_span);
+
+  bool present = false;
+  CLONEKIT_RETURN_IF_ERROR(LoadL2(l1_index, &present));
+  if (!present) {
+    *run = LayerRun();
+    run->length = table_end - offset;
+    return Status::OK();
+  }
+  uint64_t unit_end = 0;
+  CLONEKIT_RETURN_IF_ERROR(UnitAt(offset, run, &unit_end));
+  uint64_t pos = unit_end;
+  // Extend over following units of the same kind inside this L2 table. The
+  // cost is one decode per (sub)cluster of metadata actually read.
+  while (pos < table_end && run->kind != RunKind::kCompressed) {
+    LayerRun next;
+    CLONEKIT_RETURN_IF_ERROR(UnitAt(pos, &next, &unit_end));
+    if (!Continues(*run, next)) break;
+    run->length += next.length;
+    pos = unit_end;
+  }
+  run->length = std::min(run->length, end - offset);
+  return Status::OK();
+}
+
+Status Qcow2Image::ReadCompressed(const LayerRun& run, uint8_t* out) const {
+  std::vector<uint8_t> in(run.compressed_size);
+  CLONEKIT_RETURN_IF_ERROR(ReadHost(run.host_offset, in.data(), in.size()));
+  Codec codec = header_.compression == qcow2::Compression::kZstd ? Codec::kZstd : Codec::kDeflate;
+  std::string err = DecompressCluster(codec, in.data(), in.size(), out, header_.cluster_size());
+  if (!err.empty()) {
+    return Status::Corruption(name(), "compressed cluster at " + Hex(run.host_offset) + " (guest offset " +
+                                          Hex(run.cluster_start) + "): " + err);
+  }
+  return Status::OK();
+}
+
+}  // namespace clonekit

@@ -1,0 +1,90 @@
+// clonekit collapse: one standalone image of the disk at a snapshot point.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "clonekit/collapse.h"
+#include "commands.h"
+
+namespace clonekit::tools {
+
+namespace {
+
+struct CollapseArgs {
+  ChainArgs chain;
+  std::string destination;
+  std::string output_format = "raw";
+  bool compress = false;
+  std::string compression_type = "zstd";
+  bool progress = false;
+  bool force = false;
+};
+
+// qemu-img's "    (12.34/100%)\r", redrawn when the hundredths change.
+class ProgressLine {
+ public:
+  void Update(uint64_t done, uint64_t total) {
+    int hundredths = total == 0 ? 10000 : static_cast<int>(done * 10000 / total);
+    if (hundredths == last_) return;
+    last_ = hundredths;
+    std::printf("    (%d.%02d/100%%)\r", hundredths / 100, hundredths % 100);
+    std::fflush(stdout);
+  }
+  void End() {
+    if (last_ >= 0) std::printf("\n");
+  }
+
+ private:
+  int last_ = -1;
+};
+
+}  // namespace
+
+Runner AddCollapseCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("collapse", "copy the disk as seen at IMAGE into one standalone image");
+  auto args = std::make_shared<CollapseArgs>();
+  args->chain.Register(cmd);
+  cmd->add_option("output", args->destination, "new image to create")->required();
+  cmd->add_option("-O,--output-format", args->output_format, "raw or qcow2")
+      ->check(CLI::IsMember({"raw", "qcow2"}))
+      ->capture_default_str();
+  cmd->add_flag("-c,--compress", args->compress, "write compressed clusters (qcow2 output)");
+  cmd->add_option("--compression-type", args->compression_type, "zstd or zlib")
+      ->check(CLI::IsMember({"zstd", "zlib"}))
+      ->capture_default_str();
+  cmd->add_flag("-p,--progress", args->progress, "show progress (percent of allocated bytes copied)");
+  cmd->add_flag("--force", args->force, "replace an existing output file");
+  return [=]() {
+    if (args->compress && args->output_format != "qcow2") {
+      return Fail(Status::InvalidArgument("-c/--compress needs -O qcow2"));
+    }
+    Result<std::unique_ptr<Chain>> chain = args->chain.Open();
+    if (!chain.ok()) return Fail(chain.status());
+
+    CollapseOptions options;
+    options.format = args->output_format == "qcow2" ? OutputFormat::kQcow2 : OutputFormat::kRaw;
+    if (args->compress) {
+      options.compression =
+          args->compression_type == "zlib" ? OutputCompression::kDeflate : OutputCompression::kZstd;
+    }
+    options.overwrite = args->force;
+    options.cancel = &g_interrupted;
+    ProgressLine line;
+    if (args->progress) options.progress = [&](uint64_t done, uint64_t total) { line.Update(done, total); };
+
+    Status s = Collapse(**chain, args->destination, options);
+    if (args->progress) line.End();
+    if (!s.ok()) {
+      if (s.IsCancelled() && g_signal != 0) {
+        std::fprintf(stderr, "clonekit: %s: interrupted by signal %d; nothing was written\n",
+                     args->destination.c_str(), g_signal.load());
+        return 128 + g_signal;
+      }
+      return Fail(s);
+    }
+    return 0;
+  };
+}
+
+}  // namespace clonekit::tools

@@ -1,0 +1,41 @@
+// The clonekit subcommands; each registers itself on the CLI11 app.
+#ifndef CLONEKIT_TOOLS_COMMANDS_H_
+#define CLONEKIT_TOOLS_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "clonekit/chain.h"
+
+namespace clonekit::tools {
+
+// Options every command that opens a chain understands.
+struct ChainArgs {
+  std::string image;
+  std::string format;  // -f: top image format; detected when empty
+  bool force_share = false;
+  size_t max_depth = 1024;
+  void Register(CLI::App* cmd);
+  Result<std::unique_ptr<Chain>> Open() const;
+};
+
+using Runner = std::function<int()>;
+
+Runner AddInfoCommand(CLI::App& app);
+Runner AddMapCommand(CLI::App& app);
+Runner AddCollapseCommand(CLI::App& app);
+
+// Set by SIGINT/SIGTERM.
+extern std::atomic<bool> g_interrupted;
+extern std::atomic<int> g_signal;
+
+// Prints "clonekit: message" on one line to stderr and returns 1.
+int Fail(const Status& status);
+
+}  // namespace clonekit::tools
+
+#endif  // CLONEKIT_TOOLS_COMMANDS_H_
