@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clonekit/chain.h"
 
@@ -19,6 +20,7 @@ struct ChainArgs {
   std::string format;  // -f: top image format; detected when empty
   bool force_share = false;
   size_t max_depth = 1024;
+  std::vector<std::string> backing_dirs;  // --backing-dir
   void Register(CLI::App* cmd);
   Result<std::unique_ptr<Chain>> Open() const;
 };

@@ -25,11 +25,14 @@ void ChainArgs::Register(CLI::App* cmd) {
   cmd->add_flag("-U,--force-share", force_share,
                 "read even if another process (a running VM) writes the chain; may be inconsistent");
   cmd->add_option("--max-depth", max_depth, "longest backing chain accepted")->capture_default_str();
+  cmd->add_option("--backing-dir", backing_dirs,
+                  "only follow backing files inside DIR (repeatable; default: anywhere)");
 }
 
 Result<std::unique_ptr<Chain>> ChainArgs::Open() const {
   ChainOptions options;
   options.max_depth = max_depth;
+  options.allowed_backing_dirs = backing_dirs;
   if (!format.empty()) {
     Result<ImageFormat> f = ParseFormat(image, format);
     if (!f.ok()) return f.status();

@@ -60,10 +60,14 @@ Result<std::unique_ptr<Chain>> OpenChain(const std::string& path, FileOpener& op
 
   while (true) {
     FileIdentity id = file->identity();
-    std::string name = file->name();
-    for (const FileIdentity& other : seen) {
-      if (other == id && (id.device != 0 || id.inode != 0)) {
-        return Status::Corruption(name, "backing chain loops back to a layer already in it");
+    if (id.device != 0 || id.inode != 0) {
+      for (size_t i = 0; i < seen.size(); i++) {
+        if (seen[i] == id) {
+          const Image& naming = *chain->layers_.back();
+          return Status::Corruption(naming.name(), "backing file '" + Printable(naming.info().backing_file) +
+                                                       "' is " + chain->layers_[i]->name() +
+                                                       " again: the backing chain loops");
+        }
       }
     }
     seen.push_back(id);
@@ -72,6 +76,7 @@ Result<std::unique_ptr<Chain>> OpenChain(const std::string& path, FileOpener& op
     chain->layers_.push_back(std::move(image).value());
     const Image& layer = *chain->layers_.back();
     const ImageInfo& info = layer.info();
+    const std::string& name = layer.name();
     if (info.backing_file.empty()) break;
 
     std::string refused = CheckBackingName(info.backing_file);

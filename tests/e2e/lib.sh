@@ -1,0 +1,90 @@
+# Shared helpers for the end-to-end scripts (sourced). Each script runs in
+# its own temporary directory, removed on exit, and uses the real qemu-img
+# and qemu-io to build chains: qemu's own reading is the oracle.
+set -euo pipefail
+
+: "${CLONEKIT:?CLONEKIT must point to the clonekit binary}"
+CLONEKIT=$(readlink -f "$CLONEKIT")
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+POKE="python3 $E2E_DIR/qcow2poke.py"
+
+for tool in qemu-img qemu-io; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/clonekit-e2e.XXXXXX")
+cleanup_fns=()
+cleanup() {
+  for fn in "${cleanup_fns[@]}"; do eval "$fn" || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok - $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
+check() {  # check "description" command...
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+# qio IMG CMD...: run qemu-io commands on a qcow2 image quietly.
+qio() {
+  local img=$1; shift
+  local args=()
+  for c in "$@"; do args+=(-c "$c"); done
+  qemu-io -f qcow2 "${args[@]}" "$img" >/dev/null
+}
+
+# Per-byte classification of a qemu-img-map-style JSON list, merged, so two
+# maps compare equal when every byte has the same depth/present/zero/data
+# (and offset, when both give one).
+map_norm() {
+  python3 - "$1" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+out = []
+for r in rows:
+    key = (r["depth"], r["present"], r["zero"], r["data"])
+    off = r.get("offset")
+    if out and out[-1][2] == key and out[-1][0] + out[-1][1] == r["start"] and \
+       ((out[-1][3] is None and off is None) or
+        (out[-1][3] is not None and off is not None and out[-1][3] + out[-1][1] == off)):
+        out[-1][1] += r["length"]
+    else:
+        out.append([r["start"], r["length"], key, off])
+for s, l, k, o in out:
+    print(s, l, *k, o)
+PY
+}
+
+# oracle_check IMG LABEL: collapse IMG both ways and compare with qemu.
+oracle_check() {
+  local img=$1 label=$2
+  rm -f ref.raw ours.raw ours.qcow2 ours-z.qcow2 q.map c.map
+  qemu-img convert -O raw "$img" ref.raw
+  if "$CLONEKIT" collapse "$img" ours.raw && cmp -s ref.raw ours.raw; then
+    pass "$label: raw output equals qemu-img convert -O raw"
+  else
+    fail "$label: raw output differs from qemu-img convert -O raw"
+  fi
+  qemu-img map --output=json "$img" > q.json
+  "$CLONEKIT" map --output=json "$img" > c.json
+  if [ "$(map_norm q.json)" = "$(map_norm c.json)" ]; then
+    pass "$label: map equals qemu-img map per byte"
+  else
+    fail "$label: map differs from qemu-img map"; diff <(map_norm q.json) <(map_norm c.json) | head -5
+  fi
+  if "$CLONEKIT" collapse -O qcow2 "$img" ours.qcow2 && qemu-img check -q ours.qcow2 &&
+     qemu-img compare -q ref.raw ours.qcow2 && [ -z "$(qemu-img info --output=json ours.qcow2 | grep backing)" ]; then
+    pass "$label: qcow2 output passes check and compares equal"
+  else
+    fail "$label: qcow2 output check/compare"
+  fi
+}
