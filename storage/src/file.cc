@@ -98,7 +98,7 @@ class MemoryFile final : public ReadableFile {
   FileIdentity identity() const override { return identity_; }
 
   Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got) const override {
-    if (offset >= bytes_.size()) {
+    if (n == 0 || offset >= bytes_.size()) {
       *got = 0;
       return Status::OK();
     }

@@ -88,3 +88,30 @@ oracle_check() {
     fail "$label: qcow2 output check/compare"
   fi
 }
+
+# Starts `clonekit collapse SRC DEST [args]` in the background and stops it
+# (SIGSTOP) once its temporary output exists, i.e. mid-copy with the source
+# locked. Sets BG_PID. The chain must be large enough to take a while.
+start_stopped_collapse() {
+  local src=$1 dest=$2; shift 2
+  "$CLONEKIT" collapse "$@" "$src" "$dest" >bg.out 2>bg.err &
+  BG_PID=$!
+  cleanup_fns+=("kill -9 $BG_PID 2>/dev/null")
+  local dir base
+  dir=$(dirname "$dest"); base=$(basename "$dest")
+  for _ in $(seq 1 2000); do
+    if compgen -G "$dir/.$base.clonekit-*" >/dev/null; then
+      kill -STOP "$BG_PID"
+      return 0
+    fi
+    kill -0 "$BG_PID" 2>/dev/null || break
+    sleep 0.005
+  done
+  echo "collapse did not start or finished too soon"; return 1
+}
+
+# make_big IMG SIZE: a qcow2 image full of data (slow enough to interrupt).
+make_big() {
+  qemu-img create -q -f qcow2 "$1" "$2"
+  qemu-io -f qcow2 -c "write -P 0x5a 0 $2" "$1" >/dev/null
+}
