@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what clonekit needs to build and test on Debian 12 (run as root).
+# Skips apt entirely when everything is already there.
+set -euo pipefail
+packages=(
+  meson ninja-build pkg-config g++ clang libclang-rt-14-dev
+  zlib1g-dev libzstd-dev liburing-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  qemu-utils python3 strace util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "clonekit: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "Installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test (unit + end-to-end).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/deps.sh"
+build=${BUILD_DIR:-$root/build}
+BUILD_DIR=$build bash "$root/scripts/build.sh" "$@"
+rc=0
+meson test -C "$build" --print-errorlogs || rc=$?
+python3 "$root/scripts/test-summary.py" "$build/meson-logs/testlog.json"
+exit $rc
