@@ -1,6 +1,7 @@
 #include "qcow2_image.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "compression.h"
 
@@ -47,13 +48,24 @@ Qcow2Image::Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header)
 }
 
 Result<std::unique_ptr<Image>> Qcow2Image::Open(std::unique_ptr<ReadableFile> file) {
-  // The header, its extensions and the backing name all live in cluster 0,
-  // which is at most 2 MiB: read that much (or the whole file if smaller).
-  size_t want = static_cast<size_t>(std::min<uint64_t>(file->size(), 1u << qcow2::kMaxClusterBits));
-  std::vector<uint8_t> head(want);
-  size_t got = 0;
-  CLONEKIT_RETURN_IF_ERROR(file->ReadAt(0, head.data(), want, &got));
-  Result<qcow2::Header> header = qcow2::DecodeHeader(file->name(), head.data(), got, file->size());
+  // The header, its extensions and the backing name all live in cluster 0
+  // (up to 2 MiB). They nearly always fit in the first 64 KiB, so read that
+  // much first, and the whole cluster only if decoding needs more.
+  constexpr size_t kFirstRead = 64 << 10;
+  const size_t whole = static_cast<size_t>(std::min<uint64_t>(file->size(), 1u << qcow2::kMaxClusterBits));
+  size_t want = std::min(whole, kFirstRead);
+  std::vector<uint8_t> head;
+  Result<qcow2::Header> header = Status::Corruption(file->name(), "unread");
+  while (true) {
+    head.resize(want);
+    size_t got = 0;
+    CLONEKIT_RETURN_IF_ERROR(file->ReadAt(0, head.data(), want, &got));
+    header = qcow2::DecodeHeader(file->name(), head.data(), got, file->size());
+    if (header.ok() || want >= whole || got < want) break;
+    // Decoding may have failed only for lack of bytes: retry with the
+    // largest possible cluster 0 (the result is then final).
+    want = whole;
+  }
   if (!header.ok()) return header.status();
   std::unique_ptr<Qcow2Image> image(new Qcow2Image(std::move(file), std::move(header).value()));
   CLONEKIT_RETURN_IF_ERROR(image->LoadL1());
@@ -145,8 +157,39 @@ Status Qcow2Image::UnitAt(uint64_t offset, LayerRun* unit, uint64_t* unit_end) {
     }
     unit->offset_valid = true;
     unit->host_offset = entry.host_offset + (offset - cluster_start);
+    // A cluster cut short by the end of the file: the missing tail reads as
+    // zeros (qemu pads such reads), so describe it as zeros, not data.
+    const uint64_t file_size = file_->size();
+    if (kind == ClusterKind::kData && unit->host_offset >= file_size) {
+      unit->kind = RunKind::kZero;
+    } else if (kind == ClusterKind::kData && unit->length > file_size - unit->host_offset) {
+      unit->length = file_size - unit->host_offset;
+      *unit_end = offset + unit->length;
+    }
   }
   return Status::OK();
+}
+
+uint64_t Qcow2Image::EmptyEntriesEnd(uint64_t offset, uint64_t limit) const {
+  const uint32_t bits = header_.cluster_bits;
+  const uint32_t entry_bytes = header_.l2_entry_bytes();
+  const uint64_t entries = header_.l2_entries();
+  uint64_t cluster = offset >> bits;
+  uint64_t index = cluster % entries;
+  const uint64_t last = std::min(entries, index + (((limit - 1) >> bits) - cluster) + 1);
+  const uint8_t* p = l2_.data() + index * entry_bytes;
+  uint64_t i = index;
+  for (; i < last; i++, p += entry_bytes) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    if (word != 0) break;
+    if (entry_bytes == 16) {
+      std::memcpy(&word, p + 8, 8);
+      if (word != 0) break;
+    }
+  }
+  if (i == index) return offset;
+  return std::min(limit, (cluster + (i - index)) << bits);
 }
 
 Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run) {
@@ -160,6 +203,14 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
   if (!present) {
     *run = LayerRun();
     run->length = table_end - offset;
+    return Status::OK();
+  }
+  // Most entries of a snapshot layer are empty: step over a stretch of
+  // all-zero entries (unallocated, nothing to validate) without decoding.
+  uint64_t empty_end = EmptyEntriesEnd(offset, table_end);
+  if (empty_end > offset) {
+    *run = LayerRun();
+    run->length = empty_end - offset;
     return Status::OK();
   }
   uint64_t unit_end = 0;

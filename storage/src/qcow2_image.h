@@ -26,6 +26,9 @@ class Qcow2Image final : public Image {
   // Decodes the (sub)cluster holding guest offset `offset` from the cached table.
   Status UnitAt(uint64_t offset, LayerRun* unit, uint64_t* unit_end);
   std::string Where(uint64_t guest_offset) const;
+  // End of the run of all-zero (unallocated) entries of the cached table
+  // starting at guest offset `offset`, capped at limit; offset if none.
+  uint64_t EmptyEntriesEnd(uint64_t offset, uint64_t limit) const;
 
   qcow2::Header header_;
   qcow2::Geometry geometry_;

@@ -103,6 +103,26 @@ else
 fi
 oracle_check i0.qcow2 "internal snapshot + lazy refcounts + dirty"
 
+# 7b. refcount widths 1 and 64 bits, persistent dirty bitmaps present.
+qemu-img create -q -f qcow2 -o refcount_bits=1 r1.qcow2 4M
+qio r1.qcow2 'write -P 0x94 0 1M'
+qemu-img bitmap --add r1.qcow2 bm0
+qemu-img create -q -f qcow2 -o refcount_bits=64 -b r1.qcow2 -F qcow2 r64.qcow2 4M
+qio r64.qcow2 'write -P 0x95 512k 64k'
+qemu-img bitmap --add r64.qcow2 bm1
+oracle_check r64.qcow2 "refcount_bits 1 and 64 + persistent bitmaps"
+
+# 7c. A data cluster cut short by the end of the file reads zeros past EOF,
+#     as qemu reads it (qemu-img pads short reads).
+qemu-img create -q -f qcow2 cut.qcow2 1M
+qio cut.qcow2 'write -P 0x96 960k 64k'
+size=$(stat -c %s cut.qcow2)
+truncate -s $((size - 40000)) cut.qcow2
+# (qemu's map calls that tail "data" and "zero" at once; ours calls it zero,
+# so only the bytes are compared here.)
+oracle_check cut.qcow2 "data cluster cut by end of file" nomap
+check "map: the tail past EOF is zero" bash -c "'$CLONEKIT' map --output=json cut.qcow2 | grep -q '\"start\": 1008576, \"length\": 40000, \"depth\": 0, \"present\": true, \"zero\": true, \"data\": false'"
+
 # 8. A raw image alone, and a v2 chain with compressed clusters.
 oracle_check base.raw "raw image alone"
 qemu-img create -q -f qcow2 -o compat=0.10 v0.qcow2 2M
