@@ -27,7 +27,7 @@ cp -a chain pristine
 # ASan reserves terabytes of shadow address space: under a sanitizer build
 # only the CPU limit applies (ASan itself then polices memory use).
 limits=(prlimit --as=1073741824 --cpu=10)
-if ldd "$CLONEKIT" 2>/dev/null | grep -q libasan; then limits=(prlimit --cpu=10); fi
+if ldd "$CLONEKIT" 2>/dev/null | grep >/dev/null libasan; then limits=(prlimit --cpu=10); fi
 
 # expect_refusal LABEL FRAGMENT FILE-NAMED [clonekit args...]
 # Runs `clonekit collapse top.qcow2 out.raw` (or the given args) in chain/.

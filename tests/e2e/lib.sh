@@ -64,6 +64,30 @@ for s, l, k, o in out:
 PY
 }
 
+# info_same QEMU.json OURS.json: every field we print equals qemu's; qemu
+# may additionally list internal snapshots and bitmaps, which we do not read.
+info_same() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+q, c = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+def same(a, b, path):
+    if isinstance(a, dict):
+        extra = set(a) - set(b) - {"snapshots", "bitmaps"}
+        if extra or set(b) - set(a):
+            sys.exit(f"{path}: keys differ: qemu-only {extra}, ours-only {set(b) - set(a)}")
+        for k in b:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        if len(a) != len(b):
+            sys.exit(f"{path}: {len(a)} vs {len(b)} entries")
+        for i, (x, y) in enumerate(zip(a, b)):
+            same(x, y, f"{path}[{i}]")
+    elif a != b:
+        sys.exit(f"{path}: qemu {a!r} vs ours {b!r}")
+same(q, c, "info")
+PY
+}
+
 # oracle_check IMG LABEL [nomap]: collapse IMG both ways and compare with qemu.
 oracle_check() {
   local img=$1 label=$2 map=${3:-map}
@@ -82,6 +106,13 @@ oracle_check() {
     pass "$label: map equals qemu-img map per byte"
   else
     fail "$label: map differs from qemu-img map"; diff <(map_norm q.json) <(map_norm c.json) | head -5
+  fi
+  qemu-img info --backing-chain --output=json "$img" > qi.json
+  "$CLONEKIT" info --backing-chain --output=json "$img" > ci.json
+  if info_same qi.json ci.json; then
+    pass "$label: info --backing-chain --output=json equals qemu-img info"
+  else
+    fail "$label: info differs from qemu-img info"
   fi
   if "$CLONEKIT" collapse -O qcow2 "$img" ours.qcow2 && qemu-img check -q ours.qcow2 &&
      qemu-img compare -q ref.raw ours.qcow2 && [ -z "$(qemu-img info --output=json ours.qcow2 | grep backing)" ]; then
