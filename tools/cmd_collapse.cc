@@ -19,6 +19,7 @@ struct CollapseArgs {
   std::string compression_type = "zstd";
   bool progress = false;
   bool force = false;
+  CollapseOptions tuning;  // pipeline knobs, filled by the option parser
 };
 
 // qemu-img's "    (12.34/100%)\r", redrawn when the hundredths change.
@@ -55,6 +56,20 @@ Runner AddCollapseCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("-p,--progress", args->progress, "show progress (percent of allocated bytes copied)");
   cmd->add_flag("--force", args->force, "replace an existing output file");
+  CollapseOptions& t = args->tuning;
+  cmd->add_option("-j,--jobs", t.workers, "copy threads, each with its own io_uring (0: online cores)")
+      ->capture_default_str();
+  cmd->add_option("--queue-depth", t.queue_depth, "requests in flight per thread")->capture_default_str();
+  cmd->add_option("--request-size", t.request_bytes, "bytes per read request")->capture_default_str();
+  cmd->add_option("-S,--sparse-size", t.sparse_block,
+                  "leave all-zero blocks of this size unwritten (0: write them)")
+      ->capture_default_str();
+  cmd->add_flag("--direct", t.direct, "raw output: write with O_DIRECT (bypass the page cache)");
+  cmd->add_flag("--copy-offload", t.copy_offload,
+                "raw output: copy plain data in the kernel (reflink or copy_file_range); no -S for it");
+  cmd->add_flag("-n,--no-create", t.no_create,
+                "raw output: write in place into an existing file or block device (not atomic)");
+  cmd->add_flag("--target-is-zero", t.target_is_zero, "with -n: the target already reads as zeros");
   return [=]() {
     if (args->compress && args->output_format != "qcow2") {
       return Fail(Status::InvalidArgument("-c/--compress needs -O qcow2"));
@@ -62,7 +77,7 @@ Runner AddCollapseCommand(CLI::App& app) {
     Result<std::unique_ptr<Chain>> chain = args->chain.Open();
     if (!chain.ok()) return Fail(chain.status());
 
-    CollapseOptions options;
+    CollapseOptions options = args->tuning;
     options.format = args->output_format == "qcow2" ? OutputFormat::kQcow2 : OutputFormat::kRaw;
     if (args->compress) {
       options.compression =

@@ -2,10 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <thread>
+
 #include "clonekit/chain_resolver.h"
 #include "extent_copier.h"
 #include "image_writer.h"
 #include "output_file.h"
+#include "raw_destination.h"
+#include "uring_pipeline.h"
 
 namespace clonekit {
 
@@ -24,45 +29,152 @@ Status RefuseSourceAsDestination(const Chain& chain, const std::string& destinat
   return Status::OK();
 }
 
+Status CheckOptions(const CollapseOptions& o) {
+  if (o.format == OutputFormat::kQcow2) {
+    if (o.no_create || o.direct || o.target_is_zero) {
+      return Status::InvalidArgument("-n, --direct and --target-is-zero apply to raw output only");
+    }
+  } else if (o.compression != OutputCompression::kNone) {
+    return Status::InvalidArgument("compression needs qcow2 output (-O qcow2)");
+  }
+  if (o.target_is_zero && !o.no_create) return Status::InvalidArgument("--target-is-zero needs -n");
+  if (o.sparse_block % 512 != 0) return Status::InvalidArgument("-S must be a multiple of 512");
+  if (o.queue_depth == 0 || o.queue_depth > 4096) return Status::InvalidArgument("--queue-depth must be 1..4096");
+  if (o.request_bytes < 4096 || o.request_bytes > (32u << 20) || o.request_bytes % 4096) {
+    return Status::InvalidArgument("request size must be a multiple of 4 KiB between 4 KiB and 32 MiB");
+  }
+  if (o.window_bytes < o.request_bytes) return Status::InvalidArgument("window smaller than a request");
+  return Status::OK();
+}
+
+bool Cancelled(const CollapseOptions& o) { return o.cancel && o.cancel->load(); }
+
+// Resolves the disk window by window, so memory stays bounded by one
+// window's extents whatever the virtual size, and hands each to `copy`.
+template <typename CopyWindow>
+Status ForEachWindow(const Chain& chain, const CollapseOptions& options, CopyWindow&& copy) {
+  ChainResolver resolver(chain);
+  ExtentMap map;
+  const uint64_t size = chain.virtual_size();
+  for (uint64_t pos = 0; pos < size; pos += options.window_bytes) {
+    if (Cancelled(options)) return Status::Cancelled("interrupted");
+    CLONEKIT_RETURN_IF_ERROR(resolver.Resolve(pos, options.window_bytes, &map));
+    CLONEKIT_RETURN_IF_ERROR(copy(pos, map));
+  }
+  return Status::OK();
+}
+
+// The io_uring pipeline; where the kernel offers no io_uring (disabled by
+// sysctl or seccomp), the simple copier does the same job on one thread.
+Status CopyRawWindows(const Chain& chain, RawDestination& out, const CollapseOptions& options,
+                      std::atomic<uint64_t>& copied) {
+  PipelineConfig config;
+  config.workers = options.workers;
+  config.queue_depth = options.queue_depth;
+  config.request_bytes = options.request_bytes;
+  config.sparse_block = options.sparse_block;
+  config.target_is_zero = out.reads_zero();
+  config.target_fd = out.fd();
+  config.direct_fd = out.direct_fd();
+  config.copy_offload = options.copy_offload;
+  config.target_name = out.name();
+  config.io_hook = options.io_hook;
+  const uint64_t size = chain.virtual_size();
+  uint64_t window_start = 0;
+  auto tick = [&] {
+    if (options.progress) options.progress(window_start + copied.load(), size);
+  };
+
+  Result<std::unique_ptr<UringPipeline>> pipeline = UringPipeline::Create(chain, config);
+  std::unique_ptr<ImageWriter> fallback;
+  std::unique_ptr<ExtentCopier> simple;
+  if (!pipeline.ok()) {
+    Result<std::unique_ptr<ImageWriter>> w =
+        NewFdWriter(out.fd(), out.name(), out.reads_zero() ? options.sparse_block : 0);
+    if (!w.ok()) return w.status();
+    fallback = std::move(w).value();
+    simple = NewSimpleCopier();
+  }
+  std::vector<CopyJob> jobs;
+  uint64_t copied_before = 0;
+  Status status = ForEachWindow(chain, options, [&](uint64_t pos, const ExtentMap& map) -> Status {
+    window_start = pos;
+    copied_before += copied.exchange(0);
+    for (const Extent& e : map.extents()) {
+      if (e.reads_zero()) CLONEKIT_RETURN_IF_ERROR(out.Zero(e.start, e.length));
+    }
+    if (fallback) {
+      CopyControl control;
+      control.cancel = options.cancel;
+      control.progress = [&](uint64_t done) {
+        copied = done;
+        tick();
+      };
+      CLONEKIT_RETURN_IF_ERROR(simple->Copy(chain, map, *fallback, control));
+    } else {
+      jobs.clear();
+      (*pipeline)->AppendJobs(map, &jobs);
+      CLONEKIT_RETURN_IF_ERROR((*pipeline)->Run(jobs, &copied, options.cancel, tick));
+    }
+    window_start = map.empty() ? pos : map.extents().back().end();
+    copied_before += copied.exchange(0);
+    tick();
+    return Status::OK();
+  });
+  copied = copied_before;  // from here on: the total
+  return status;
+}
+
+Status CollapseToRaw(const Chain& chain, const std::string& destination, const CollapseOptions& options,
+                     CollapseStats* stats) {
+  Result<std::unique_ptr<RawDestination>> dest = RawDestination::Open(destination, chain.virtual_size(), options);
+  if (!dest.ok()) return dest.status();
+  std::atomic<uint64_t> copied{0};
+  CLONEKIT_RETURN_IF_ERROR(CopyRawWindows(chain, **dest, options, copied));
+  if (Cancelled(options)) return Status::Cancelled("interrupted");
+  CLONEKIT_RETURN_IF_ERROR((*dest)->Commit());
+  if (stats) stats->data_bytes = copied;
+  return Status::OK();
+}
+
+Status CollapseToQcow2(const Chain& chain, const std::string& destination, const CollapseOptions& options,
+                       CollapseStats* stats) {
+  const uint64_t size = chain.virtual_size();
+  Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(destination, options.overwrite);
+  if (!out.ok()) return out.status();
+  Result<std::unique_ptr<ImageWriter>> writer =
+      NewQcow2Writer((*out)->fd(), destination, size, options.compression, options.workers);
+  if (!writer.ok()) return writer.status();
+  std::unique_ptr<ExtentCopier> copier = NewSimpleCopier();
+  uint64_t copied = 0;
+  CLONEKIT_RETURN_IF_ERROR(ForEachWindow(chain, options, [&](uint64_t pos, const ExtentMap& map) {
+    CopyControl control;
+    control.cancel = options.cancel;
+    const uint64_t before = copied;
+    control.progress = [&](uint64_t done) {
+      copied = before + done;
+      if (options.progress) options.progress(pos + done, size);
+    };
+    Status s = copier->Copy(chain, map, **writer, control);
+    if (s.ok() && options.progress) options.progress(std::min(size, pos + options.window_bytes), size);
+    return s;
+  }));
+  CLONEKIT_RETURN_IF_ERROR((*writer)->Finish());
+  if (Cancelled(options)) return Status::Cancelled("interrupted");
+  CLONEKIT_RETURN_IF_ERROR((*out)->Commit());
+  if (stats) stats->data_bytes = copied;
+  return Status::OK();
+}
+
 }  // namespace
 
 Status Collapse(const Chain& chain, const std::string& destination, const CollapseOptions& options,
                 CollapseStats* stats) {
-  if (options.format == OutputFormat::kRaw && options.compression != OutputCompression::kNone) {
-    return Status::InvalidArgument("compression needs qcow2 output (-O qcow2)");
-  }
+  CLONEKIT_RETURN_IF_ERROR(CheckOptions(options));
   CLONEKIT_RETURN_IF_ERROR(RefuseSourceAsDestination(chain, destination));
-
-  ExtentMap map;
-  ChainResolver resolver(chain);
-  CLONEKIT_RETURN_IF_ERROR(resolver.Resolve(0, chain.virtual_size(), &map));
-  const uint64_t total = map.data_bytes();
-
-  Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(destination, options.overwrite);
-  if (!out.ok()) return out.status();
-  const uint64_t size = chain.virtual_size();
-  Result<std::unique_ptr<ImageWriter>> writer =
-      options.format == OutputFormat::kRaw
-          ? NewRawWriter((*out)->fd(), destination, size)
-          : NewQcow2Writer((*out)->fd(), destination, size, options.compression);
-  if (!writer.ok()) return writer.status();
-
-  CopyControl control;
-  control.cancel = options.cancel;
-  if (options.progress) {
-    options.progress(0, total);
-    control.progress = [&](uint64_t done) { options.progress(done, total); };
-  }
-  CLONEKIT_RETURN_IF_ERROR(NewSimpleCopier()->Copy(chain, map, **writer, control));
-  CLONEKIT_RETURN_IF_ERROR((*writer)->Finish());
-  if (options.cancel && options.cancel->load()) return Status::Cancelled("interrupted");
-  CLONEKIT_RETURN_IF_ERROR((*out)->Commit());
-  if (stats) {
-    stats->virtual_size = size;
-    stats->data_bytes = total;
-    stats->extents = map.extents().size();
-  }
-  return Status::OK();
+  if (stats) stats->virtual_size = chain.virtual_size();
+  return options.format == OutputFormat::kRaw ? CollapseToRaw(chain, destination, options, stats)
+                                              : CollapseToQcow2(chain, destination, options, stats);
 }
 
 }  // namespace clonekit

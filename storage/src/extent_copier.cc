@@ -12,12 +12,13 @@ Status ReadExtent(const Chain& chain, const Extent& e, uint64_t skip, uint8_t* b
       return layer.ReadHost(e.host_offset + skip, buf, length);
     case ExtentKind::kCompressed: {
       scratch->resize(layer.info().cluster_size);
+      std::vector<uint8_t> stream;
       LayerRun run;
       run.kind = RunKind::kCompressed;
       run.host_offset = e.host_offset;
       run.compressed_size = e.compressed_size;
       run.cluster_start = e.cluster_start;
-      CLONEKIT_RETURN_IF_ERROR(layer.ReadCompressed(run, scratch->data()));
+      CLONEKIT_RETURN_IF_ERROR(layer.ReadCompressed(run, scratch->data(), &stream));
       std::memcpy(buf, scratch->data() + (e.start - e.cluster_start) + skip, length);
       return Status::OK();
     }

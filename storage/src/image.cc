@@ -50,7 +50,7 @@ Status Image::ReadHost(uint64_t host_offset, void* buf, size_t length) const {
   return Status::OK();
 }
 
-Status Image::ReadCompressed(const LayerRun&, uint8_t*) const {
+Status Image::ReadCompressed(const LayerRun&, uint8_t*, std::vector<uint8_t>*) const {
   return Status::NotSupported(name(), "compressed clusters in a raw image");
 }
 

@@ -23,6 +23,7 @@ class OutputFile {
 
   int fd() const { return fd_; }
   const std::string& destination() const { return destination_; }
+  const std::string& temp_path() const { return temp_; }
   Status Commit();
 
  private:

@@ -229,8 +229,9 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
   return Status::OK();
 }
 
-Status Qcow2Image::ReadCompressed(const LayerRun& run, uint8_t* out) const {
-  std::vector<uint8_t> in(run.compressed_size);
+Status Qcow2Image::ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const {
+  std::vector<uint8_t>& in = *scratch;
+  in.resize(run.compressed_size);
   CLONEKIT_RETURN_IF_ERROR(ReadHost(run.host_offset, in.data(), in.size()));
   Codec codec = header_.compression == qcow2::Compression::kZstd ? Codec::kZstd : Codec::kDeflate;
   std::string err = DecompressCluster(codec, in.data(), in.size(), out, header_.cluster_size());

@@ -16,7 +16,7 @@ class Qcow2Image final : public Image {
 
   const ImageInfo& info() const override { return info_; }
   Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) override;
-  Status ReadCompressed(const LayerRun& run, uint8_t* out) const override;
+  Status ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const override;
 
  private:
   Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header);

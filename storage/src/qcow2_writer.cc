@@ -208,7 +208,8 @@ class Qcow2Writer final : public ImageWriter {
 }  // namespace
 
 Result<std::unique_ptr<ImageWriter>> NewQcow2Writer(int fd, const std::string& name, uint64_t virtual_size,
-                                                    OutputCompression compression) {
+                                                    OutputCompression compression, unsigned threads) {
+  (void)threads;
   uint64_t l1_size = 0;
   if (!qcow2::L1EntriesFor(virtual_size, kClusterBits, kL2Entries, &l1_size) ||
       l1_size * 8 > qcow2::kMaxL1Bytes) {

@@ -33,14 +33,15 @@ Status WriteFully(int fd, const std::string& name, const void* data, size_t leng
 
 namespace {
 
-constexpr size_t kSparseBlock = 4096;
-
 class RawWriter final : public ImageWriter {
  public:
-  RawWriter(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  RawWriter(int fd, std::string name, uint32_t sparse_block)
+      : fd_(fd), name_(std::move(name)), block_(sparse_block) {}
 
-  // Writes the runs of non-zero 4 KiB blocks (aligned to the guest offset).
+  // Writes the runs of non-zero blocks (aligned to the guest offset).
   Status Write(uint64_t offset, const uint8_t* data, size_t length) override {
+    if (block_ == 0) return WriteFully(fd_, name_, data, length, offset);
+    const size_t kSparseBlock = block_;
     size_t pos = 0;
     while (pos < length) {
       size_t block = std::min(length - pos, kSparseBlock - ((offset + pos) % kSparseBlock));
@@ -65,6 +66,7 @@ class RawWriter final : public ImageWriter {
  private:
   int fd_;
   std::string name_;
+  uint32_t block_;
 };
 
 }  // namespace
@@ -73,7 +75,11 @@ Result<std::unique_ptr<ImageWriter>> NewRawWriter(int fd, const std::string& nam
   if (ftruncate(fd, static_cast<off_t>(virtual_size)) < 0) {
     return Status::FromErrno(name, "cannot size output to " + std::to_string(virtual_size) + " bytes", errno);
   }
-  return std::unique_ptr<ImageWriter>(new RawWriter(fd, name));
+  return std::unique_ptr<ImageWriter>(new RawWriter(fd, name, 4096));
+}
+
+Result<std::unique_ptr<ImageWriter>> NewFdWriter(int fd, const std::string& name, uint32_t sparse_block) {
+  return std::unique_ptr<ImageWriter>(new RawWriter(fd, name, sparse_block));
 }
 
 }  // namespace clonekit

@@ -19,10 +19,24 @@ struct CollapseOptions {
   OutputFormat format = OutputFormat::kRaw;
   OutputCompression compression = OutputCompression::kNone;  // qcow2 only
   bool overwrite = false;                                    // --force
-  // Called with bytes of data copied so far and the total to copy.
+  // Called with the bytes of the virtual disk done so far (data copied,
+  // zeros settled) and the virtual size; monotonic, total only on success.
   std::function<void(uint64_t done, uint64_t total)> progress;
   // Polled between chunks; when set, the copy stops and nothing is left.
   const std::atomic<bool>* cancel = nullptr;
+
+  // Raw output pipeline (io_uring).
+  unsigned workers = 0;                 // -j: 0 = online cores
+  unsigned queue_depth = 8;             // requests in flight per worker
+  uint32_t request_bytes = 1 << 20;     // bytes per read request
+  uint32_t sparse_block = 4096;         // -S: skip all-zero blocks this size; 0 = off
+  bool direct = false;                  // --direct: O_DIRECT writes
+  bool copy_offload = false;            // --copy-offload: reflink/copy_file_range
+  bool no_create = false;               // -n: write into an existing file/device in place
+  bool target_is_zero = false;          // --target-is-zero: with -n, skip zeroing
+  uint64_t window_bytes = 1ull << 30;   // resolve and copy this much at a time
+  // Tests only: sees every I/O completion and may change its result.
+  std::function<int(bool is_write, uint32_t requested, int result)> io_hook;
 };
 
 struct CollapseStats {

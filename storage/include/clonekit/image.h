@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "clonekit/file.h"
 #include "clonekit/status.h"
@@ -75,8 +76,9 @@ class Image {
   // zeros (as qemu does for a cluster that ends past EOF).
   Status ReadHost(uint64_t host_offset, void* buf, size_t length) const;
 
-  // Inflates one compressed cluster into out (cluster_size bytes).
-  virtual Status ReadCompressed(const LayerRun& run, uint8_t* out) const;
+  // Inflates one compressed cluster into out (cluster_size bytes), reading
+  // the stream into *scratch (reused across calls to avoid allocations).
+  virtual Status ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const;
 
  protected:
   explicit Image(std::unique_ptr<ReadableFile> file) : file_(std::move(file)) {}
