@@ -6,6 +6,8 @@
 // touching them, so `qemu-img check` finds no leaks.
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "compression.h"
@@ -30,10 +32,25 @@ constexpr uint64_t kCopied = 1ull << 63;
 constexpr uint64_t kCompressedFlag = 1ull << 62;
 
 class Qcow2Writer final : public ImageWriter {
+  // A finished cluster waiting in the batch.
+  struct Pending {
+    uint64_t index = 0;
+    std::vector<uint8_t> data, packed;
+    size_t packed_size = 0;
+    bool zero = false;
+  };
+
  public:
-  Qcow2Writer(int fd, std::string name, uint64_t virtual_size, OutputCompression compression, uint64_t l1_size)
+  Qcow2Writer(int fd, std::string name, uint64_t virtual_size, OutputCompression compression, uint64_t l1_size,
+              unsigned threads)
       : fd_(fd), name_(std::move(name)), virtual_size_(virtual_size), compression_(compression),
-        l1_(l1_size, 0), cluster_(kClusterSize), packed_(kClusterSize) {
+        l1_(l1_size, 0), threads_(threads), cluster_(kClusterSize) {
+    // Clusters are compressed a batch at a time, on all threads.
+    batch_.resize(compression_ == OutputCompression::kNone ? 1 : threads_ * 8);
+    for (Pending& p : batch_) {
+      p.data.resize(kClusterSize);
+      p.packed.resize(kClusterSize);
+    }
     uint64_t l1_clusters = (l1_size * 8 + kClusterSize - 1) / kClusterSize;
     for (uint64_t i = 0; i < 1 + l1_clusters; i++) AllocateCluster();
   }
@@ -44,6 +61,7 @@ class Qcow2Writer final : public ImageWriter {
       if (index != cluster_index_) {
         CLONEKIT_RETURN_IF_ERROR(FlushCluster());
         cluster_index_ = index;
+        cluster_.resize(kClusterSize);
         std::fill(cluster_.begin(), cluster_.end(), 0);
       }
       size_t in_cluster = offset & (kClusterSize - 1);
@@ -59,6 +77,7 @@ class Qcow2Writer final : public ImageWriter {
 
   Status Finish() override {
     CLONEKIT_RETURN_IF_ERROR(FlushCluster());
+    CLONEKIT_RETURN_IF_ERROR(FlushBatch());
     CLONEKIT_RETURN_IF_ERROR(FlushL2());
     CLONEKIT_RETURN_IF_ERROR(WriteL1());
     uint64_t table_offset = 0, table_clusters = 0;
@@ -88,34 +107,62 @@ class Qcow2Writer final : public ImageWriter {
     for (uint64_t c = offset >> kClusterBits; c <= last; c++) refcounts_[c]++;
   }
 
+  // Queues the finished cluster; a full batch is compressed and written.
   Status FlushCluster() {
     if (!cluster_dirty_) return Status::OK();
     cluster_dirty_ = false;
-    if (IsZero(cluster_.data(), kClusterSize)) return Status::OK();  // stays unallocated
-    uint64_t l1_index = cluster_index_ / kL2Entries;
+    Pending& p = batch_[batched_++];
+    p.index = cluster_index_;
+    p.data.swap(cluster_);
+    return batched_ == batch_.size() ? FlushBatch() : Status::OK();
+  }
+
+  // Zero-checks and compresses the batch in parallel, then allocates and
+  // writes it in guest order, so the file layout stays deterministic.
+  Status FlushBatch() {
+    if (batched_ == 0) return Status::OK();
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < batched_;) {
+        Pending& p = batch_[i];
+        p.zero = IsZero(p.data.data(), kClusterSize);
+        p.packed_size = 0;
+        if (!p.zero && compression_ != OutputCompression::kNone) {
+          Codec codec = compression_ == OutputCompression::kZstd ? Codec::kZstd : Codec::kDeflate;
+          // Only worth it when at least one 512-byte sector is saved.
+          p.packed_size = CompressCluster(codec, p.data.data(), kClusterSize, p.packed.data(), kClusterSize - 512);
+        }
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (unsigned t = 1; t < threads_ && t < batched_; t++) helpers.emplace_back(work);
+    work();
+    for (auto& h : helpers) h.join();
+    for (size_t i = 0; i < batched_; i++) CLONEKIT_RETURN_IF_ERROR(Store(batch_[i]));
+    batched_ = 0;
+    return Status::OK();
+  }
+
+  Status Store(const Pending& p) {
+    if (p.zero) return Status::OK();  // stays unallocated
+    uint64_t l1_index = p.index / kL2Entries;
     if (l1_index != l2_index_) {
       CLONEKIT_RETURN_IF_ERROR(FlushL2());
       l2_index_ = l1_index;
       l2_.assign(kL2Entries, 0);
     }
     uint64_t entry = 0;
-    size_t packed = 0;
-    if (compression_ != OutputCompression::kNone) {
-      Codec codec = compression_ == OutputCompression::kZstd ? Codec::kZstd : Codec::kDeflate;
-      // Only worth it when at least one 512-byte sector is saved.
-      packed = CompressCluster(codec, cluster_.data(), kClusterSize, packed_.data(), kClusterSize - 512);
-    }
-    if (packed > 0) {
-      uint64_t offset = AllocateBytes(packed);
-      CLONEKIT_RETURN_IF_ERROR(WriteFully(fd_, name_, packed_.data(), packed, offset));
-      uint64_t extra_sectors = ((offset + packed - 1) >> 9) - (offset >> 9);
+    if (p.packed_size > 0) {
+      uint64_t offset = AllocateBytes(p.packed_size);
+      CLONEKIT_RETURN_IF_ERROR(WriteFully(fd_, name_, p.packed.data(), p.packed_size, offset));
+      uint64_t extra_sectors = ((offset + p.packed_size - 1) >> 9) - (offset >> 9);
       entry = kCompressedFlag | (extra_sectors << (62 - (kClusterBits - 8))) | offset;
     } else {
       uint64_t offset = AllocateCluster();
-      CLONEKIT_RETURN_IF_ERROR(WriteFully(fd_, name_, cluster_.data(), kClusterSize, offset));
+      CLONEKIT_RETURN_IF_ERROR(WriteFully(fd_, name_, p.data.data(), kClusterSize, offset));
       entry = kCopied | offset;
     }
-    l2_[cluster_index_ % kL2Entries] = entry;
+    l2_[p.index % kL2Entries] = entry;
     return Status::OK();
   }
 
@@ -197,8 +244,10 @@ class Qcow2Writer final : public ImageWriter {
   std::vector<uint64_t> l1_;
   std::vector<uint64_t> l2_;
   uint64_t l2_index_ = UINT64_MAX;
+  unsigned threads_;
+  std::vector<Pending> batch_;
+  size_t batched_ = 0;
   std::vector<uint8_t> cluster_;
-  std::vector<uint8_t> packed_;
   uint64_t cluster_index_ = UINT64_MAX;
   bool cluster_dirty_ = false;
   uint64_t end_ = 0;
@@ -209,7 +258,7 @@ class Qcow2Writer final : public ImageWriter {
 
 Result<std::unique_ptr<ImageWriter>> NewQcow2Writer(int fd, const std::string& name, uint64_t virtual_size,
                                                     OutputCompression compression, unsigned threads) {
-  (void)threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   uint64_t l1_size = 0;
   if (!qcow2::L1EntriesFor(virtual_size, kClusterBits, kL2Entries, &l1_size) ||
       l1_size * 8 > qcow2::kMaxL1Bytes) {
@@ -217,7 +266,7 @@ Result<std::unique_ptr<ImageWriter>> NewQcow2Writer(int fd, const std::string& n
                                    " is too large for a qcow2 image with 64 KiB clusters");
   }
   if (ftruncate(fd, 0) < 0) return Status::FromErrno(name, "cannot truncate output", errno);
-  return std::unique_ptr<ImageWriter>(new Qcow2Writer(fd, name, virtual_size, compression, l1_size));
+  return std::unique_ptr<ImageWriter>(new Qcow2Writer(fd, name, virtual_size, compression, l1_size, threads));
 }
 
 }  // namespace clonekit
