@@ -9,6 +9,8 @@
 #include "extent_copier.h"
 #include "image_writer.h"
 #include "output_file.h"
+#include "qcow2_copier.h"
+#include "qcow2_writer.h"
 #include "raw_destination.h"
 #include "uring_pipeline.h"
 
@@ -43,7 +45,9 @@ Status CheckOptions(const CollapseOptions& o) {
   if (o.request_bytes < 4096 || o.request_bytes > (32u << 20) || o.request_bytes % 4096) {
     return Status::InvalidArgument("request size must be a multiple of 4 KiB between 4 KiB and 32 MiB");
   }
-  if (o.window_bytes < o.request_bytes) return Status::InvalidArgument("window smaller than a request");
+  if (o.window_bytes < o.request_bytes || o.window_bytes % (64 << 10)) {
+    return Status::InvalidArgument("window must be a multiple of 64 KiB, at least one request");
+  }
   return Status::OK();
 }
 
@@ -142,22 +146,28 @@ Status CollapseToQcow2(const Chain& chain, const std::string& destination, const
   const uint64_t size = chain.virtual_size();
   Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(destination, options.overwrite);
   if (!out.ok()) return out.status();
-  Result<std::unique_ptr<ImageWriter>> writer =
-      NewQcow2Writer((*out)->fd(), destination, size, options.compression, options.workers);
+  Result<std::unique_ptr<Qcow2Writer>> writer =
+      Qcow2Writer::Create((*out)->fd(), destination, size, options.compression);
   if (!writer.ok()) return writer.status();
-  std::unique_ptr<ExtentCopier> copier = NewSimpleCopier();
-  uint64_t copied = 0;
-  CLONEKIT_RETURN_IF_ERROR(ForEachWindow(chain, options, [&](uint64_t pos, const ExtentMap& map) {
-    CopyControl control;
-    control.cancel = options.cancel;
+  std::atomic<uint64_t> copied{0};
+  CLONEKIT_RETURN_IF_ERROR(ForEachWindow(chain, options, [&](uint64_t pos, const ExtentMap& map) -> Status {
+    // Copy on the worker threads while this thread reports progress.
+    Status status;
     const uint64_t before = copied;
-    control.progress = [&](uint64_t done) {
-      copied = before + done;
-      if (options.progress) options.progress(pos + done, size);
-    };
-    Status s = copier->Copy(chain, map, **writer, control);
-    if (s.ok() && options.progress) options.progress(std::min(size, pos + options.window_bytes), size);
-    return s;
+    std::atomic<bool> done{false};
+    std::thread copier([&] {
+      status = CopyToQcow2(chain, map, **writer, options.workers, options.cancel, &copied);
+      done = true;
+    });
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (options.progress) options.progress(pos + (copied - before), size);
+    }
+    copier.join();
+    CLONEKIT_RETURN_IF_ERROR(status);
+    const uint64_t window_end = std::min(size, pos + options.window_bytes);
+    if (options.progress) options.progress(window_end, size);
+    return (*writer)->CompleteBelow(window_end);
   }));
   CLONEKIT_RETURN_IF_ERROR((*writer)->Finish());
   if (Cancelled(options)) return Status::Cancelled("interrupted");

@@ -5,21 +5,25 @@
 namespace clonekit {
 
 Status ReadExtent(const Chain& chain, const Extent& e, uint64_t skip, uint8_t* buf, size_t length,
-                  std::vector<uint8_t>* scratch) {
+                  ReadScratch* scratch) {
   const Image& layer = chain.layer(e.depth);
   switch (e.kind) {
     case ExtentKind::kData:
       return layer.ReadHost(e.host_offset + skip, buf, length);
     case ExtentKind::kCompressed: {
-      scratch->resize(layer.info().cluster_size);
-      std::vector<uint8_t> stream;
-      LayerRun run;
-      run.kind = RunKind::kCompressed;
-      run.host_offset = e.host_offset;
-      run.compressed_size = e.compressed_size;
-      run.cluster_start = e.cluster_start;
-      CLONEKIT_RETURN_IF_ERROR(layer.ReadCompressed(run, scratch->data(), &stream));
-      std::memcpy(buf, scratch->data() + (e.start - e.cluster_start) + skip, length);
+      if (scratch->depth != e.depth || scratch->host_offset != e.host_offset) {
+        scratch->cluster.resize(layer.info().cluster_size);
+        scratch->depth = UINT32_MAX;
+        LayerRun run;
+        run.kind = RunKind::kCompressed;
+        run.host_offset = e.host_offset;
+        run.compressed_size = e.compressed_size;
+        run.cluster_start = e.cluster_start;
+        CLONEKIT_RETURN_IF_ERROR(layer.ReadCompressed(run, scratch->cluster.data(), &scratch->stream));
+        scratch->depth = e.depth;
+        scratch->host_offset = e.host_offset;
+      }
+      std::memcpy(buf, scratch->cluster.data() + (e.start - e.cluster_start) + skip, length);
       return Status::OK();
     }
     default:
@@ -37,7 +41,7 @@ class SimpleCopier final : public ExtentCopier {
   Status Copy(const Chain& chain, const ExtentMap& map, ImageWriter& writer,
               const CopyControl& control) override {
     std::vector<uint8_t> buf(kChunk);
-    std::vector<uint8_t> scratch;
+    ReadScratch scratch;
     uint64_t copied = 0;
     for (const Extent& e : map.extents()) {
       if (e.reads_zero()) continue;

@@ -30,9 +30,18 @@ class ExtentCopier {
 
 std::unique_ptr<ExtentCopier> NewSimpleCopier();
 
+// Buffers reused across reads; remembers the last inflated cluster, so the
+// pieces of one compressed cluster inflate it once.
+struct ReadScratch {
+  std::vector<uint8_t> stream;
+  std::vector<uint8_t> cluster;
+  uint32_t depth = UINT32_MAX;
+  uint64_t host_offset = 0;
+};
+
 // Reads `length` bytes of extent e starting `skip` bytes into it.
 Status ReadExtent(const Chain& chain, const Extent& e, uint64_t skip, uint8_t* buf, size_t length,
-                  std::vector<uint8_t>* cluster_scratch);
+                  ReadScratch* scratch);
 
 }  // namespace clonekit
 

@@ -14,7 +14,8 @@ inline void ResolveAndRead(const Chain& chain) {
   ExtentMap map;
   ChainResolver resolver(chain);
   if (!resolver.Resolve(0, kWindow, &map).ok()) return;
-  std::vector<uint8_t> buf, scratch;
+  std::vector<uint8_t> buf;
+    ReadScratch scratch;
   uint64_t budget = kReadBudget;
   for (const Extent& e : map.extents()) {
     if (e.reads_zero()) continue;

@@ -47,7 +47,7 @@ class PipelineTest : public ::testing::Test {
     reference_.assign(chain_->virtual_size(), 0);
     ExtentMap map;
     ASSERT_TRUE(ChainResolver(*chain_).Resolve(0, chain_->virtual_size(), &map).ok());
-    std::vector<uint8_t> scratch;
+    ReadScratch scratch;
     for (const Extent& e : map.extents()) {
       ASSERT_TRUE(ReadExtent(*chain_, e, 0, reference_.data() + e.start, e.length, &scratch).ok());
     }

@@ -84,7 +84,8 @@ TEST(ChainResolver, MatchesNaiveWalkOnRandomChains) {
     ASSERT_TRUE(st.ok()) << st.message();
 
     uint64_t expected_start = 0;
-    std::vector<uint8_t> buf, scratch;
+    std::vector<uint8_t> buf;
+    ReadScratch scratch;
     for (const Extent& e : map.extents()) {
       ASSERT_EQ(e.start, expected_start) << "extents must tile the disk";
       expected_start = e.end();
