@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "extent_copier.h"
 #include "image_writer.h"
 
 namespace clonekit {
@@ -63,8 +64,7 @@ struct UringPipeline::Worker {
   std::vector<Request> requests;
   std::vector<Request*> idle;
   uint8_t* buffers = nullptr;
-  std::vector<uint8_t> compressed;  // scratch: one compressed stream
-  std::vector<uint8_t> cluster;     // scratch: one inflated cluster
+  ReadScratch scratch;  // compressed stream and the last inflated cluster
   unsigned inflight = 0;
   bool offload = false;  // copy_file_range / reflink, until the kernel says no
 
@@ -271,20 +271,22 @@ void UringPipeline::WorkerMain(Worker* w) {
         *r = Request{jobs[i], r->buf};
         const Image& layer = chain_.layer(r->job.depth);
         if (r->job.compressed) {
-          // Inflate here: decompression runs on every worker's core.
-          LayerRun run;
-          run.kind = RunKind::kCompressed;
-          run.host_offset = r->job.src;
-          run.compressed_size = r->job.compressed_size;
-          run.cluster_start = r->job.cluster_start;
-          w->cluster.resize(layer.info().cluster_size);
-          Status s = layer.ReadCompressed(run, w->cluster.data(), &w->compressed);
+          // Inflate here: decompression runs on every worker's core. A
+          // cluster split into several extents is inflated once.
+          Extent e;
+          e.start = r->job.dst;
+          e.length = r->job.length;
+          e.depth = r->job.depth;
+          e.kind = ExtentKind::kCompressed;
+          e.host_offset = r->job.src;
+          e.compressed_size = r->job.compressed_size;
+          e.cluster_start = r->job.cluster_start;
+          Status s = ReadExtent(chain_, e, 0, r->buf, r->job.length, &w->scratch);
           if (!s.ok()) {
             Fail(s);
             w->idle.push_back(r);
             break;
           }
-          std::memcpy(r->buf, w->cluster.data() + (r->job.dst - r->job.cluster_start), r->job.length);
           start_writes(r);
         } else if (w->offload && Offload(layer, r->job, config_, &w->offload)) {
           finish(r);
