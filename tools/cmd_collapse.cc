@@ -70,6 +70,8 @@ Runner AddCollapseCommand(CLI::App& app) {
   cmd->add_flag("-n,--no-create", t.no_create,
                 "raw output: write in place into an existing file or block device (not atomic)");
   cmd->add_flag("--target-is-zero", t.target_is_zero, "with -n: the target already reads as zeros");
+  cmd->add_flag("!--no-early-writeback", t.early_writeback,
+                "do not start writeback while copying (everything is flushed at the end)");
   return [=]() {
     if (args->compress && args->output_format != "qcow2") {
       return Fail(Status::InvalidArgument("-c/--compress needs -O qcow2"));

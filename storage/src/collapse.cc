@@ -81,6 +81,7 @@ Status CopyRawWindows(const Chain& chain, RawDestination& out, const CollapseOpt
   config.target_fd = out.fd();
   config.direct_fd = out.direct_fd();
   config.copy_offload = options.copy_offload;
+  config.early_writeback = options.early_writeback && out.direct_fd() < 0;
   config.target_name = out.name();
   config.io_hook = options.io_hook;
   const uint64_t size = chain.virtual_size();

@@ -245,6 +245,9 @@ void UringPipeline::WorkerMain(Worker* w) {
     const std::vector<CopyJob>& jobs = *jobs_;
 
     auto finish = [&](Request* r) {
+      if (config_.early_writeback && r->writing) {
+        sync_file_range(config_.target_fd, static_cast<off_t>(r->job.dst), r->job.length, SYNC_FILE_RANGE_WRITE);
+      }
       copied_->fetch_add(r->job.length, std::memory_order_relaxed);
       w->idle.push_back(r);
     };

@@ -33,6 +33,9 @@ struct PipelineConfig {
   int target_fd = -1;               // buffered writes
   int direct_fd = -1;               // O_DIRECT writes (aligned), or -1
   bool copy_offload = false;        // copy_file_range for plain data
+  // Start writeback of each finished range at once (sync_file_range), so
+  // the final fdatasync finds little left and the disk works meanwhile.
+  bool early_writeback = true;
   std::string target_name;
   // Test hook: sees every completion (is_write, requested bytes, result)
   // and returns the result to act on; lets tests force short I/O.

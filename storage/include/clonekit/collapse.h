@@ -35,6 +35,7 @@ struct CollapseOptions {
   bool no_create = false;               // -n: write into an existing file/device in place
   bool target_is_zero = false;          // --target-is-zero: with -n, skip zeroing
   uint64_t window_bytes = 1ull << 30;   // resolve and copy this much at a time
+  bool early_writeback = true;          // start writeback as ranges finish
   // Tests only: sees every I/O completion and may change its result.
   std::function<int(bool is_write, uint32_t requested, int result)> io_hook;
 };
