@@ -91,6 +91,8 @@ PY
 v4=$(scale 4096); v1=$(scale 1024)
 d256=256; [ $small = 1 ] && d256=64
 [[ $cases == *a* ]] && bench_case "(a) ${v4} MiB, depth 4, 25 % per layer" "$(chain a "$v4" 4 25)" \
+  "clonekit --direct=$ck collapse --direct $(chain a "$v4" 4 25) $work/out.raw" \
+  "clonekit --copy-offload=$ck collapse --copy-offload $(chain a "$v4" 4 25) $work/out.raw" \
   "clonekit qcow2 zstd=$ck collapse -O qcow2 -c $(chain a "$v4" 4 25) $work/out.qcow2" \
   "qemu-img qcow2 zstd=qemu-img convert -f qcow2 -O qcow2 -c -o compression_type=zstd $(chain a "$v4" 4 25) $work/out.qcow2 && sync $work/out.qcow2"
 [[ $cases == *b* ]] && bench_case "(b) ${v4} MiB, depth 64, 2 % per layer" "$(chain b "$v4" 64 2)"

@@ -49,9 +49,9 @@ Qcow2Image::Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header)
 
 Result<std::unique_ptr<Image>> Qcow2Image::Open(std::unique_ptr<ReadableFile> file) {
   // The header, its extensions and the backing name all live in cluster 0
-  // (up to 2 MiB). They nearly always fit in the first 64 KiB, so read that
+  // (up to 2 MiB). They nearly always fit in the first 4 KiB, so read that
   // much first, and the whole cluster only if decoding needs more.
-  constexpr size_t kFirstRead = 64 << 10;
+  constexpr size_t kFirstRead = 4 << 10;
   const size_t whole = static_cast<size_t>(std::min<uint64_t>(file->size(), 1u << qcow2::kMaxClusterBits));
   size_t want = std::min(whole, kFirstRead);
   std::vector<uint8_t> head;
@@ -177,16 +177,22 @@ uint64_t Qcow2Image::EmptyEntriesEnd(uint64_t offset, uint64_t limit) const {
   uint64_t cluster = offset >> bits;
   uint64_t index = cluster % entries;
   const uint64_t last = std::min(entries, index + (((limit - 1) >> bits) - cluster) + 1);
-  const uint8_t* p = l2_.data() + index * entry_bytes;
+  const uint8_t* base = l2_.data();
   uint64_t i = index;
-  for (; i < last; i++, p += entry_bytes) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    if (word != 0) break;
-    if (entry_bytes == 16) {
-      std::memcpy(&word, p + 8, 8);
-      if (word != 0) break;
-    }
+  // Eight entries at a time while they are all zero, then one by one.
+  const uint64_t words_per_entry = entry_bytes / 8;
+  while (i + 8 <= last) {
+    uint64_t w[16] = {};
+    std::memcpy(w, base + i * entry_bytes, 8 * entry_bytes);
+    uint64_t any = 0;
+    for (uint64_t k = 0; k < 8 * words_per_entry; k++) any |= w[k];
+    if (any) break;
+    i += 8;
+  }
+  for (; i < last; i++) {
+    uint64_t w[2] = {};
+    std::memcpy(w, base + i * entry_bytes, entry_bytes);
+    if (w[0] | w[1]) break;
   }
   if (i == index) return offset;
   return std::min(limit, (cluster + (i - index)) << bits);
