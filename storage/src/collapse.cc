@@ -100,7 +100,7 @@ Status CopyRawWindows(const Chain& chain, RawDestination& out, const CollapseOpt
     fallback = std::move(w).value();
     simple = NewSimpleCopier();
   }
-  std::vector<CopyJob> jobs;
+  CopyPlan plan;
   uint64_t copied_before = 0;
   Status status = ForEachWindow(chain, options, [&](uint64_t pos, const ExtentMap& map) -> Status {
     window_start = pos;
@@ -117,9 +117,9 @@ Status CopyRawWindows(const Chain& chain, RawDestination& out, const CollapseOpt
       };
       CLONEKIT_RETURN_IF_ERROR(simple->Copy(chain, map, *fallback, control));
     } else {
-      jobs.clear();
-      (*pipeline)->AppendJobs(map, &jobs);
-      CLONEKIT_RETURN_IF_ERROR((*pipeline)->Run(jobs, &copied, options.cancel, tick));
+      plan.clear();
+      (*pipeline)->Plan(map, &plan);
+      CLONEKIT_RETURN_IF_ERROR((*pipeline)->Run(plan, &copied, options.cancel, tick));
     }
     window_start = map.empty() ? pos : map.extents().back().end();
     copied_before += copied.exchange(0);

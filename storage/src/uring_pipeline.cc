@@ -2,13 +2,13 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <liburing.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "extent_copier.h"
@@ -22,36 +22,47 @@ constexpr size_t kAlign = 4096;  // O_DIRECT and page alignment
 
 // One request in flight: a job, its buffer, and where its I/O stands.
 struct Request {
-  CopyJob job;
+  const CopyJob* job = nullptr;
   uint8_t* buf = nullptr;
   bool writing = false;
-  uint32_t read_done = 0;  // bytes read so far
+  uint32_t reads_pending = 0;
+  uint32_t seg_done[UringPipeline::kMaxSegments] = {};  // bytes read per segment
   uint32_t scan = 0;       // where the search for the next non-zero run resumes
   uint32_t run_start = 0;  // current write run [run_start, run_end) of buf
   uint32_t run_end = 0;
   uint32_t run_done = 0;
 };
 
-// Copies a plain data job inside the kernel: a reflink (FICLONERANGE) when
-// everything is block aligned, else copy_file_range. Returns false, and
-// clears *enabled, when the kernel cannot; the caller then copies by hand
-// from where this stopped (nothing is half done: a partial copy is redone).
-bool Offload(const Image& layer, const CopyJob& job, const PipelineConfig& config, bool* enabled) {
-  int in = layer.file().fd();
-  if (job.src % kAlign == 0 && job.dst % kAlign == 0 && job.length % kAlign == 0) {
-    struct file_clone_range range = {in, job.src, job.length, job.dst};
-    if (ioctl(config.target_fd, FICLONERANGE, &range) == 0) return true;
+// user_data: request index << 8 | segment (reads), or | 0xff (writes).
+constexpr uint64_t kWriteTag = 0xff;
+
+// Copies a job's plain-data segments inside the kernel: a reflink
+// (FICLONERANGE) when everything is block aligned, else copy_file_range.
+// Returns false, and clears *enabled, when the kernel cannot; the caller
+// then copies the whole job by hand (a partial copy is simply redone).
+bool Offload(const Chain& chain, const CopyPlan& plan, const CopyJob& job, const PipelineConfig& config,
+             bool* enabled) {
+  for (uint32_t k = 0; k < job.count; k++) {
+    if (plan.segments[job.first + k].compressed) return false;
   }
-  loff_t off_in = static_cast<loff_t>(job.src), off_out = static_cast<loff_t>(job.dst);
-  size_t left = job.length;
-  while (left > 0) {
-    ssize_t n = copy_file_range(in, &off_in, config.target_fd, &off_out, left, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *enabled = false;  // EXDEV, EOPNOTSUPP, EINVAL...: stop trying
-      return false;
+  for (uint32_t k = 0; k < job.count; k++) {
+    const CopySegment& g = plan.segments[job.first + k];
+    int in = chain.layer(g.depth).file().fd();
+    if (g.src % kAlign == 0 && g.dst % kAlign == 0 && g.length % kAlign == 0) {
+      struct file_clone_range range = {in, g.src, g.length, g.dst};
+      if (ioctl(config.target_fd, FICLONERANGE, &range) == 0) continue;
     }
-    left -= static_cast<size_t>(n);
+    loff_t off_in = static_cast<loff_t>(g.src), off_out = static_cast<loff_t>(g.dst);
+    size_t left = g.length;
+    while (left > 0) {
+      ssize_t n = copy_file_range(in, &off_in, config.target_fd, &off_out, left, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        *enabled = false;  // EXDEV, EOPNOTSUPP, EINVAL...: stop trying
+        return false;
+      }
+      left -= static_cast<size_t>(n);
+    }
   }
   return true;
 }
@@ -62,7 +73,7 @@ struct UringPipeline::Worker {
   struct io_uring ring;
   bool ring_ready = false;
   std::vector<Request> requests;
-  std::vector<Request*> idle;
+  std::vector<uint32_t> idle;  // indexes into requests
   uint8_t* buffers = nullptr;
   ReadScratch scratch;  // compressed stream and the last inflated cluster
   unsigned inflight = 0;
@@ -77,14 +88,12 @@ struct UringPipeline::Worker {
 Result<std::unique_ptr<UringPipeline>> UringPipeline::Create(const Chain& chain, const PipelineConfig& config) {
   std::unique_ptr<UringPipeline> p(new UringPipeline(chain, config));
   unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
-  uint64_t max_cluster = 0;
-  for (const auto& layer : chain.layers()) max_cluster = std::max(max_cluster, layer->info().cluster_size);
-  p->buffer_bytes_ = std::max<size_t>(config.request_bytes, max_cluster);
-  p->buffer_bytes_ = (p->buffer_bytes_ + kAlign - 1) & ~(kAlign - 1);
+  p->buffer_bytes_ = (config.request_bytes + kAlign - 1) & ~(kAlign - 1);
   for (unsigned i = 0; i < n; i++) {
     auto w = std::make_unique<Worker>();
     w->offload = config.copy_offload && config.direct_fd < 0;
-    int ret = io_uring_queue_init(config.queue_depth, &w->ring, 0);
+    // Every segment of every request may have a read in flight at once.
+    int ret = io_uring_queue_init(config.queue_depth * kMaxSegments, &w->ring, 0);
     if (ret < 0) return Status::FromErrno("io_uring", "cannot set up a ring", -ret);
     w->ring_ready = true;
     if (posix_memalign(reinterpret_cast<void**>(&w->buffers), kAlign, p->buffer_bytes_ * config.queue_depth) != 0) {
@@ -93,7 +102,7 @@ Result<std::unique_ptr<UringPipeline>> UringPipeline::Create(const Chain& chain,
     w->requests.resize(config.queue_depth);
     for (unsigned r = 0; r < config.queue_depth; r++) {
       w->requests[r].buf = w->buffers + r * p->buffer_bytes_;
-      w->idle.push_back(&w->requests[r]);
+      w->idle.push_back(r);
     }
     p->workers_.push_back(std::move(w));
   }
@@ -112,30 +121,44 @@ UringPipeline::~UringPipeline() {
   for (auto& t : threads_) t.join();
 }
 
-void UringPipeline::AppendJobs(const ExtentMap& map, std::vector<CopyJob>* jobs) const {
+void UringPipeline::Plan(const ExtentMap& map, CopyPlan* plan) const {
   const uint64_t step = config_.request_bytes;
+  auto open_job = [&](uint64_t dst) {
+    CopyJob job;
+    job.dst = dst;
+    job.first = static_cast<uint32_t>(plan->segments.size());
+    plan->jobs.push_back(job);
+  };
+  bool have_job = false;
   for (const Extent& e : map.extents()) {
-    if (e.reads_zero()) continue;
-    if (e.kind == ExtentKind::kCompressed) {
-      CopyJob job;
-      job.dst = e.start;
-      job.length = static_cast<uint32_t>(e.length);
-      job.depth = e.depth;
-      job.compressed = true;
-      job.src = e.host_offset;
-      job.compressed_size = e.compressed_size;
-      job.cluster_start = e.cluster_start;
-      jobs->push_back(job);
+    if (e.reads_zero()) {
+      have_job = false;  // a gap: the next data starts a new job
       continue;
     }
     for (uint64_t pos = e.start; pos < e.end();) {
-      uint64_t end = std::min(e.end(), (pos / step + 1) * step);  // request-aligned pieces
-      CopyJob job;
-      job.dst = pos;
-      job.length = static_cast<uint32_t>(end - pos);
-      job.depth = e.depth;
-      job.src = e.host_offset + (pos - e.start);
-      jobs->push_back(job);
+      const uint64_t end = std::min(e.end(), (pos / step + 1) * step);  // never cross a request boundary
+      CopyJob* job = have_job ? &plan->jobs.back() : nullptr;
+      if (!job || job->dst + job->length != pos || pos % step == 0 || job->count == kMaxSegments) {
+        open_job(pos);
+        job = &plan->jobs.back();
+        have_job = true;
+      }
+      CopySegment g;
+      g.depth = e.depth;
+      g.offset = job->length;
+      g.length = static_cast<uint32_t>(end - pos);
+      g.dst = pos;
+      if (e.kind == ExtentKind::kCompressed) {
+        g.compressed = true;
+        g.src = e.host_offset;
+        g.compressed_size = e.compressed_size;
+        g.cluster_start = e.cluster_start;
+      } else {
+        g.src = e.host_offset + (pos - e.start);
+      }
+      plan->segments.push_back(g);
+      job->length += g.length;
+      job->count++;
       pos = end;
     }
   }
@@ -146,25 +169,26 @@ void UringPipeline::Fail(const Status& status) {
   if (!failed_.exchange(true)) error_ = status;
 }
 
-Status UringPipeline::Run(const std::vector<CopyJob>& jobs, std::atomic<uint64_t>* copied,
-                          const std::atomic<bool>* cancel, const std::function<void()>& tick) {
+Status UringPipeline::Run(const CopyPlan& plan, std::atomic<uint64_t>* copied, const std::atomic<bool>* cancel,
+                          const std::function<void()>& tick) {
   std::unique_lock<std::mutex> lock(mu_);
   if (failed_) return error_;
-  jobs_ = &jobs;
+  plan_ = &plan;
   next_job_ = 0;
   copied_ = copied;
   cancel_ = cancel;
   busy_ = static_cast<unsigned>(workers_.size());
   generation_++;
   work_cv_.notify_all();
-  while (!done_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return busy_ == 0; })) {
-    if (tick) {
-      lock.unlock();
-      tick();
-      lock.lock();
-    }
+  while (!done_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return busy_ == 0; })) {
+    lock.unlock();
+    // Start writeback of what is dirty so far: the disk works while we copy
+    // and the final fdatasync finds little left (as nbdcopy does).
+    if (config_.early_writeback) sync_file_range(config_.target_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (tick) tick();
+    lock.lock();
   }
-  jobs_ = nullptr;
+  plan_ = nullptr;
   if (failed_) return error_;
   if (cancel && cancel->load()) return Status::Cancelled("interrupted");
   return Status::OK();
@@ -172,35 +196,39 @@ Status UringPipeline::Run(const std::vector<CopyJob>& jobs, std::atomic<uint64_t
 
 namespace {
 
-// The context a worker needs to drive one request.
+// Drives one worker's requests through its ring.
 struct Driver {
   struct io_uring* ring;
   const PipelineConfig& config;
   const Chain& chain;
+  const CopyPlan& plan;
+  std::vector<Request>& requests;
 
-  int ReadFd(const Request& r) const { return chain.layer(r.job.depth).file().fd(); }
+  uint32_t Index(const Request* r) const { return static_cast<uint32_t>(r - requests.data()); }
 
-  void SubmitRead(Request* r) {
+  void SubmitRead(Request* r, uint32_t k) {
+    const CopySegment& g = plan.segments[r->job->first + k];
+    uint32_t done = r->seg_done[k];
     struct io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    io_uring_prep_read(sqe, ReadFd(*r), r->buf + r->read_done, r->job.length - r->read_done,
-                       r->job.src + r->read_done);
-    io_uring_sqe_set_data(sqe, r);
+    io_uring_prep_read(sqe, chain.layer(g.depth).file().fd(), r->buf + g.offset + done, g.length - done,
+                       g.src + done);
+    io_uring_sqe_set_data64(sqe, (uint64_t(Index(r)) << 8) | k);
   }
 
   void SubmitWrite(Request* r) {
     uint32_t start = r->run_start + r->run_done;
     uint32_t len = r->run_end - start;
-    uint64_t at = r->job.dst + start;
+    uint64_t at = r->job->dst + start;
     bool aligned = config.direct_fd >= 0 && at % kAlign == 0 && len % kAlign == 0 && start % kAlign == 0;
     struct io_uring_sqe* sqe = io_uring_get_sqe(ring);
     io_uring_prep_write(sqe, aligned ? config.direct_fd : config.target_fd, r->buf + start, len, at);
-    io_uring_sqe_set_data(sqe, r);
+    io_uring_sqe_set_data64(sqe, (uint64_t(Index(r)) << 8) | kWriteTag);
   }
 
   // Finds the next run of blocks to write (all of it without sparse
   // detection). Returns false when the request has nothing left to write.
   bool NextRun(Request* r) {
-    const uint32_t len = r->job.length;
+    const uint32_t len = r->job->length;
     if (r->scan >= len) return false;
     const uint32_t block = config.target_is_zero ? config.sparse_block : 0;
     if (block == 0) {
@@ -211,7 +239,7 @@ struct Driver {
       return true;
     }
     auto block_end = [&](uint32_t pos) {
-      uint64_t abs = r->job.dst + pos;
+      uint64_t abs = r->job->dst + pos;
       return static_cast<uint32_t>(std::min<uint64_t>(len, pos + (block - abs % block)));
     };
     uint32_t pos = r->scan;
@@ -234,7 +262,6 @@ struct Driver {
 
 void UringPipeline::WorkerMain(Worker* w) {
   uint64_t seen = 0;
-  Driver d{&w->ring, config_, chain_};
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -242,14 +269,13 @@ void UringPipeline::WorkerMain(Worker* w) {
       if (stopping_) return;
       seen = generation_;
     }
-    const std::vector<CopyJob>& jobs = *jobs_;
+    const CopyPlan& plan = *plan_;
+    Driver d{&w->ring, config_, chain_, plan, w->requests};
 
+    auto release = [&](Request* r) { w->idle.push_back(d.Index(r)); };
     auto finish = [&](Request* r) {
-      if (config_.early_writeback && r->writing) {
-        sync_file_range(config_.target_fd, static_cast<off_t>(r->job.dst), r->job.length, SYNC_FILE_RANGE_WRITE);
-      }
-      copied_->fetch_add(r->job.length, std::memory_order_relaxed);
-      w->idle.push_back(r);
+      copied_->fetch_add(r->job->length, std::memory_order_relaxed);
+      release(r);
     };
     // Moves a request whose buffer is full to its write phase.
     auto start_writes = [&](Request* r) {
@@ -268,35 +294,44 @@ void UringPipeline::WorkerMain(Worker* w) {
       // Refill up to the queue depth.
       while (!w->idle.empty() && !stop()) {
         size_t i = next_job_.fetch_add(1);
-        if (i >= jobs.size()) break;
-        Request* r = w->idle.back();
+        if (i >= plan.jobs.size()) break;
+        Request* r = &w->requests[w->idle.back()];
         w->idle.pop_back();
-        *r = Request{jobs[i], r->buf};
-        const Image& layer = chain_.layer(r->job.depth);
-        if (r->job.compressed) {
-          // Inflate here: decompression runs on every worker's core. A
-          // cluster split into several extents is inflated once.
-          Extent e;
-          e.start = r->job.dst;
-          e.length = r->job.length;
-          e.depth = r->job.depth;
-          e.kind = ExtentKind::kCompressed;
-          e.host_offset = r->job.src;
-          e.compressed_size = r->job.compressed_size;
-          e.cluster_start = r->job.cluster_start;
-          Status s = ReadExtent(chain_, e, 0, r->buf, r->job.length, &w->scratch);
-          if (!s.ok()) {
-            Fail(s);
-            w->idle.push_back(r);
-            break;
-          }
-          start_writes(r);
-        } else if (w->offload && Offload(layer, r->job, config_, &w->offload)) {
+        uint8_t* buf = r->buf;
+        *r = Request();
+        r->buf = buf;
+        r->job = &plan.jobs[i];
+        if (w->offload && Offload(chain_, plan, *r->job, config_, &w->offload)) {
           finish(r);
-        } else {
-          d.SubmitRead(r);
-          w->inflight++;
+          continue;
         }
+        Status s;
+        for (uint32_t k = 0; k < r->job->count && s.ok(); k++) {
+          const CopySegment& g = plan.segments[r->job->first + k];
+          if (!g.compressed) {
+            d.SubmitRead(r, k);
+            r->reads_pending++;
+            w->inflight++;
+            continue;
+          }
+          // Inflate here: decompression runs on every worker's core. A
+          // cluster split into several pieces is inflated once.
+          Extent e;
+          e.start = g.dst;
+          e.length = g.length;
+          e.depth = g.depth;
+          e.kind = ExtentKind::kCompressed;
+          e.host_offset = g.src;
+          e.compressed_size = g.compressed_size;
+          e.cluster_start = g.cluster_start;
+          s = ReadExtent(chain_, e, 0, r->buf + g.offset, g.length, &w->scratch);
+        }
+        if (!s.ok()) {
+          Fail(s);
+          if (r->reads_pending == 0) release(r);
+          break;
+        }
+        if (r->reads_pending == 0) start_writes(r);
       }
       if (w->inflight == 0) break;
       io_uring_submit_and_wait(&w->ring, 1);
@@ -306,40 +341,43 @@ void UringPipeline::WorkerMain(Worker* w) {
       io_uring_for_each_cqe(&w->ring, head, cqe) {
         handled++;
         w->inflight--;
-        Request* r = static_cast<Request*>(io_uring_cqe_get_data(cqe));
+        const uint64_t tag = io_uring_cqe_get_data64(cqe);
+        Request* r = &w->requests[tag >> 8];
+        const bool is_write = (tag & 0xff) == kWriteTag;
+        const uint32_t k = static_cast<uint32_t>(tag & 0xff);
         int res = cqe->res;
         if (config_.io_hook) {
-          uint32_t want = r->writing ? r->run_end - r->run_start - r->run_done : r->job.length - r->read_done;
-          res = config_.io_hook(r->writing, want, res);
+          uint32_t want = is_write ? r->run_end - r->run_start - r->run_done
+                                   : plan.segments[r->job->first + k].length - r->seg_done[k];
+          res = config_.io_hook(is_write, want, res);
         }
-        const Image& layer = chain_.layer(r->job.depth);
         if (res == -EAGAIN || res == -EINTR) {  // try the same I/O again
-          if (r->writing) d.SubmitWrite(r); else d.SubmitRead(r);
+          if (is_write) d.SubmitWrite(r); else d.SubmitRead(r, k);
           w->inflight++;
           continue;
         }
-        if (!r->writing) {
-          if (res < 0) {
-            Fail(Status::FromErrno(layer.name(), "read error at byte " + std::to_string(r->job.src + r->read_done), -res));
-            w->idle.push_back(r);
-          } else if (res == 0) {
-            Fail(Status::Corruption(layer.name(), "unexpected end of file at byte " +
-                                                      std::to_string(r->job.src + r->read_done) +
-                                                      " (was the image changed while being read?)"));
-            w->idle.push_back(r);
-          } else if ((r->read_done += res) < r->job.length) {
-            d.SubmitRead(r);  // short read: ask for the rest
+        if (!is_write) {
+          const CopySegment& g = plan.segments[r->job->first + k];
+          const Image& layer = chain_.layer(g.depth);
+          if (res <= 0) {
+            Fail(res < 0 ? Status::FromErrno(layer.name(), "read error at byte " + std::to_string(g.src + r->seg_done[k]), -res)
+                         : Status::Corruption(layer.name(), "unexpected end of file at byte " +
+                                                                std::to_string(g.src + r->seg_done[k]) +
+                                                                " (was the image changed while being read?)"));
+            if (--r->reads_pending == 0) release(r);
+          } else if ((r->seg_done[k] += res) < g.length) {
+            d.SubmitRead(r, k);  // short read: ask for the rest
             w->inflight++;
-          } else {
-            start_writes(r);
+          } else if (--r->reads_pending == 0) {
+            if (failed_) release(r); else start_writes(r);
           }
           continue;
         }
         if (res <= 0) {
           int err = res < 0 ? -res : EIO;
           Fail(Status::FromErrno(config_.target_name,
-                                 "write error at byte " + std::to_string(r->job.dst + r->run_start + r->run_done), err));
-          w->idle.push_back(r);
+                                 "write error at byte " + std::to_string(r->job->dst + r->run_start + r->run_done), err));
+          release(r);
           continue;
         }
         r->run_done += res;
@@ -356,6 +394,5 @@ void UringPipeline::WorkerMain(Worker* w) {
     if (--busy_ == 0) done_cv_.notify_all();
   }
 }
-
 
 }  // namespace clonekit

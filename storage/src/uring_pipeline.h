@@ -42,15 +42,37 @@ struct PipelineConfig {
   std::function<int(bool is_write, uint32_t requested, int result)> io_hook;
 };
 
-// One piece of work: `length` bytes for destination offset `dst`.
-struct CopyJob {
-  uint64_t dst = 0;
-  uint32_t length = 0;
+// Where some bytes of a job come from: plain data at `src` of layer
+// `depth`, or (compressed) part of one compressed cluster.
+struct CopySegment {
   uint32_t depth = 0;
+  uint32_t offset = 0;  // in the job's buffer
+  uint32_t length = 0;
   bool compressed = false;
   uint64_t src = 0;              // host offset (data) or compressed stream offset
   uint32_t compressed_size = 0;  // compressed only
   uint64_t cluster_start = 0;    // compressed only: guest offset of the cluster
+  uint64_t dst = 0;              // guest offset of the segment's first byte
+};
+
+// One request: `length` contiguous bytes for destination offset `dst`,
+// gathered from segments [first, first + count) -- extents of different
+// layers that sit side by side on the disk -- and written at once.
+struct CopyJob {
+  uint64_t dst = 0;
+  uint32_t length = 0;
+  uint32_t first = 0;
+  uint32_t count = 0;
+};
+
+// A window's work: jobs and the segments they point into.
+struct CopyPlan {
+  std::vector<CopyJob> jobs;
+  std::vector<CopySegment> segments;
+  void clear() {
+    jobs.clear();
+    segments.clear();
+  }
 };
 
 class UringPipeline {
@@ -61,11 +83,14 @@ class UringPipeline {
   // Copies every job; returns when all completed or on the first error.
   // `copied` grows by each job's length as its writes complete.
   // `tick` is called about every 100 ms while waiting (for progress).
-  Status Run(const std::vector<CopyJob>& jobs, std::atomic<uint64_t>* copied, const std::atomic<bool>* cancel,
+  Status Run(const CopyPlan& plan, std::atomic<uint64_t>* copied, const std::atomic<bool>* cancel,
              const std::function<void()>& tick = {});
 
-  // Splits the data extents of `map` into jobs of at most request_bytes.
-  void AppendJobs(const ExtentMap& map, std::vector<CopyJob>* jobs) const;
+  // Cuts the data extents of `map` into jobs of at most request_bytes that
+  // never cross a request-aligned boundary.
+  void Plan(const ExtentMap& map, CopyPlan* plan) const;
+
+  static constexpr uint32_t kMaxSegments = 32;
 
  private:
   struct Worker;
@@ -85,7 +110,7 @@ class UringPipeline {
   uint64_t generation_ = 0;
   bool stopping_ = false;
   unsigned busy_ = 0;
-  const std::vector<CopyJob>* jobs_ = nullptr;
+  const CopyPlan* plan_ = nullptr;
   std::atomic<size_t> next_job_{0};
   std::atomic<uint64_t>* copied_ = nullptr;
   const std::atomic<bool>* cancel_ = nullptr;

@@ -38,7 +38,7 @@ done
 qemu-img create -q -f qcow2 -o cluster_size=512,compat=0.10 m0.qcow2 6M
 qio m0.qcow2 'write -P 0x51 0 6M'
 qemu-img create -q -f qcow2 -o cluster_size=2M -b m0.qcow2 -F qcow2 m1.qcow2 6M
-qio m1.qcow2 'write -P 0x52 1000k 3k' 'write -z 4M 2M'
+qio m1.qcow2 'write -P 0x52 1000k 3k' 'write -z 4M 2M' 'write -c -P 0x56 2M 2M'
 qemu-img create -q -f qcow2 -o cluster_size=4k,compat=0.10 -b m1.qcow2 -F qcow2 m2.qcow2 6M
 qio m2.qcow2 'write -P 0x53 4M 12k' 'write -c -P 0x54 5M 4k'
 qemu-img create -q -f qcow2 -o cluster_size=64k -b m2.qcow2 -F qcow2 m3.qcow2 6M
