@@ -182,9 +182,6 @@ Status UringPipeline::Run(const CopyPlan& plan, std::atomic<uint64_t>* copied, c
   work_cv_.notify_all();
   while (!done_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return busy_ == 0; })) {
     lock.unlock();
-    // Start writeback of what is dirty so far: the disk works while we copy
-    // and the final fdatasync finds little left (as nbdcopy does).
-    if (config_.early_writeback) sync_file_range(config_.target_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (tick) tick();
     lock.lock();
   }
@@ -274,6 +271,12 @@ void UringPipeline::WorkerMain(Worker* w) {
 
     auto release = [&](Request* r) { w->idle.push_back(d.Index(r)); };
     auto finish = [&](Request* r) {
+      // Start writeback of the range just written: the disk works while we
+      // copy, and the final fdatasync finds little left (as nbdcopy does).
+      // Small ranges, as they finish: one call over the whole file blocks.
+      if (config_.early_writeback && r->writing) {
+        sync_file_range(config_.target_fd, static_cast<off_t>(r->job->dst), r->job->length, SYNC_FILE_RANGE_WRITE);
+      }
       copied_->fetch_add(r->job->length, std::memory_order_relaxed);
       release(r);
     };
