@@ -21,10 +21,17 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for tool in hyperfine qemu-img qemu-nbd nbdcopy; do
-  command -v $tool >/dev/null || { echo "needs $tool (apt-get install hyperfine qemu-utils libnbd-bin)"; exit 1; }
+# From a fresh clone: install the project's and the reference tools' packages, build.
+bash "$root/scripts/deps.sh"
+missing=()
+for tool in hyperfine:hyperfine nbdcopy:libnbd-bin qemu-nbd:qemu-utils; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
-[ -x "$ck" ] || { echo "build clonekit first (bash scripts/build.sh)"; exit 1; }
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "needs: apt-get install ${missing[*]}"; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+[ -x "$ck" ] || BUILD_DIR="$root/build" bash "$root/scripts/build.sh"
 mkdir -p "$work"
 scale() { if [ $small = 1 ]; then echo $(($1 / 8)); else echo "$1"; fi; }
 

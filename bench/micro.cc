@@ -18,32 +18,45 @@ using testing::Fill;
 using testing::MemoryOpener;
 using testing::TestImageSpec;
 
-// A 1 GiB chain, 64 KiB clusters, each layer writing 1 % of the clusters.
-std::unique_ptr<Chain> MakeChain(int depth, MemoryOpener& opener) {
+// A 1 GiB chain, 64 KiB clusters, each layer writing `per_layer` clusters
+// (164 = 1 %).
+std::unique_ptr<Chain> MakeChain(int depth, MemoryOpener& opener, int per_layer = 164) {
   std::mt19937 rng(1);
   for (int d = 0; d < depth; d++) {
     TestImageSpec s;
     s.size = 1ull << 30;
     if (d + 1 < depth) s.backing = "layer" + std::to_string(d + 1);
-    for (int i = 0; i < 164; i++) s.clusters.push_back({rng() % 16384, Fill::kData, 1});
+    for (int i = 0; i < per_layer; i++) s.clusters.push_back({rng() % 16384, Fill::kData, 1});
     opener.Add("layer" + std::to_string(d), BuildQcow2(s));
   }
   auto chain = OpenChain("layer0", opener, {});
   return chain.ok() ? std::move(chain).value() : nullptr;
 }
 
-void BM_ResolveByDepth(benchmark::State& state) {
-  MemoryOpener opener;
-  auto chain = MakeChain(static_cast<int>(state.range(0)), opener);
+void ResolveLoop(benchmark::State& state, const Chain& chain) {
   ExtentMap map;
   for (auto _ : state) {
-    ChainResolver resolver(*chain);
-    if (!resolver.Resolve(0, chain->virtual_size(), &map).ok()) state.SkipWithError("resolve failed");
+    ChainResolver resolver(chain);
+    if (!resolver.Resolve(0, chain.virtual_size(), &map).ok()) state.SkipWithError("resolve failed");
     benchmark::DoNotOptimize(map.extents().data());
   }
   state.counters["extents"] = static_cast<double>(map.extents().size());
 }
+
+void BM_ResolveByDepth(benchmark::State& state) {
+  MemoryOpener opener;
+  auto chain = MakeChain(static_cast<int>(state.range(0)), opener);
+  ResolveLoop(state, *chain);
+}
 BENCHMARK(BM_ResolveByDepth)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond);
+
+// Depth 16, with more or fewer clusters allocated per layer.
+void BM_ResolveByClusters(benchmark::State& state) {
+  MemoryOpener opener;
+  auto chain = MakeChain(16, opener, static_cast<int>(state.range(0)));
+  ResolveLoop(state, *chain);
+}
+BENCHMARK(BM_ResolveByClusters)->Arg(16)->Arg(164)->Arg(1638)->Arg(8192)->Unit(benchmark::kMillisecond);
 
 void BM_ExtentCoalescing(benchmark::State& state) {
   std::vector<Extent> input;
