@@ -43,7 +43,6 @@ struct CollapseOptions {
 struct CollapseStats {
   uint64_t virtual_size = 0;
   uint64_t data_bytes = 0;  // bytes copied from layers
-  size_t extents = 0;
 };
 
 Status Collapse(const Chain& chain, const std::string& destination, const CollapseOptions& options,
