@@ -22,19 +22,9 @@ class ImageWriter {
   virtual Status Finish() = 0;
 };
 
-// A sparse raw file of exactly virtual_size bytes; all-zero 4 KiB blocks
-// are left as holes (like qemu-img's default -S 4k).
-Result<std::unique_ptr<ImageWriter>> NewRawWriter(int fd, const std::string& name, uint64_t virtual_size);
-
 // Writes raw bytes at their guest offsets into an already sized fd; skips
 // all-zero blocks of `sparse_block` bytes (0: writes everything).
 Result<std::unique_ptr<ImageWriter>> NewFdWriter(int fd, const std::string& name, uint32_t sparse_block);
-
-// A standalone qcow2 v3 image (64 KiB clusters, 16-bit refcounts, no
-// backing file); all-zero clusters stay unallocated.
-// Compression runs on `threads` threads (0: one per online core).
-Result<std::unique_ptr<ImageWriter>> NewQcow2Writer(int fd, const std::string& name, uint64_t virtual_size,
-                                                    OutputCompression compression, unsigned threads = 0);
 
 // True when the buffer holds only zero bytes.
 bool IsZero(const uint8_t* data, size_t length);

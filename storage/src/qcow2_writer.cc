@@ -41,13 +41,6 @@ Result<std::unique_ptr<Qcow2Writer>> Qcow2Writer::Create(int fd, const std::stri
   return std::unique_ptr<Qcow2Writer>(new Qcow2Writer(fd, name, virtual_size, compression, l1_size));
 }
 
-Result<std::unique_ptr<ImageWriter>> NewQcow2Writer(int fd, const std::string& name, uint64_t virtual_size,
-                                                    OutputCompression compression, unsigned) {
-  auto w = Qcow2Writer::Create(fd, name, virtual_size, compression);
-  if (!w.ok()) return w.status();
-  return std::unique_ptr<ImageWriter>(std::move(w).value());
-}
-
 Qcow2Writer::Qcow2Writer(int fd, std::string name, uint64_t virtual_size, OutputCompression compression,
                          uint64_t l1_size)
     : fd_(fd), name_(std::move(name)), virtual_size_(virtual_size), compression_(compression), l1_(l1_size, 0) {

@@ -71,13 +71,6 @@ class RawWriter final : public ImageWriter {
 
 }  // namespace
 
-Result<std::unique_ptr<ImageWriter>> NewRawWriter(int fd, const std::string& name, uint64_t virtual_size) {
-  if (ftruncate(fd, static_cast<off_t>(virtual_size)) < 0) {
-    return Status::FromErrno(name, "cannot size output to " + std::to_string(virtual_size) + " bytes", errno);
-  }
-  return std::unique_ptr<ImageWriter>(new RawWriter(fd, name, 4096));
-}
-
 Result<std::unique_ptr<ImageWriter>> NewFdWriter(int fd, const std::string& name, uint32_t sparse_block) {
   return std::unique_ptr<ImageWriter>(new RawWriter(fd, name, sparse_block));
 }

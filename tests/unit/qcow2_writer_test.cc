@@ -75,7 +75,7 @@ TEST_P(Qcow2WriterTest, RoundTripAndRefcounts) {
   ASSERT_GE(fd, 0);
   unlink(path);
   const uint64_t size = (1ull << 30) + 4096;  // spans three L2 tables
-  auto writer = NewQcow2Writer(fd, "out.qcow2", size, GetParam());
+  auto writer = Qcow2Writer::Create(fd, "out.qcow2", size, GetParam());
   ASSERT_TRUE(writer.ok());
 
   std::mt19937 rng(3);
