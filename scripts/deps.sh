@@ -7,6 +7,8 @@ packages=(
   zlib1g-dev libzstd-dev liburing-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-utils python3 strace util-linux
+  nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
+  libfuse3-dev fuse3 nbdfuse
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -107,6 +107,8 @@ Result<std::unique_ptr<Chain>> OpenChain(const std::string& path, FileOpener& op
     file = std::move(next).value();
     format = *backing_format;
   }
+  const uint64_t per_layer = options.metadata_cache_bytes / chain->layers_.size();
+  for (auto& layer : chain->layers_) layer->SetMetadataCacheBytes(per_layer);
   return chain;
 }
 

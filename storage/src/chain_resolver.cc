@@ -26,15 +26,15 @@ Extent MakeExtent(uint64_t start, uint64_t length, uint32_t depth, ExtentKind ki
 
 }  // namespace
 
-Status ChainResolver::Resolve(uint64_t offset, uint64_t length, ExtentMap* out) {
+Status ChainResolver::Resolve(uint64_t offset, uint64_t length, ExtentMap* out) const {
   out->clear();
-  const uint64_t size = chain_.virtual_size();
+  const uint64_t size = virtual_size();
   if (offset >= size) return Status::OK();
   const uint64_t end = length > size - offset ? size : offset + length;
 
   std::vector<Range> pending = {{offset, end}};
   std::vector<Range> below;
-  for (uint32_t depth = 0; depth < chain_.depth() && !pending.empty(); depth++) {
+  for (uint32_t depth = top_; depth < chain_.depth() && !pending.empty(); depth++) {
     below.clear();
     CLONEKIT_RETURN_IF_ERROR(ResolveLayer(depth, pending, &below, out));
     pending.swap(below);
@@ -48,7 +48,7 @@ Status ChainResolver::Resolve(uint64_t offset, uint64_t length, ExtentMap* out) 
 // the backing file (or with no backing file), where qemu reads zeros and
 // reports them at this depth as not present.
 Status ChainResolver::ResolveLayer(uint32_t depth, const std::vector<Range>& pending,
-                                   std::vector<Range>* below, ExtentMap* out) {
+                                   std::vector<Range>* below, ExtentMap* out) const {
   Image& layer = chain_.layer(depth);
   const bool has_backing = depth + 1 < chain_.depth();
   const uint64_t backing_size = has_backing ? chain_.layer(depth + 1).virtual_size() : 0;

@@ -90,32 +90,39 @@ std::string Qcow2Image::Where(uint64_t guest_offset) const {
          std::to_string(cluster % header_.l2_entries()) + ")";
 }
 
-Status Qcow2Image::LoadL2(uint64_t l1_index, bool* present) {
+Status Qcow2Image::LoadL2(uint64_t l1_index, L2Cache::Table* table) {
   uint64_t l2_offset = 0;
   std::string err = qcow2::DecodeL1Entry(l1_[l1_index], header_.cluster_bits, &l2_offset);
   if (!err.empty()) return Status::Corruption(name(), err + " (L1 index " + std::to_string(l1_index) + ")");
-  *present = l2_offset != 0;
-  if (!*present || l2_l1_index_ == l1_index) return Status::OK();
+  *table = nullptr;
+  if (l2_offset == 0) return Status::OK();
+  *table = l2_cache_.Find(l1_index);
+  if (*table) return Status::OK();
   uint64_t cs = header_.cluster_size();
   if (l2_offset > file_->size() || cs > file_->size() - l2_offset) {
     return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " (L1 index " +
                                           std::to_string(l1_index) + ") is past end of file (size " +
                                           Hex(file_->size()) + ")");
   }
-  l2_.resize(cs);
+  // Read outside any lock; two threads missing at once both read, and the
+  // cache keeps the first.
+  auto fresh = std::make_shared<std::vector<uint8_t>>(cs);
   size_t got = 0;
-  l2_l1_index_ = UINT64_MAX;
-  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(l2_offset, l2_.data(), cs, &got));
+  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(l2_offset, fresh->data(), cs, &got));
   if (got != cs) return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " is truncated");
-  l2_l1_index_ = l1_index;
+  *table = l2_cache_.Insert(l1_index, std::move(fresh));
   return Status::OK();
 }
 
-Status Qcow2Image::UnitAt(uint64_t offset, LayerRun* unit, uint64_t* unit_end) {
+void Qcow2Image::SetMetadataCacheBytes(uint64_t bytes) {
+  l2_cache_.SetCapacity(static_cast<size_t>(bytes / header_.cluster_size()));
+}
+
+Status Qcow2Image::UnitAt(const uint8_t* l2, uint64_t offset, LayerRun* unit, uint64_t* unit_end) const {
   const uint64_t cs = header_.cluster_size();
   const uint64_t cluster = offset >> header_.cluster_bits;
   const uint64_t index = cluster % header_.l2_entries();
-  const uint8_t* p = l2_.data() + index * header_.l2_entry_bytes();
+  const uint8_t* p = l2 + index * header_.l2_entry_bytes();
   uint64_t cluster_start = cluster << header_.cluster_bits;
 
   qcow2::L2Entry entry;
@@ -170,14 +177,14 @@ Status Qcow2Image::UnitAt(uint64_t offset, LayerRun* unit, uint64_t* unit_end) {
   return Status::OK();
 }
 
-uint64_t Qcow2Image::EmptyEntriesEnd(uint64_t offset, uint64_t limit) const {
+uint64_t Qcow2Image::EmptyEntriesEnd(const uint8_t* l2, uint64_t offset, uint64_t limit) const {
   const uint32_t bits = header_.cluster_bits;
   const uint32_t entry_bytes = header_.l2_entry_bytes();
   const uint64_t entries = header_.l2_entries();
   uint64_t cluster = offset >> bits;
   uint64_t index = cluster % entries;
   const uint64_t last = std::min(entries, index + (((limit - 1) >> bits) - cluster) + 1);
-  const uint8_t* base = l2_.data();
+  const uint8_t* base = l2;
   uint64_t i = index;
   // Eight entries at a time while they are all zero, then one by one.
   const uint64_t words_per_entry = entry_bytes / 8;
@@ -204,29 +211,30 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
   const uint64_t l1_index = offset / table_span;
   const uint64_t table_end = std::min(end, (l1_index + 1) * table_span);
 
-  bool present = false;
-  CLONEKIT_RETURN_IF_ERROR(LoadL2(l1_index, &present));
-  if (!present) {
+  L2Cache::Table table;
+  CLONEKIT_RETURN_IF_ERROR(LoadL2(l1_index, &table));
+  if (!table) {
     *run = LayerRun();
     run->length = table_end - offset;
     return Status::OK();
   }
   // Most entries of a snapshot layer are empty: step over a stretch of
   // all-zero entries (unallocated, nothing to validate) without decoding.
-  uint64_t empty_end = EmptyEntriesEnd(offset, table_end);
+  const uint8_t* l2 = table->data();
+  uint64_t empty_end = EmptyEntriesEnd(l2, offset, table_end);
   if (empty_end > offset) {
     *run = LayerRun();
     run->length = empty_end - offset;
     return Status::OK();
   }
   uint64_t unit_end = 0;
-  CLONEKIT_RETURN_IF_ERROR(UnitAt(offset, run, &unit_end));
+  CLONEKIT_RETURN_IF_ERROR(UnitAt(l2, offset, run, &unit_end));
   uint64_t pos = unit_end;
   // Extend over following units of the same kind inside this L2 table. The
   // cost is one decode per (sub)cluster of metadata actually read.
   while (pos < table_end && run->kind != RunKind::kCompressed) {
     LayerRun next;
-    CLONEKIT_RETURN_IF_ERROR(UnitAt(pos, &next, &unit_end));
+    CLONEKIT_RETURN_IF_ERROR(UnitAt(l2, pos, &next, &unit_end));
     if (!Continues(*run, next)) break;
     run->length += next.length;
     pos = unit_end;

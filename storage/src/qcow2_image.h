@@ -1,11 +1,12 @@
 // A qcow2 layer (internal): the validated header, the active L1 table, and a
-// one-table L2 cache, which is all a front-to-back walk ever needs.
+// bounded cache of L2 tables shared by every thread reading the layer.
 #ifndef CLONEKIT_STORAGE_QCOW2_IMAGE_H_
 #define CLONEKIT_STORAGE_QCOW2_IMAGE_H_
 
 #include <vector>
 
 #include "clonekit/image.h"
+#include "l2_cache.h"
 #include "qcow2_format.h"
 
 namespace clonekit {
@@ -17,25 +18,26 @@ class Qcow2Image final : public Image {
   const ImageInfo& info() const override { return info_; }
   Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) override;
   Status ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const override;
+  void SetMetadataCacheBytes(uint64_t bytes) override;
 
  private:
   Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header);
   Status LoadL1();
-  // Makes l2_ hold the table for l1_index; *present false when unallocated.
-  Status LoadL2(uint64_t l1_index, bool* present);
-  // Decodes the (sub)cluster holding guest offset `offset` from the cached table.
-  Status UnitAt(uint64_t offset, LayerRun* unit, uint64_t* unit_end);
+  // The L2 table for l1_index, from the cache or the file; null when the
+  // L1 entry says the table is unallocated.
+  Status LoadL2(uint64_t l1_index, L2Cache::Table* table);
+  // Decodes the (sub)cluster holding guest offset `offset` from table l2.
+  Status UnitAt(const uint8_t* l2, uint64_t offset, LayerRun* unit, uint64_t* unit_end) const;
   std::string Where(uint64_t guest_offset) const;
-  // End of the run of all-zero (unallocated) entries of the cached table
-  // starting at guest offset `offset`, capped at limit; offset if none.
-  uint64_t EmptyEntriesEnd(uint64_t offset, uint64_t limit) const;
+  // End of the run of all-zero (unallocated) entries of table l2 starting
+  // at guest offset `offset`, capped at limit; offset if none.
+  uint64_t EmptyEntriesEnd(const uint8_t* l2, uint64_t offset, uint64_t limit) const;
 
   qcow2::Header header_;
   qcow2::Geometry geometry_;
   ImageInfo info_;
   std::vector<uint64_t> l1_;
-  std::vector<uint8_t> l2_;       // the cached L2 table
-  uint64_t l2_l1_index_ = UINT64_MAX;
+  L2Cache l2_cache_;
 };
 
 }  // namespace clonekit

@@ -148,3 +148,46 @@ make_big() {
   qemu-img create -q -f qcow2 "$1" "$2"
   qemu-io -f qcow2 -c "write -P 0x5a 0 $2" "$1" >/dev/null
 }
+
+# --- NBD and FUSE helpers ----------------------------------------------------
+
+SYS_PYTHON=/usr/bin/python3  # python3-libnbd lives in Debian's python
+
+# nbdkit_bg SOCKET ARGS...: starts nbdkit (options in NBDKIT_OPTS) with our plugin on a Unix socket,
+# in the foreground of a background job (NBDKIT_PID), its stderr in
+# nbdkit.SOCKET.log, and waits for the socket. Under the sanitizer build the
+# plugin needs the sanitizer runtime preloaded into nbdkit.
+nbdkit_bg() {
+  local sock=$1; shift
+  : "${PLUGIN:?PLUGIN must point to nbdkit-clonekit-plugin.so}"
+  rm -f "$sock"
+  env ${NBDKIT_PRELOAD:+LD_PRELOAD=$NBDKIT_PRELOAD} ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=16 \
+    nbdkit -f --exit-with-parent ${NBDKIT_OPTS:-} -U "$sock" "$PLUGIN" "$@" 2>"nbdkit.$(basename "$sock").log" &
+  NBDKIT_PID=$!
+  cleanup_fns+=("kill $NBDKIT_PID 2>/dev/null")
+  for _ in $(seq 1 500); do
+    [ -S "$sock" ] && return 0
+    kill -0 "$NBDKIT_PID" 2>/dev/null || break
+    sleep 0.01
+  done
+  echo "nbdkit did not start:"; cat "nbdkit.$(basename "$sock").log"; return 1
+}
+
+# nbd_uri SOCKET EXPORT
+nbd_uri() { echo "nbd+unix:///$2?socket=$1"; }
+
+# sanitizer_clean LOG: no sanitizer report in a server's stderr.
+sanitizer_clean() { ! grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' "$1"; }
+
+# same_reads A B COUNT SIZE: COUNT random reads (and the last sector) through
+# qemu-io from A (an NBD URI) and B (a raw file) give the same bytes.
+same_reads() {
+  local a=$1 b=$2 count=$3 size=$4 cmds=() off
+  for _ in $(seq 1 "$count"); do
+    off=$(( (RANDOM * 32768 + RANDOM) % (size / 512) * 512 ))
+    cmds+=(-c "read -v $off $(( size - off < 4096 ? size - off : 4096 ))")
+  done
+  cmds+=(-c "read -v $((size - 512)) 512")
+  diff -q <(qemu-io -r -f raw "${cmds[@]}" "$a" | grep -E '^[0-9a-f]{8}:') \
+          <(qemu-io -r -f raw "${cmds[@]}" "$b" | grep -E '^[0-9a-f]{8}:') >/dev/null
+}

@@ -22,6 +22,10 @@ struct ChainOptions {
   // When non-empty, backing files must resolve (realpath) inside one of
   // these directories. The manager passes its storage pools.
   std::vector<std::string> allowed_backing_dirs;
+  // Metadata (qcow2 L2 tables) kept in memory for the whole chain, split
+  // evenly over its layers (at least one table each). A front-to-back
+  // collapse needs little; servers answering random reads want more.
+  uint64_t metadata_cache_bytes = 1 << 20;
 };
 
 class Chain {

@@ -15,17 +15,22 @@ namespace clonekit {
 
 class ChainResolver {
  public:
-  explicit ChainResolver(const Chain& chain) : chain_(chain) {}
+  // Resolves the disk as seen at layer `top` of the chain (0: the chain's
+  // top); extents name layers by their depth in the whole chain. Resolve
+  // keeps no state between calls: threads may share one resolver.
+  explicit ChainResolver(const Chain& chain, uint32_t top = 0) : chain_(chain), top_(top) {}
+
+  uint64_t virtual_size() const { return chain_.layer(top_).virtual_size(); }
 
   // Replaces *out with the extents covering [offset, offset + length) of the
   // top layer's virtual disk (clamped to its size), sorted and coalesced.
-  Status Resolve(uint64_t offset, uint64_t length, ExtentMap* out);
+  Status Resolve(uint64_t offset, uint64_t length, ExtentMap* out) const;
 
   // The whole disk, window by window; `sink` sees each window's map in order.
   template <typename Sink>
   Status ResolveAll(uint64_t window, Sink&& sink) {
     ExtentMap map;
-    for (uint64_t pos = 0; pos < chain_.virtual_size(); pos += window) {
+    for (uint64_t pos = 0; pos < virtual_size(); pos += window) {
       CLONEKIT_RETURN_IF_ERROR(Resolve(pos, window, &map));
       CLONEKIT_RETURN_IF_ERROR(sink(map));
     }
@@ -38,9 +43,10 @@ class ChainResolver {
     uint64_t end;
   };
   Status ResolveLayer(uint32_t depth, const std::vector<Range>& pending, std::vector<Range>* below,
-                      ExtentMap* out);
+                      ExtentMap* out) const;
 
   const Chain& chain_;
+  const uint32_t top_;
 };
 
 }  // namespace clonekit

@@ -70,6 +70,7 @@ class Image {
   // Describes the layer from guest offset `offset` (< virtual_size) for at
   // most max_length bytes: fills *run with one homogeneous run (data runs
   // have contiguous host bytes). Validates every table entry it touches.
+  // Safe to call from many threads at once.
   virtual Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) = 0;
 
   // Reads host bytes of this layer; bytes past the end of the file read as
@@ -79,6 +80,10 @@ class Image {
   // Inflates one compressed cluster into out (cluster_size bytes), reading
   // the stream into *scratch (reused across calls to avoid allocations).
   virtual Status ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const;
+
+  // Bounds the metadata (qcow2 L2 tables) kept in memory for this layer; at
+  // least one table is always kept. Call before reading starts.
+  virtual void SetMetadataCacheBytes(uint64_t) {}
 
  protected:
   explicit Image(std::unique_ptr<ReadableFile> file) : file_(std::move(file)) {}
