@@ -21,7 +21,8 @@ struct ChainArgs {
   bool force_share = false;
   size_t max_depth = 1024;
   std::vector<std::string> backing_dirs;  // --backing-dir
-  void Register(CLI::App* cmd);
+  // short_format: -f means --format (mount keeps -f for --foreground, as FUSE tools do).
+  void Register(CLI::App* cmd, bool short_format = true);
   Result<std::unique_ptr<Chain>> Open() const;
 };
 
@@ -30,6 +31,7 @@ using Runner = std::function<int()>;
 Runner AddInfoCommand(CLI::App& app);
 Runner AddMapCommand(CLI::App& app);
 Runner AddCollapseCommand(CLI::App& app);
+Runner AddMountCommand(CLI::App& app);
 
 // Set by SIGINT/SIGTERM.
 extern std::atomic<bool> g_interrupted;

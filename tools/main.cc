@@ -19,9 +19,10 @@ int Fail(const Status& status) {
   return 1;
 }
 
-void ChainArgs::Register(CLI::App* cmd) {
+void ChainArgs::Register(CLI::App* cmd, bool short_format) {
   cmd->add_option("image", image, "image file (any layer of a chain)")->required();
-  cmd->add_option("-f,--format", format, "format of IMAGE (raw or qcow2); detected when omitted");
+  cmd->add_option(short_format ? "-f,--format" : "--format", format,
+                  "format of IMAGE (raw or qcow2); detected when omitted");
   cmd->add_flag("-U,--force-share", force_share,
                 "read even if another process (a running VM) writes the chain; may be inconsistent");
   cmd->add_option("--max-depth", max_depth, "longest backing chain accepted")->capture_default_str();
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   Runner info = AddInfoCommand(app);
   Runner map = AddMapCommand(app);
   Runner collapse = AddCollapseCommand(app);
+  Runner mount = AddMountCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -95,5 +97,6 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("info")) return info();
   if (app.got_subcommand("map")) return map();
+  if (app.got_subcommand("mount")) return mount();
   return collapse();
 }

@@ -53,7 +53,7 @@ std::vector<std::string> LayerNames(const Chain& chain) {
     const size_t slash = path.rfind('/');
     std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
     if (!taken.insert(name).second) {
-      name = path;
+      name += "~" + std::to_string(names.size());
       taken.insert(name);
     }
     names.push_back(name);

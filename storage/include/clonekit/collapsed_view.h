@@ -46,7 +46,7 @@ class CollapsedView {
 };
 
 // One name per layer, for exports and file names: the layer's file name,
-// or, when two layers share a file name, the deeper one's full path.
+// or, when an upper layer already has that name, "NAME~DEPTH".
 std::vector<std::string> LayerNames(const Chain& chain);
 
 }  // namespace clonekit
