@@ -94,8 +94,11 @@ Runner AddCollapseCommand(CLI::App& app) {
     if (args->progress) line.End();
     if (!s.ok()) {
       if (s.IsCancelled() && g_signal != 0) {
-        std::fprintf(stderr, "clonekit: %s: interrupted by signal %d; nothing was written\n",
-                     args->destination.c_str(), g_signal.load());
+        // A new file is removed; an existing target (-n, a device, an NBD
+        // export) is written in place and now holds a partial copy.
+        const bool in_place = options.no_create || args->destination.find("://") != std::string::npos;
+        std::fprintf(stderr, "clonekit: %s: interrupted by signal %d; %s\n", args->destination.c_str(),
+                     g_signal.load(), in_place ? "the target holds a partial copy" : "nothing was written");
         return 128 + g_signal;
       }
       return Fail(s);

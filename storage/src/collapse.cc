@@ -8,6 +8,7 @@
 #include "clonekit/chain_resolver.h"
 #include "extent_copier.h"
 #include "image_writer.h"
+#include "nbd_destination.h"
 #include "output_file.h"
 #include "qcow2_copier.h"
 #include "qcow2_writer.h"
@@ -39,7 +40,9 @@ Status CheckOptions(const CollapseOptions& o) {
   } else if (o.compression != OutputCompression::kNone) {
     return Status::InvalidArgument("compression needs qcow2 output (-O qcow2)");
   }
-  if (o.target_is_zero && !o.no_create) return Status::InvalidArgument("--target-is-zero needs -n");
+  if (o.target_is_zero && !o.no_create) {
+    return Status::InvalidArgument("--target-is-zero needs -n (or an NBD destination)");
+  }
   if (o.sparse_block % 512 != 0) return Status::InvalidArgument("-S must be a multiple of 512");
   if (o.queue_depth == 0 || o.queue_depth > 4096) return Status::InvalidArgument("--queue-depth must be 1..4096");
   if (o.request_bytes < 4096 || o.request_bytes > (32u << 20) || o.request_bytes % 4096) {
@@ -181,9 +184,19 @@ Status CollapseToQcow2(const Chain& chain, const std::string& destination, const
 
 Status Collapse(const Chain& chain, const std::string& destination, const CollapseOptions& options,
                 CollapseStats* stats) {
+  if (stats) stats->virtual_size = chain.virtual_size();
+  if (IsNbdUri(destination)) {
+    // An export is always written in place: -n is implied.
+    if (options.format != OutputFormat::kRaw) {
+      return Status::InvalidArgument(destination + ": an NBD export takes the raw disk (-O raw)");
+    }
+    CollapseOptions in_place = options;
+    in_place.no_create = true;
+    CLONEKIT_RETURN_IF_ERROR(CheckOptions(in_place));
+    return CollapseToNbd(chain, destination, in_place, stats);
+  }
   CLONEKIT_RETURN_IF_ERROR(CheckOptions(options));
   CLONEKIT_RETURN_IF_ERROR(RefuseSourceAsDestination(chain, destination));
-  if (stats) stats->virtual_size = chain.virtual_size();
   return options.format == OutputFormat::kRaw ? CollapseToRaw(chain, destination, options, stats)
                                               : CollapseToQcow2(chain, destination, options, stats);
 }
