@@ -33,17 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -x "$ck" ] || BUILD_DIR="$root/build" bash "$root/scripts/build.sh"
 mkdir -p "$work"
-scale() { if [ $small = 1 ]; then echo $(($1 / 8)); else echo "$1"; fi; }
-
-chain() {  # chain NAME VMIB DEPTH PCT [BASE]: build once, print the top
-  local dir=$work/$1
-  if [ ! -f "$dir/.done" ]; then
-    rm -rf "$dir"
-    bash "$root/bench/make-chain.sh" "$dir" "$2" "$3" "$4" 1 "${5:-}" >/dev/null
-    touch "$dir/.done"
-  fi
-  echo "$dir/layer-$(($3 - 1)).qcow2"
-}
+source "$root/bench/chains.sh"
 
 prepare_cmd() {
   local p="rm -f $work/out.raw $work/out.qcow2 $work/copy.raw"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what clonekit needs to build and test on Debian 12 (run as root).
+# (nbdfuse, a bench reference, comes with libnbd-bin.)
 # Skips apt entirely when everything is already there.
 set -euo pipefail
 packages=(
@@ -8,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   qemu-utils python3 strace util-linux
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
-  libfuse3-dev fuse3 nbdfuse
+  libfuse3-dev fuse3
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/deps.sh"
 build=${BUILD_DIR:-$root/build}
 BUILD_DIR=$build bash "$root/scripts/build.sh" "$@"
+# CI installs the build (clonekit, and the plugin into nbdkit's plugin
+# directory) so that the tests can also run `nbdkit clonekit` by name.
+if [ "${CLONEKIT_INSTALL:-0}" = 1 ]; then meson install -C "$build" --quiet; fi
 rc=0
 meson test -C "$build" --print-errorlogs || rc=$?
 python3 "$root/scripts/test-summary.py" "$build/meson-logs/testlog.json"

@@ -163,6 +163,13 @@ check "file= is required" [ "$st" -ne 0 ] && [[ "$out" == *file=* ]]
 dump=$(nbdkit "$PLUGIN" --dump-plugin)
 check "--dump-plugin prints clonekit_version, _extents, _zstd" \
   bash -c "grep -q '^clonekit_version=' <<<'$dump' && grep -q '^clonekit_extents=yes' <<<'$dump' && grep -q '^clonekit_zstd=yes' <<<'$dump'"
+installed=$(pkg-config --variable=plugindir nbdkit)/nbdkit-clonekit-plugin.so
+if [ -f "$installed" ] && cmp -s "$installed" "$PLUGIN"; then
+  check "installed: 'nbdkit clonekit' finds the plugin by name and serves" \
+    nbdkit -U - clonekit file=r2.qcow2 --run 'qemu-img compare -q -f raw -F qcow2 "$uri" r2.qcow2'
+else
+  echo "note: this build is not installed (CLONEKIT_INSTALL=1 scripts/test.sh does it); 'nbdkit clonekit' by name not checked"
+fi
 check "the plugin exports only plugin_init" \
   [ "$(nm -D --defined-only "$PLUGIN" | awk '{print $3}')" = plugin_init ]
 
