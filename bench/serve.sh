@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Serving a snapshot without copying it, side by side with the references:
-#   bench/serve.sh [--small] [--runs N] [--work DIR]
+#   bench/serve.sh [--small] [--runs N] [--cases ac] [--work DIR]
 # On chain (a) (4 GiB, depth 4) and (c) (1 GiB, depth 256) of compare.sh:
 #   1. nbdcopy of the whole export to null: and to a file (+ sync):
 #      nbdkit clonekit vs qemu-nbd -r (both: the chain's top, 8 connections allowed);
@@ -14,11 +14,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ck=${CLONEKIT:-$root/build/tools/clonekit}
 plugin=${PLUGIN:-$root/build/nbd-plugin/nbdkit-clonekit-plugin.so}
-small=0 runs=5 work=/tmp/clonekit-bench
+small=0 runs=5 cases=ac work=/tmp/clonekit-bench
 while [ $# -gt 0 ]; do
   case $1 in
     --small) small=1 ;;
     --runs) runs=$2; shift ;;
+    --cases) cases=$2; shift ;;
     --work) work=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -97,5 +98,6 @@ serve_case() {  # serve_case LABEL TOP
 
 v4=$(scale 4096); v1=$(scale 1024)
 d256=256; [ $small = 1 ] && d256=64
-serve_case "(a) ${v4} MiB, depth 4, 25 % per layer" "$(chain a "$v4" 4 25)"
-serve_case "(c) ${v1} MiB, depth $d256, 1 % per layer" "$(chain c "$v1" "$d256" 1)"
+[[ $cases == *a* ]] && serve_case "(a) ${v4} MiB, depth 4, 25 % per layer" "$(chain a "$v4" 4 25)"
+[[ $cases == *c* ]] && serve_case "(c) ${v1} MiB, depth $d256, 1 % per layer" "$(chain c "$v1" "$d256" 1)"
+true

@@ -146,6 +146,7 @@ int Serve(MountArgs& args, MountedChain& mounted) {
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   const fuse_operations ops = Operations();
   fuse* fs = fuse_new(&fargs, &ops, sizeof ops, &mounted);
+  fuse_opt_free_args(&fargs);  // fuse_new keeps its own copy
   if (!fs) return Fail(Status::InvalidArgument(args.mountpoint + ": cannot set up the FUSE file system"));
   if (fuse_mount(fs, args.mountpoint.c_str()) != 0) {
     fuse_destroy(fs);

@@ -35,7 +35,7 @@ check_chain() {
   check "$top: the default export is the top" \
     qemu-img compare -q -f raw -F qcow2 "nbd+unix://?socket=$WORK/s.sock" "$top"
   for f in "$@"; do check_layer "$WORK/s.sock" "$(basename "$f")" "$f" "$top @ $(basename "$f")"; done
-  kill "$NBDKIT_PID"; wait "$NBDKIT_PID" 2>/dev/null || true
+  stop_nbdkit "$NBDKIT_PID"
   check "$top: no sanitizer report" sanitizer_clean nbdkit.s.sock.log
 }
 
@@ -92,7 +92,7 @@ PY
 check "qemu overlay on an export reads written and backing data" qemu-img compare -q -F raw over.qcow2 expect.raw
 check "a missing export is refused with the list of layers" \
   bash -c "! qemu-img info '$(nbd_uri "$WORK/d.sock" nosuch)' 2>/dev/null && grep -q \"no export 'nosuch'\" nbdkit.d.sock.log"
-kill "$NBDKIT_PID"; wait "$NBDKIT_PID" 2>/dev/null || true
+stop_nbdkit "$NBDKIT_PID"
 
 # 5. Load: 16 clients at once for a bounded time (qemu-img convert,
 #    nbdcopy with 4 connections, qemu-io random reads); every checksum
@@ -144,25 +144,32 @@ check "hostile requests get errors, the server keeps serving" $SYS_PYTHON "$E2E_
 check "after the hostile clients the server still serves the oracle" \
   [ "$(nbdcopy "$uri" - | sha256sum)" = "$want" ]
 check "the server survived" kill -0 "$pid"
-kill "$pid"; wait "$pid" 2>/dev/null || true
+stop_nbdkit "$pid"
 check "load and abuse: no sanitizer report" sanitizer_clean nbdkit.l.sock.log
 NBDKIT_OPTS=--threads=1 nbdkit_bg "$WORK/t.sock" file=l1.qcow2
 check "one thread per connection: clients leaving 16 requests behind" \
   env INFLIGHT=16 BIG_READS=0 $SYS_PYTHON "$E2E_DIR/nbd_abuse.py" "$(nbd_uri "$WORK/t.sock" "")" load.raw
 check "one thread per connection: the server survived" kill -0 "$NBDKIT_PID"
-kill "$NBDKIT_PID"; wait "$NBDKIT_PID" 2>/dev/null || true
+stop_nbdkit "$NBDKIT_PID"
 
 # 7. Errors at start: one line naming the file, non-zero exit.
+nbdkit_run() { env ${NBDKIT_PRELOAD:+LD_PRELOAD=$NBDKIT_PRELOAD} ASAN_OPTIONS=detect_leaks=0 nbdkit "$@"; }
+# refused PATTERN ARGS...: nbdkit with the plugin exits non-zero, one line on stderr matching PATTERN.
+refused() {
+  local pattern=$1 out st; shift
+  out=$(nbdkit_run -U - "$PLUGIN" "$@" --run true 2>&1) && st=0 || st=$?
+  [ "$st" -ne 0 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ "$out" == *$pattern* ]] || { echo "got ($st): $out"; return 1; }
+}
 printf 'QFI\xfb\0\0\0\x03garbage' > bad.qcow2
 truncate -s 1M bad.qcow2
-out=$(nbdkit -U - "$PLUGIN" file=bad.qcow2 --run true 2>&1) && st=0 || st=$?
-check "a corrupt image stops the server with one line naming it" \
-  [ "$st" -ne 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ "$out" == *bad.qcow2* ]]
-out=$(nbdkit -U - "$PLUGIN" --run true 2>&1) && st=0 || st=$?
-check "file= is required" [ "$st" -ne 0 ] && [[ "$out" == *file=* ]]
-dump=$(nbdkit "$PLUGIN" --dump-plugin)
-check "--dump-plugin prints clonekit_version, _extents, _zstd" \
-  bash -c "grep -q '^clonekit_version=' <<<'$dump' && grep -q '^clonekit_extents=yes' <<<'$dump' && grep -q '^clonekit_zstd=yes' <<<'$dump'"
+check "a corrupt image stops the server with one line naming it" refused bad.qcow2 file=bad.qcow2
+check "a missing image: one line naming it" refused nosuch.qcow2 file=nosuch.qcow2
+check "file= is required" refused file=
+dump=$(nbdkit_run "$PLUGIN" --dump-plugin)
+has_line() { grep -q "^$1" <<<"$dump"; }
+check "--dump-plugin prints clonekit_version=" has_line clonekit_version=
+check "--dump-plugin prints clonekit_extents=yes" has_line clonekit_extents=yes
+check "--dump-plugin prints clonekit_zstd=yes" has_line clonekit_zstd=yes
 installed=$(pkg-config --variable=plugindir nbdkit)/nbdkit-clonekit-plugin.so
 if [ -f "$installed" ] && cmp -s "$installed" "$PLUGIN"; then
   check "installed: 'nbdkit clonekit' finds the plugin by name and serves" \

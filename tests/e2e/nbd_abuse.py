@@ -8,6 +8,7 @@ Prints one line per case; exits non-zero on the first wrong answer.
 import errno
 import os
 import socket
+import struct
 import sys
 
 import nbd
@@ -67,6 +68,50 @@ if os.environ.get("BIG_READS") != "0" and size > (32 << 20) + 1:
             print(f"ok - {n}-byte read refused ({e.string})")
         still_serves(h, f"{n}-byte read")
 h.shutdown()
+
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise EOFError("server closed the connection")
+        data += chunk
+    return data
+
+
+def raw_read(s, handle, offset, length):
+    """One NBD_CMD_READ on a raw socket; returns (error, data)."""
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, handle, offset, length))
+    magic, error, got = struct.unpack(">IIQ", recv_exact(s, 16))
+    if magic != 0x67446698 or got != handle:
+        sys.exit(f"bad simple reply: magic {magic:#x} handle {got}")
+    return error, (b"" if error else recv_exact(s, length))
+
+
+# Oversized reads sent on a hand-made connection (libnbd refuses to send
+# them): the server must answer with an error and keep the connection.
+if os.environ.get("BIG_READS") != "0":
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(uri.split("socket=")[1])
+    hello = recv_exact(s, 18)
+    assert hello[:16] == b"NBDMAGICIHAVEOPT", hello
+    s.sendall(struct.pack(">I", 3))  # fixed newstyle, no zeroes
+    name = uri.split("///")[1].split("?")[0].encode()
+    s.sendall(b"IHAVEOPT" + struct.pack(">II", 1, len(name)) + name)  # NBD_OPT_EXPORT_NAME
+    export_size, _flags = struct.unpack(">QH", recv_exact(s, 10))
+    if export_size != size:
+        sys.exit(f"raw handshake: size {export_size}, wanted {size}")
+    for n in ((32 << 20) + 1, (64 << 20) + 1):
+        error, data = raw_read(s, n, 0, n)
+        if error == 0 and data != oracle[:n]:
+            sys.exit(f"raw {n}-byte read returned wrong bytes")
+        print(f"ok - raw {n}-byte read: " + ("served correctly" if error == 0 else f"error {error}"))
+        error, data = raw_read(s, 7, size - 512, 512)
+        if error or data != oracle[-512:]:
+            sys.exit(f"after the raw {n}-byte read the connection no longer serves")
+    s.close()
 
 # Clients that leave with requests in flight. Debian 12's nbdkit 1.32
 # aborts (its own assertion, with any plugin) when several replies of a
