@@ -1,6 +1,7 @@
 #include "qcow2_image.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "compression.h"
@@ -29,8 +30,12 @@ bool Continues(const LayerRun& run, const LayerRun& next) {
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_next_image_id{1};
+}  // namespace
+
 Qcow2Image::Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header)
-    : Image(std::move(file)), header_(std::move(header)) {
+    : Image(std::move(file)), header_(std::move(header)), id_(g_next_image_id++) {
   geometry_ = {header_.cluster_bits, header_.version, header_.extended_l2()};
   info_.format = ImageFormat::kQcow2;
   info_.virtual_size = header_.size;
@@ -96,8 +101,26 @@ Status Qcow2Image::LoadL2(uint64_t l1_index, L2Cache::Table* table) {
   if (!err.empty()) return Status::Corruption(name(), err + " (L1 index " + std::to_string(l1_index) + ")");
   *table = nullptr;
   if (l2_offset == 0) return Status::OK();
+  // A walk asks one layer about many runs in a row, nearly always inside
+  // the same table: a per-thread memo of the last table answers those
+  // without touching the shared cache (no lock, no hash lookup). It may
+  // keep one evicted table alive per thread; ids are never reused, so a
+  // memo of a closed image can never match a new one.
+  struct Memo {
+    uint64_t image_id = 0;
+    uint64_t l1_index = 0;
+    L2Cache::Table table;
+  };
+  thread_local Memo memo;
+  if (memo.image_id == id_ && memo.l1_index == l1_index) {
+    *table = memo.table;
+    return Status::OK();
+  }
   *table = l2_cache_.Find(l1_index);
-  if (*table) return Status::OK();
+  if (*table) {
+    memo = {id_, l1_index, *table};
+    return Status::OK();
+  }
   uint64_t cs = header_.cluster_size();
   if (l2_offset > file_->size() || cs > file_->size() - l2_offset) {
     return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " (L1 index " +
@@ -111,6 +134,7 @@ Status Qcow2Image::LoadL2(uint64_t l1_index, L2Cache::Table* table) {
   CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(l2_offset, fresh->data(), cs, &got));
   if (got != cs) return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " is truncated");
   *table = l2_cache_.Insert(l1_index, std::move(fresh));
+  memo = {id_, l1_index, *table};
   return Status::OK();
 }
 

@@ -38,6 +38,7 @@ class Qcow2Image final : public Image {
   ImageInfo info_;
   std::vector<uint64_t> l1_;
   L2Cache l2_cache_;
+  const uint64_t id_;  // unique per process, for the per-thread memo in LoadL2
 };
 
 }  // namespace clonekit
