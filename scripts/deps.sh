@@ -10,6 +10,7 @@ packages=(
   qemu-utils python3 strace util-linux
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3
+  libsqlite3-dev libxml2-dev uuid-dev libvirt-dev libvirt-clients libcpp-httplib-dev
 )
 missing=()
 for p in "${packages[@]}"; do

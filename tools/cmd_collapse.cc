@@ -70,6 +70,9 @@ Runner AddCollapseCommand(CLI::App& app) {
   cmd->add_flag("-n,--no-create", t.no_create,
                 "raw output: write in place into an existing file or block device (not atomic)");
   cmd->add_flag("--target-is-zero", t.target_is_zero, "with -n: the target already reads as zeros");
+  cmd->add_option("--rate-limit", t.max_bytes_per_second,
+                  "copy at most this many bytes of data per second (e.g. 200M; 0: no limit)")
+      ->transform(CLI::AsSizeValue(false));
   cmd->add_flag("!--no-early-writeback", t.early_writeback,
                 "do not start writeback while copying (everything is flushed at the end)");
   return [=]() {

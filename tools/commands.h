@@ -32,6 +32,9 @@ Runner AddInfoCommand(CLI::App& app);
 Runner AddMapCommand(CLI::App& app);
 Runner AddCollapseCommand(CLI::App& app);
 Runner AddMountCommand(CLI::App& app);
+Runner AddServeCommand(CLI::App& app);
+// pool, vm, snapshot, job: clients of the service.
+Runner AddManagerCommands(CLI::App& app);
 
 // Set by SIGINT/SIGTERM.
 extern std::atomic<bool> g_interrupted;

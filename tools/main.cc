@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
   Runner map = AddMapCommand(app);
   Runner collapse = AddCollapseCommand(app);
   Runner mount = AddMountCommand(app);
+  Runner serve = AddServeCommand(app);
+  Runner manage = AddManagerCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -98,5 +100,9 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("info")) return info();
   if (app.got_subcommand("map")) return map();
   if (app.got_subcommand("mount")) return mount();
+  if (app.got_subcommand("serve")) return serve();
+  for (const char* c : {"pool", "vm", "snapshot", "job"}) {
+    if (app.got_subcommand(c)) return manage();
+  }
   return collapse();
 }

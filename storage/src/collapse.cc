@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -58,15 +59,37 @@ bool Cancelled(const CollapseOptions& o) { return o.cancel && o.cancel->load(); 
 
 // Resolves the disk window by window, so memory stays bounded by one
 // window's extents whatever the virtual size, and hands each to `copy`.
+// A window of about a quarter second of data at the rate limit (at least
+// one request), or the configured window without a limit.
+uint64_t WindowBytes(const CollapseOptions& options) {
+  if (!options.max_bytes_per_second) return options.window_bytes;
+  const uint64_t quarter = options.max_bytes_per_second / 4 / (64 << 10) * (64 << 10);
+  const uint64_t unit = 64 << 10;  // windows stay whole output clusters
+  const uint64_t least = (std::max<uint64_t>(options.request_bytes, unit) + unit - 1) / unit * unit;
+  return std::min(std::max(quarter, least), std::max(options.window_bytes, least));
+}
+
 template <typename CopyWindow>
 Status ForEachWindow(const Chain& chain, const CollapseOptions& options, CopyWindow&& copy) {
   ChainResolver resolver(chain);
   ExtentMap map;
   const uint64_t size = chain.virtual_size();
-  for (uint64_t pos = 0; pos < size; pos += options.window_bytes) {
+  const uint64_t window = WindowBytes(options);
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t data = 0;
+  for (uint64_t pos = 0; pos < size; pos += window) {
     if (Cancelled(options)) return Status::Cancelled("interrupted");
-    CLONEKIT_RETURN_IF_ERROR(resolver.Resolve(pos, options.window_bytes, &map));
+    CLONEKIT_RETURN_IF_ERROR(resolver.Resolve(pos, window, &map));
     CLONEKIT_RETURN_IF_ERROR(copy(pos, map));
+    data += map.data_bytes();
+    if (options.max_bytes_per_second) {
+      // Sleep in short steps so that a cancel is still seen promptly.
+      const auto due = start + std::chrono::microseconds(data * 1000000 / options.max_bytes_per_second);
+      while (std::chrono::steady_clock::now() < due && !Cancelled(options)) {
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            due - std::chrono::steady_clock::now(), std::chrono::milliseconds(20)));
+      }
+    }
   }
   return Status::OK();
 }
@@ -89,8 +112,10 @@ Status CopyRawWindows(const Chain& chain, RawDestination& out, const CollapseOpt
   config.io_hook = options.io_hook;
   const uint64_t size = chain.virtual_size();
   uint64_t window_start = 0;
+  uint64_t copied_before = 0;  // data bytes of the finished windows
   auto tick = [&] {
     if (options.progress) options.progress(window_start + copied.load(), size);
+    if (options.data_progress) options.data_progress(copied_before + copied.load());
   };
 
   Result<std::unique_ptr<UringPipeline>> pipeline = UringPipeline::Create(chain, config);
@@ -104,7 +129,6 @@ Status CopyRawWindows(const Chain& chain, RawDestination& out, const CollapseOpt
     simple = NewSimpleCopier();
   }
   CopyPlan plan;
-  uint64_t copied_before = 0;
   Status status = ForEachWindow(chain, options, [&](uint64_t pos, const ExtentMap& map) -> Status {
     window_start = pos;
     copied_before += copied.exchange(0);
@@ -166,11 +190,13 @@ Status CollapseToQcow2(const Chain& chain, const std::string& destination, const
     while (!done) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (options.progress) options.progress(pos + (copied - before), size);
+      if (options.data_progress) options.data_progress(copied);
     }
     copier.join();
     CLONEKIT_RETURN_IF_ERROR(status);
-    const uint64_t window_end = std::min(size, pos + options.window_bytes);
+    const uint64_t window_end = std::min(size, pos + WindowBytes(options));
     if (options.progress) options.progress(window_end, size);
+    if (options.data_progress) options.data_progress(copied);
     return (*writer)->CompleteBelow(window_end);
   }));
   CLONEKIT_RETURN_IF_ERROR((*writer)->Finish());

@@ -22,6 +22,9 @@ struct CollapseOptions {
   // Called with the bytes of the virtual disk done so far (data copied,
   // zeros settled) and the virtual size; monotonic, total only on success.
   std::function<void(uint64_t done, uint64_t total)> progress;
+  // Called with the data bytes copied so far (the allocated bytes of the
+  // collapsed disk); monotonic. The manager's job progress is built on it.
+  std::function<void(uint64_t data_done)> data_progress;
   // Polled between chunks; when set, the copy stops and nothing is left.
   const std::atomic<bool>* cancel = nullptr;
 
@@ -35,6 +38,10 @@ struct CollapseOptions {
   bool no_create = false;               // -n: write into an existing file/device in place
   bool target_is_zero = false;          // --target-is-zero: with -n, skip zeroing
   uint64_t window_bytes = 1ull << 30;   // resolve and copy this much at a time
+  // Copy at most this many bytes of data per second (0: no limit), so a
+  // clone does not starve running VMs of storage bandwidth. Enforced per
+  // window, which is then shrunk to about a quarter second of data.
+  uint64_t max_bytes_per_second = 0;
   bool early_writeback = true;          // start writeback as ranges finish
   // Tests only: sees every I/O completion and may change its result.
   std::function<int(bool is_write, uint32_t requested, int result)> io_hook;

@@ -23,6 +23,7 @@ class Status {
     kLocked,         // another process holds a conflicting image lock
     kCancelled,      // SIGINT/SIGTERM or a caller's cancel
     kExists,         // destination already present
+    kNotFound,       // no such VM, snapshot, job... (the manager)
   };
 
   Status() = default;
@@ -41,6 +42,10 @@ class Status {
   static Status InvalidArgument(const std::string& what) {
     return Status(Code::kInvalidArgument, "", what);
   }
+  static Status InvalidArgument(const std::string& subject, const std::string& what) {
+    return Status(Code::kInvalidArgument, subject, what);
+  }
+  static Status NotFound(const std::string& what) { return Status(Code::kNotFound, "", what); }
   static Status Locked(const std::string& file, const std::string& what) {
     return Status(Code::kLocked, file, what);
   }

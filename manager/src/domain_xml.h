@@ -1,0 +1,63 @@
+// DomainXml: reading and rewriting libvirt domain XML (libxml2).
+//
+// The manager keeps each VM's definition as libvirt XML. It needs to know
+// the file-backed disks, and to rewrite a definition for a clone the way
+// virt-clone does: new name and UUID, new MACs, host-specific bits cleared.
+#ifndef CLONEKIT_MANAGER_DOMAIN_XML_H_
+#define CLONEKIT_MANAGER_DOMAIN_XML_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "clonekit/status.h"
+
+namespace clonekit::manager {
+
+struct DiskSpec {
+  std::string target;  // <target dev='vda'>
+  std::string file;    // <source file=...>
+  std::string format;  // <driver type=...>: raw or qcow2
+};
+
+struct DomainInfo {
+  std::string name, uuid, description;
+  std::vector<DiskSpec> disks;  // device='disk', type='file'
+  std::vector<std::string> macs;
+  std::string nvram;  // <os><nvram> path, if any
+};
+
+Result<DomainInfo> ParseDomain(const std::string& xml);
+
+// Points the disks named in `disks` (by target) at new files and formats,
+// dropping any <backingStore> (the new image stands alone, or the chain is
+// for libvirt to probe from the image itself).
+Result<std::string> SetDisks(const std::string& xml, const std::map<std::string, DiskSpec>& disks);
+
+// Sets <uuid> and <description>, nothing else.
+Result<std::string> SetIdentity(const std::string& xml, const std::string& uuid, const std::string& description);
+
+struct CloneIdentity {
+  std::string name, uuid, description;
+  std::function<std::string()> new_mac;   // a fresh, unused MAC per interface
+  std::map<std::string, DiskSpec> disks;  // by target
+  std::string nvram;                      // new NVRAM path ("" to keep none)
+};
+
+// The clone's definition, as virt-clone makes it: name, UUID (also in
+// <sysinfo>), description, every interface MAC new and its host device name
+// cleared, graphics on autoport, unix channel paths cleared, NVRAM renamed,
+// disks on the new images.
+Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id);
+
+// A minimal KVM definition for imported disks.
+std::string MinimalDomainXml(const std::string& name, const std::string& uuid, const std::vector<DiskSpec>& disks);
+
+// A random UUID (v4) and a random locally administered unicast MAC.
+std::string RandomUuid();
+std::string RandomMac();
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_DOMAIN_XML_H_

@@ -1,0 +1,199 @@
+#include "http_api.h"
+
+#include <httplib.h>
+
+#include <atomic>
+
+namespace clonekit::manager {
+
+namespace {
+
+int HttpCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument: return 400;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kLocked:
+    case Status::Code::kExists: return 409;
+    default: return 500;
+  }
+}
+
+void Reply(httplib::Response& res, const json& body, int code = 200) {
+  res.status = code;
+  res.set_content(body.dump(2) + "\n", "application/json");
+}
+
+void Reply(httplib::Response& res, const Status& s) {
+  if (s.ok()) return Reply(res, json{{"ok", true}});
+  Reply(res, json{{"error", s.message()}}, HttpCode(s));
+}
+
+void Reply(httplib::Response& res, Result<json> r, int ok_code = 200) {
+  if (r.ok()) return Reply(res, *r, ok_code);
+  Reply(res, r.status());
+}
+
+// The request body as a JSON object, or a 400 already written.
+bool Body(const httplib::Request& req, httplib::Response& res, json* out) {
+  *out = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+  if (out->is_discarded() || !out->is_object()) {
+    Reply(res, json{{"error", "the request body must be a JSON object"}}, 400);
+    return false;
+  }
+  return true;
+}
+
+int64_t Id(const httplib::Request& req) { return std::stoll(req.matches[1].str()); }
+
+std::string Str(const json& j, const char* key, const std::string& def = "") {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : def;
+}
+
+bool TokenOk(const httplib::Request& req, const std::string& token) {
+  if (token.empty()) return true;
+  return req.get_header_value("Authorization") == "Bearer " + token;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(Manager& manager, ServeOptions options)
+    : manager_(manager), options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
+  Routes();
+}
+
+ApiServer::~ApiServer() = default;
+
+Status ApiServer::Run() {
+  if (!server_->bind_to_port(options_.address.c_str(), options_.port)) {
+    return Status::IOError(options_.address + ":" + std::to_string(options_.port), "cannot listen (in use?)");
+  }
+  server_->listen_after_bind();
+  return Status::OK();
+}
+
+void ApiServer::Stop() { server_->stop(); }
+
+void ApiServer::Routes() {
+  httplib::Server& s = *server_;
+  Manager& m = manager_;
+  const std::string token = options_.token;
+  s.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+    if (TokenOk(req, token)) return httplib::Server::HandlerResponse::Unhandled;
+    Reply(res, json{{"error", "missing or wrong token (Authorization: Bearer TOKEN)"}}, 401);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  if (!options_.web_dir.empty()) s.set_mount_point("/", options_.web_dir);
+
+  s.Get("/api/v1/health", [&m](const httplib::Request&, httplib::Response& res) {
+    Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}});
+  });
+  s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, m.Pools()); });
+  s.Post("/api/v1/pools", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (Body(req, res, &b)) Reply(res, m.AddPool(Str(b, "name"), Str(b, "dir")), 201);
+  });
+
+  s.Get("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_param("name")) {
+      Result<int64_t> id = m.FindVm(req.has_param("namespace") ? req.get_param_value("namespace") : "default",
+                                    req.get_param_value("name"));
+      return id.ok() ? Reply(res, m.GetVm(*id)) : Reply(res, id.status());
+    }
+    Reply(res, m.ListVms());
+  });
+  s.Post("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (Body(req, res, &b)) Reply(res, m.DefineVm(Str(b, "xml"), Str(b, "namespace", "default"), Str(b, "description")), 201);
+  });
+  s.Post("/api/v1/vms/import", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (!Body(req, res, &b)) return;
+    std::vector<std::string> disks;
+    if (b.contains("disks") && b["disks"].is_array()) {
+      for (const json& d : b["disks"]) {
+        if (d.is_string()) disks.push_back(d);
+      }
+    }
+    Reply(res, m.ImportVm(Str(b, "name"), Str(b, "namespace", "default"), disks), 201);
+  });
+  s.Get(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetVm(Id(req))); });
+  s.Put(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (!Body(req, res, &b)) return;
+    std::optional<std::string> xml, description;
+    if (b.contains("xml")) xml = Str(b, "xml");
+    if (b.contains("description")) description = Str(b, "description");
+    Reply(res, m.UpdateVm(Id(req), xml, description));
+  });
+  s.Delete(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.DeleteVm(Id(req))); });
+  s.Post(R"(/api/v1/vms/(\d+)/start)", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.StartVm(Id(req))); });
+  s.Post(R"(/api/v1/vms/(\d+)/stop)", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (Body(req, res, &b)) Reply(res, m.StopVm(Id(req), b.value("force", false)));
+  });
+  s.Get(R"(/api/v1/vms/(\d+)/snapshots)", [&m](const httplib::Request& req, httplib::Response& res) {
+    Reply(res, m.ListSnapshots(Id(req)));
+  });
+  s.Post(R"(/api/v1/vms/(\d+)/snapshots)", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (Body(req, res, &b)) Reply(res, m.CreateSnapshot(Id(req), Str(b, "name")), 201);
+  });
+  s.Get(R"(/api/v1/vms/(\d+)/clone-defaults)", [&m](const httplib::Request& req, httplib::Response& res) {
+    Reply(res, m.CloneDefaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : ""));
+  });
+  s.Post(R"(/api/v1/vms/(\d+)/clone)", [&m](const httplib::Request& req, httplib::Response& res) {
+    json b;
+    if (!Body(req, res, &b)) return;
+    CloneRequest r;
+    r.source_vm = Id(req);
+    r.snapshot = Str(b, "snapshot");
+    r.name = Str(b, "name");
+    r.ns = Str(b, "namespace");
+    if (b.contains("description")) r.description = Str(b, "description");
+    r.start = b.value("start", true);
+    if (b.contains("disks") && b["disks"].is_object()) {
+      for (const auto& [target, d] : b["disks"].items()) {
+        if (d.is_object()) r.disks[target] = {Str(d, "pool"), Str(d, "format")};
+      }
+    }
+    Reply(res, m.StartClone(r), 202);
+  });
+
+  s.Get("/api/v1/jobs", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, m.ListJobs()); });
+  s.Get(R"(/api/v1/jobs/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetJob(Id(req))); });
+  s.Post(R"(/api/v1/jobs/(\d+)/cancel)", [&m](const httplib::Request& req, httplib::Response& res) {
+    Reply(res, m.CancelJob(Id(req)));
+  });
+
+  // Server-sent events: every change, in order, from ?after=SEQ (or now).
+  s.Get("/api/v1/events", [&m](const httplib::Request& req, httplib::Response& res) {
+    auto last = std::make_shared<uint64_t>(req.has_param("after") ? std::stoull(req.get_param_value("after")) : 0);
+    if (!req.has_param("after")) {
+      json now = m.WaitEvents(0, 0);
+      if (!now.empty()) *last = now.back()["seq"];
+    }
+    res.set_chunked_content_provider("text/event-stream", [&m, last](size_t, httplib::DataSink& sink) {
+      json events = m.WaitEvents(*last, 10000);
+      std::string out = events.empty() ? ": keep-alive\n\n" : "";
+      for (const json& e : events) {
+        *last = e["seq"];
+        out += "id: " + std::to_string(*last) + "\nevent: " + e["kind"].get<std::string>() + "\ndata: " +
+               e["data"].dump() + "\n\n";
+      }
+      return sink.write(out.data(), out.size());
+    });
+  });
+
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    Reply(res, json{{"error", what}}, 500);
+  });
+}
+
+}  // namespace clonekit::manager

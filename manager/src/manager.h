@@ -1,0 +1,130 @@
+// Manager: VMs, snapshots with the configuration saved at each, and clone
+// jobs (the seeds' "clone VM from snapshot"), on top of Store, DomainXml,
+// Hypervisor and the engine's Collapse.
+//
+// Every call returns JSON ready for the REST API (or a Status saying why
+// not); the HTTP layer and the CLI only translate. Clone jobs run on their
+// own threads; everything they change goes through the single Store.
+#ifndef CLONEKIT_MANAGER_MANAGER_H_
+#define CLONEKIT_MANAGER_MANAGER_H_
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hypervisor.h"
+#include "store.h"
+
+namespace clonekit::manager {
+
+using json = nlohmann::ordered_json;
+
+struct ManagerOptions {
+  std::string db_path;
+  std::string hypervisor_uri;     // "" = no hypervisor
+  int shutdown_timeout = 60;      // seconds to wait for a source VM to shut down
+  uint64_t copy_rate = 0;         // bytes/s per disk copy, 0 = unlimited
+};
+
+struct CloneRequest {
+  int64_t source_vm = 0;
+  std::string snapshot;  // "" = the VM's current configuration
+  std::string name, ns;  // "" = the defaults
+  std::optional<std::string> description;
+  bool start = true;
+  struct Disk {
+    std::string pool, format;  // "" = the defaults
+  };
+  std::map<std::string, Disk> disks;  // by target
+};
+
+class Manager {
+ public:
+  static Result<std::unique_ptr<Manager>> Open(const ManagerOptions& options);
+  // Cancels running clones (their partial images removed) and waits for them.
+  ~Manager();
+
+  Result<json> AddPool(const std::string& name, const std::string& dir);
+  json Pools();
+
+  Result<json> DefineVm(const std::string& xml, const std::string& ns, const std::string& description);
+  Result<json> UpdateVm(int64_t id, const std::optional<std::string>& xml,
+                        const std::optional<std::string>& description);
+  Result<json> ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& disks);
+  json ListVms();
+  Result<json> GetVm(int64_t id);
+  Result<int64_t> FindVm(const std::string& ns, const std::string& name);
+  Status DeleteVm(int64_t id);
+  Status StartVm(int64_t id);
+  Status StopVm(int64_t id, bool force);
+
+  Result<json> CreateSnapshot(int64_t vm_id, const std::string& name);
+  Result<json> ListSnapshots(int64_t vm_id);
+
+  // The configuration at a snapshot (or now) and the clone dialog's defaults.
+  Result<json> CloneDefaults(int64_t vm_id, const std::string& snapshot);
+  // Validates, creates the clone entry ("cloning") and its job, and starts it.
+  Result<json> StartClone(const CloneRequest& request);
+
+  json ListJobs();
+  Result<json> GetJob(int64_t id);
+  Status CancelJob(int64_t id);
+
+  // Change feed: events after `after` (waits up to timeout_ms for one).
+  json WaitEvents(uint64_t after, int timeout_ms);
+
+  std::string IntegrityCheck() { return store_->IntegrityCheck(); }
+  std::string HypervisorUri() const { return hv_->uri(); }
+
+ private:
+  struct RunningJob;
+  struct DiskPlan;
+  struct ClonePlan;
+
+  Manager() = default;
+  void Recover();
+  void Emit(const std::string& kind, json data);
+  json VmJson(const VmRow& vm, bool full);
+  json JobJson(const JobRow& job);
+  std::vector<int64_t> LockingJobs(int64_t vm_id);
+  Status CheckInsidePools(const std::string& path, const std::string& what);
+  std::vector<std::string> PoolDirs();
+  Result<ClonePlan> PlanClone(const CloneRequest& request);
+  void RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan);
+  Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row);
+  void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status);
+  std::string UniqueName(const std::string& ns, const std::string& base);
+
+  ManagerOptions options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Hypervisor> hv_;
+
+  std::mutex jobs_mu_;
+  std::map<int64_t, std::shared_ptr<RunningJob>> running_;
+  std::map<int64_t, std::thread> threads_;  // every clone thread not yet joined
+  std::vector<int64_t> ended_;              // jobs whose thread has returned
+  std::mutex plan_mu_;  // one clone planned at a time: names and paths stay unique
+
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  std::deque<std::pair<uint64_t, json>> events_;
+  uint64_t next_event_ = 1;
+};
+
+// Names of VMs and snapshots: 1-63 characters, letters, digits, '.', '_'
+// and '-', starting with a letter or digit. Namespaces: DNS labels
+// (lowercase letters, digits and '-', 1-63, no '-' at either end).
+std::string CheckName(const std::string& what, const std::string& name);
+std::string CheckNamespace(const std::string& ns);
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_MANAGER_H_

@@ -1,0 +1,356 @@
+#include "store.h"
+
+#include <ctime>
+
+namespace clonekit::manager {
+
+namespace {
+
+// Schema versions, applied in order; user_version says how many ran.
+const char* const kMigrations[] = {
+    R"sql(
+    CREATE TABLE pools(name TEXT PRIMARY KEY, dir TEXT NOT NULL UNIQUE);
+    CREATE TABLE vms(
+      id INTEGER PRIMARY KEY,
+      uuid TEXT NOT NULL UNIQUE,
+      name TEXT NOT NULL,
+      namespace TEXT NOT NULL,
+      description TEXT NOT NULL DEFAULT '',
+      status TEXT NOT NULL CHECK (status IN ('defined', 'cloning')),
+      xml TEXT NOT NULL,
+      created TEXT NOT NULL,
+      UNIQUE(namespace, name));
+    CREATE TABLE snapshots(
+      id INTEGER PRIMARY KEY,
+      vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+      name TEXT NOT NULL,
+      xml TEXT NOT NULL,
+      created TEXT NOT NULL,
+      UNIQUE(vm_id, name));
+    CREATE TABLE jobs(
+      id INTEGER PRIMARY KEY,
+      source_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
+      clone_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
+      clone_name TEXT NOT NULL,
+      snapshot TEXT NOT NULL DEFAULT '',
+      state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled')),
+      done_bytes INTEGER NOT NULL DEFAULT 0,
+      total_bytes INTEGER NOT NULL DEFAULT 0,
+      percent REAL NOT NULL DEFAULT 0,
+      error TEXT NOT NULL DEFAULT '',
+      outputs TEXT NOT NULL DEFAULT '[]',
+      source_was_running INTEGER NOT NULL DEFAULT 0,
+      owner_pid INTEGER NOT NULL DEFAULT 0,
+      created TEXT NOT NULL,
+      finished TEXT NOT NULL DEFAULT '');
+    CREATE INDEX jobs_by_source ON jobs(source_vm, state);
+    )sql",
+};
+
+// A prepared statement bound positionally; finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
+  ~Stmt() { sqlite3_finalize(st_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(const std::string& v) {
+    sqlite3_bind_text(st_, ++n_, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int64_t v) {
+    sqlite3_bind_int64(st_, ++n_, v);
+    return *this;
+  }
+  Stmt& Bind(double v) {
+    sqlite3_bind_double(st_, ++n_, v);
+    return *this;
+  }
+  Stmt& BindId(int64_t v) {  // 0 = NULL (no row)
+    if (v) return Bind(v);
+    sqlite3_bind_null(st_, ++n_);
+    return *this;
+  }
+  int Step() { return rc_ = sqlite3_step(st_); }
+  std::string Text(int col) const {
+    const unsigned char* t = sqlite3_column_text(st_, col);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(st_, col); }
+  double Real(int col) const { return sqlite3_column_double(st_, col); }
+
+ private:
+  sqlite3_stmt* st_ = nullptr;
+  int rc_;
+  int n_ = 0;
+};
+
+VmRow ReadVm(const Stmt& s) {
+  VmRow v;
+  v.id = s.Int(0);
+  v.uuid = s.Text(1);
+  v.name = s.Text(2);
+  v.ns = s.Text(3);
+  v.description = s.Text(4);
+  v.status = s.Text(5);
+  v.xml = s.Text(6);
+  v.created = s.Text(7);
+  return v;
+}
+
+JobRow ReadJob(const Stmt& s) {
+  JobRow j;
+  j.id = s.Int(0);
+  j.source_vm = s.Int(1);
+  j.clone_vm = s.Int(2);
+  j.clone_name = s.Text(3);
+  j.snapshot = s.Text(4);
+  j.state = s.Text(5);
+  j.done_bytes = static_cast<uint64_t>(s.Int(6));
+  j.total_bytes = static_cast<uint64_t>(s.Int(7));
+  j.percent = s.Real(8);
+  j.error = s.Text(9);
+  j.outputs = s.Text(10);
+  j.source_was_running = s.Int(11) != 0;
+  j.owner_pid = s.Int(12);
+  j.created = s.Text(13);
+  j.finished = s.Text(14);
+  return j;
+}
+
+constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created";
+constexpr const char* kJobColumns =
+    "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
+    "outputs, source_was_running, owner_pid, created, finished";
+
+}  // namespace
+
+std::string NowUtc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status::IOError(path, "cannot open the database: " + msg);
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  store->path_ = path;
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    CLONEKIT_RETURN_IF_ERROR(store->Exec(pragma));
+  }
+  CLONEKIT_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+Status Store::Error(const std::string& what) const {
+  return Status::IOError(path_, what + ": " + sqlite3_errmsg(db_));
+}
+
+Status Store::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Status::IOError(path_, msg);
+  }
+  return Status::OK();
+}
+
+Status Store::Migrate() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt v(db_, "PRAGMA user_version");
+  v.Step();
+  const int64_t have = v.Int(0);
+  const int64_t want = sizeof kMigrations / sizeof kMigrations[0];
+  if (have > want) {
+    return Status::NotSupported(path_, "database schema version " + std::to_string(have) +
+                                           " is newer than this clonekit (" + std::to_string(want) + ")");
+  }
+  for (int64_t i = have; i < want; i++) {
+    CLONEKIT_RETURN_IF_ERROR(Write([&] {
+      CLONEKIT_RETURN_IF_ERROR(Exec(kMigrations[i]));
+      return Exec("PRAGMA user_version=" + std::to_string(i + 1));
+    }));
+  }
+  return Status::OK();
+}
+
+Status Store::Write(const std::function<Status()>& fn) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (!sqlite3_get_autocommit(db_)) return fn();  // already inside a transaction
+  CLONEKIT_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s = fn();
+  if (!s.ok()) {
+    Exec("ROLLBACK");
+    return s;
+  }
+  s = Exec("COMMIT");
+  if (!s.ok()) Exec("ROLLBACK");
+  return s;
+}
+
+Status Store::AddPool(const Pool& pool) {
+  return Write([&]() -> Status {
+    Stmt s(db_, "INSERT INTO pools(name, dir) VALUES(?, ?)");
+    s.Bind(pool.name).Bind(pool.dir);
+    if (s.Step() != SQLITE_DONE) return Error("add pool '" + pool.name + "'");
+    return Status::OK();
+  });
+}
+
+std::vector<Pool> Store::Pools() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<Pool> out;
+  Stmt s(db_, "SELECT name, dir FROM pools ORDER BY name");
+  while (s.Step() == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1)});
+  return out;
+}
+
+Result<int64_t> Store::InsertVm(const VmRow& vm) {
+  int64_t id = 0;
+  Status st = Write([&]() -> Status {
+    Stmt s(db_, "INSERT INTO vms(uuid, name, namespace, description, status, xml, created) VALUES(?,?,?,?,?,?,?)");
+    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(vm.status).Bind(vm.xml).Bind(NowUtc());
+    if (s.Step() != SQLITE_DONE) return Error("add VM '" + vm.name + "'");
+    id = sqlite3_last_insert_rowid(db_);
+    return Status::OK();
+  });
+  if (!st.ok()) return st;
+  return id;
+}
+
+Status Store::UpdateVm(const VmRow& vm) {
+  return Write([&]() -> Status {
+    Stmt s(db_, "UPDATE vms SET uuid=?, name=?, namespace=?, description=?, status=?, xml=? WHERE id=?");
+    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(vm.status).Bind(vm.xml).Bind(vm.id);
+    if (s.Step() != SQLITE_DONE) return Error("update VM '" + vm.name + "'");
+    return Status::OK();
+  });
+}
+
+Status Store::DeleteVm(int64_t id) {
+  return Write([&]() -> Status {
+    Stmt s(db_, "DELETE FROM vms WHERE id=?");
+    s.Bind(id);
+    if (s.Step() != SQLITE_DONE) return Error("delete VM " + std::to_string(id));
+    return Status::OK();
+  });
+}
+
+std::optional<VmRow> Store::Vm(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms WHERE id=?").c_str());
+  s.Bind(id);
+  if (s.Step() != SQLITE_ROW) return std::nullopt;
+  return ReadVm(s);
+}
+
+std::optional<VmRow> Store::VmByName(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms WHERE namespace=? AND name=?").c_str());
+  s.Bind(ns).Bind(name);
+  if (s.Step() != SQLITE_ROW) return std::nullopt;
+  return ReadVm(s);
+}
+
+std::vector<VmRow> Store::Vms() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<VmRow> out;
+  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms ORDER BY namespace, name").c_str());
+  while (s.Step() == SQLITE_ROW) out.push_back(ReadVm(s));
+  return out;
+}
+
+Result<int64_t> Store::InsertSnapshot(const SnapshotRow& snap) {
+  int64_t id = 0;
+  Status st = Write([&]() -> Status {
+    Stmt s(db_, "INSERT INTO snapshots(vm_id, name, xml, created) VALUES(?,?,?,?)");
+    s.Bind(snap.vm_id).Bind(snap.name).Bind(snap.xml).Bind(NowUtc());
+    if (s.Step() != SQLITE_DONE) return Error("add snapshot '" + snap.name + "'");
+    id = sqlite3_last_insert_rowid(db_);
+    return Status::OK();
+  });
+  if (!st.ok()) return st;
+  return id;
+}
+
+std::vector<SnapshotRow> Store::Snapshots(int64_t vm_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<SnapshotRow> out;
+  Stmt s(db_, "SELECT id, vm_id, name, xml, created FROM snapshots WHERE vm_id=? ORDER BY id");
+  s.Bind(vm_id);
+  while (s.Step() == SQLITE_ROW) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4)});
+  return out;
+}
+
+std::optional<SnapshotRow> Store::Snapshot(int64_t vm_id, const std::string& name) {
+  for (SnapshotRow& s : Snapshots(vm_id)) {
+    if (s.name == name) return s;
+  }
+  return std::nullopt;
+}
+
+Result<int64_t> Store::InsertJob(const JobRow& job) {
+  int64_t id = 0;
+  Status st = Write([&]() -> Status {
+    Stmt s(db_,
+           "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
+           "owner_pid, created) VALUES(?,?,?,?,?,?,?,?,?)");
+    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(job.state)
+        .Bind(job.outputs).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc());
+    if (s.Step() != SQLITE_DONE) return Error("add job");
+    id = sqlite3_last_insert_rowid(db_);
+    return Status::OK();
+  });
+  if (!st.ok()) return st;
+  return id;
+}
+
+Status Store::UpdateJob(const JobRow& job) {
+  return Write([&]() -> Status {
+    Stmt s(db_,
+           "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
+           "outputs=?, source_was_running=?, finished=? WHERE id=?");
+    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.state).Bind(static_cast<int64_t>(job.done_bytes))
+        .Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent).Bind(job.error).Bind(job.outputs)
+        .Bind(int64_t{job.source_was_running}).Bind(job.finished).Bind(job.id);
+    if (s.Step() != SQLITE_DONE) return Error("update job " + std::to_string(job.id));
+    return Status::OK();
+  });
+}
+
+std::optional<JobRow> Store::Job(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?").c_str());
+  s.Bind(id);
+  if (s.Step() != SQLITE_ROW) return std::nullopt;
+  return ReadJob(s);
+}
+
+std::vector<JobRow> Store::Jobs() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<JobRow> out;
+  Stmt s(db_, (std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id").c_str());
+  while (s.Step() == SQLITE_ROW) out.push_back(ReadJob(s));
+  return out;
+}
+
+std::string Store::IntegrityCheck() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt s(db_, "PRAGMA integrity_check");
+  return s.Step() == SQLITE_ROW ? s.Text(0) : "failed to run";
+}
+
+}  // namespace clonekit::manager

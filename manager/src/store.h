@@ -1,0 +1,105 @@
+// Store: the manager's state in one SQLite file.
+//
+// One connection, owned by the service and guarded by a mutex: Debian 12's
+// SQLite 3.40 has the WAL-reset bug (two connections writing or
+// checkpointing at once may corrupt the database), so there is exactly one
+// writer. Settings: WAL, synchronous=FULL (a finished job must survive a
+// power cut), foreign_keys=ON, busy_timeout, and BEGIN IMMEDIATE for every
+// write transaction. The schema is versioned with PRAGMA user_version.
+#ifndef CLONEKIT_MANAGER_STORE_H_
+#define CLONEKIT_MANAGER_STORE_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clonekit/status.h"
+
+namespace clonekit::manager {
+
+struct Pool {
+  std::string name;
+  std::string dir;
+};
+
+struct VmRow {
+  int64_t id = 0;
+  std::string uuid, name, ns, description;
+  std::string status;  // "defined" or "cloning"
+  std::string xml;
+  std::string created;
+};
+
+struct SnapshotRow {
+  int64_t id = 0;
+  int64_t vm_id = 0;
+  std::string name, xml, created;
+};
+
+struct JobRow {
+  int64_t id = 0;
+  int64_t source_vm = 0;  // 0 once the source is gone
+  int64_t clone_vm = 0;   // 0 once the clone entry is removed
+  std::string clone_name, snapshot;
+  std::string state;  // running, succeeded, failed, cancelled
+  uint64_t done_bytes = 0, total_bytes = 0;
+  double percent = 0;
+  std::string error;
+  std::string outputs;  // JSON list of the final image paths
+  bool source_was_running = false;
+  int64_t owner_pid = 0;
+  std::string created, finished;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+
+  // Runs fn inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK if it fails).
+  Status Write(const std::function<Status()>& fn);
+
+  Status AddPool(const Pool& pool);
+  std::vector<Pool> Pools();
+
+  Result<int64_t> InsertVm(const VmRow& vm);
+  Status UpdateVm(const VmRow& vm);
+  Status DeleteVm(int64_t id);
+  std::optional<VmRow> Vm(int64_t id);
+  std::optional<VmRow> VmByName(const std::string& ns, const std::string& name);
+  std::vector<VmRow> Vms();
+
+  Result<int64_t> InsertSnapshot(const SnapshotRow& s);
+  std::vector<SnapshotRow> Snapshots(int64_t vm_id);
+  std::optional<SnapshotRow> Snapshot(int64_t vm_id, const std::string& name);
+
+  Result<int64_t> InsertJob(const JobRow& job);
+  Status UpdateJob(const JobRow& job);
+  std::optional<JobRow> Job(int64_t id);
+  std::vector<JobRow> Jobs();
+
+  // "ok" when the database is sound.
+  std::string IntegrityCheck();
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Status Exec(const std::string& sql);
+  Status Migrate();
+  Status Error(const std::string& what) const;
+
+  std::recursive_mutex mu_;
+  sqlite3* db_;
+  std::string path_;
+};
+
+std::string NowUtc();
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_STORE_H_
