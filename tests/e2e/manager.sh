@@ -252,5 +252,21 @@ assert len(set(uuids)) == len(uuids) and len(set(macs)) == len(macs), (uuids, ma
 check "concurrent clones: distinct UUIDs and MACs across the inventory" distinct_identities
 check "database integrity ok" [ "$(api GET /api/v1/health | cut -d' ' -f2- | jq_ "d['integrity']")" = ok ]
 stop_service
+# 10. Import existing chains (their lower layers become snapshots), clone
+#     from an imported snapshot, delete a VM.
+start_service
+qemu-img create -q -f qcow2 pool/imp-a0.qcow2 16M; qio pool/imp-a0.qcow2 'write -P 0x71 0 2M'
+qemu-img create -q -f qcow2 -b imp-a0.qcow2 -F qcow2 pool/imp-a1.qcow2; qio pool/imp-a1.qcow2 'write -P 0x72 1M 1M'
+qemu-img create -q -f qcow2 pool/imp-b0.qcow2 8M; qio pool/imp-b0.qcow2 'write -P 0x73 0 1M'
+qemu-img create -q -f qcow2 -b imp-b0.qcow2 -F qcow2 pool/imp-b1.qcow2; qio pool/imp-b1.qcow2 'write -P 0x74 0 4k'
+check "import two chains" ck vm import imported "$WORK/pool/imp-a1.qcow2" "$WORK/pool/imp-b1.qcow2"
+check "the base layers became snapshot imp-a0" [ "$(ck snapshot list imported | awk '{print $1}')" = imp-a0 ]
+check "clone from the imported snapshot" ck vm clone imported --snapshot imp-a0 --no-start --wait
+check "its disks are the base layers" \
+  qemu-img compare -q pool/imp-b0.qcow2 "$(vm_field imported-clone "['disks'][1]['file']")"
+check "a disk outside every pool is refused" bash -c "! '$CLONEKIT' vm import stray /etc/hostname 2>/dev/null"
+check "delete a VM" ck vm delete imported-clone
+check "deleted: gone from the list, its images kept" vm_absent imported-clone
+stop_service
 check "service log has no crash" sanitizer_clean serve.log
 finish
