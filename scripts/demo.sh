@@ -64,7 +64,7 @@ echo
 echo "5. The same as a VM clone through the manager (clonekit serve + its CLI):"
 port=$((20000 + RANDOM % 20000))
 export CLONEKIT_SERVER=127.0.0.1:$port
-"$ck" serve --db "$demo/state.db" --port "$port" 2>"$demo/serve.log" &
+"$ck" serve --db "$demo/state.db" --port "$port" --socket "$demo/api.sock" 2>"$demo/serve.log" &
 svc=$!
 trap 'kill $svc 2>/dev/null' EXIT
 for _ in $(seq 1 100); do "$ck" pool list >/dev/null 2>&1 && break; sleep 0.05; done

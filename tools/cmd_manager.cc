@@ -2,6 +2,7 @@
 // snapshot and job talk to it over its REST API (docs/api.md).
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -178,11 +179,15 @@ Runner AddServeCommand(CLI::App& app) {
   cmd->add_option("--port", serve->port, "TCP port")->capture_default_str();
   cmd->add_option("--token", serve->token, "require this bearer token (mandatory off loopback)");
   cmd->add_option("--web", serve->web_dir, "serve the web console from this directory");
+  if (geteuid() == 0) serve->unix_socket = "/run/clonekit/clonekit.sock";
+  cmd->add_option("--socket", serve->unix_socket, "also serve on this Unix socket, mode 0660, no token (\"\": none)")
+      ->capture_default_str();
   return [=]() {
     if (serve->token.empty() && serve->address != "127.0.0.1" && serve->address != "localhost" &&
         serve->address != "::1") {
       return Fail(Status::InvalidArgument("--listen " + serve->address + " needs --token: only loopback is open"));
     }
+    if (serve->unix_socket == "/run/clonekit/clonekit.sock") mkdir("/run/clonekit", 0755);
     const sigset_t stop_signals = StopSignals();
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists
     Result<std::unique_ptr<manager::Manager>> m = manager::Manager::Open(*opts);
@@ -193,10 +198,12 @@ Runner AddServeCommand(CLI::App& app) {
       sigwait(&stop_signals, &sig);
       server.Stop();
     }).detach();
-    std::fprintf(stderr, "clonekit: serving on http://%s:%d (state %s)\n", serve->address.c_str(), serve->port,
-                 opts->db_path.c_str());
-    Status s = server.Run();
-    return s.ok() ? 0 : Fail(s);  // ~Manager cancels clones still running
+    Status bound = server.Bind();
+    if (!bound.ok()) return Fail(bound);
+    std::fprintf(stderr, "clonekit: serving on http://%s:%d%s%s (state %s)\n", serve->address.c_str(), serve->port,
+                 serve->unix_socket.empty() ? "" : " and ", serve->unix_socket.c_str(), opts->db_path.c_str());
+    server.Serve();
+    return 0;  // ~Manager cancels clones still running
   };
 }
 

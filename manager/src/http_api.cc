@@ -1,8 +1,14 @@
 #include "http_api.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <thread>
 
 namespace clonekit::manager {
 
@@ -54,29 +60,75 @@ bool TokenOk(const httplib::Request& req, const std::string& token) {
   return req.get_header_value("Authorization") == "Bearer " + token;
 }
 
+// cpp-httplib 0.11 only binds TCP itself, but accepts on whatever listening
+// socket it is given: this hands it a bound Unix socket.
+class UnixListener : public httplib::Server {
+ public:
+  Status Bind(const std::string& path) {
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return Status::InvalidArgument(path, "socket path is too long");
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status::FromErrno(path, "socket", errno);
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      // Replace a stale socket, never a live one.
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        close(fd);
+        return Status::Exists(path, "another clonekit service is listening here");
+      }
+      unlink(path.c_str());
+    }
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || chmod(path.c_str(), 0660) != 0 ||
+        ::listen(fd, 64) != 0) {
+      Status s = Status::FromErrno(path, "cannot listen", errno);
+      close(fd);
+      return s;
+    }
+    svr_sock_ = fd;
+    return Status::OK();
+  }
+};
+
 }  // namespace
 
 ApiServer::ApiServer(Manager& manager, ServeOptions options)
     : manager_(manager), options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
-  Routes();
+  Routes(*server_, /*check_token=*/true);
+  if (!options_.unix_socket.empty()) {
+    unix_server_ = std::make_unique<UnixListener>();
+    Routes(*unix_server_, /*check_token=*/false);
+  }
 }
 
-ApiServer::~ApiServer() = default;
+ApiServer::~ApiServer() {
+  if (unix_server_) unlink(options_.unix_socket.c_str());
+}
 
-Status ApiServer::Run() {
+Status ApiServer::Bind() {
   if (!server_->bind_to_port(options_.address.c_str(), options_.port)) {
     return Status::IOError(options_.address + ":" + std::to_string(options_.port), "cannot listen (in use?)");
   }
-  server_->listen_after_bind();
+  if (unix_server_) return static_cast<UnixListener&>(*unix_server_).Bind(options_.unix_socket);
   return Status::OK();
 }
 
-void ApiServer::Stop() { server_->stop(); }
+void ApiServer::Serve() {
+  std::thread unix_thread;
+  if (unix_server_) unix_thread = std::thread([this] { unix_server_->listen_after_bind(); });
+  server_->listen_after_bind();
+  if (unix_thread.joinable()) unix_thread.join();
+}
 
-void ApiServer::Routes() {
-  httplib::Server& s = *server_;
+void ApiServer::Stop() {
+  server_->stop();
+  if (unix_server_) unix_server_->stop();
+}
+
+void ApiServer::Routes(httplib::Server& s, bool check_token) {
   Manager& m = manager_;
-  const std::string token = options_.token;
+  const std::string token = check_token ? options_.token : "";
   s.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
     if (TokenOk(req, token)) return httplib::Server::HandlerResponse::Unhandled;
     Reply(res, json{{"error", "missing or wrong token (Authorization: Bearer TOKEN)"}}, 401);

@@ -19,22 +19,28 @@ struct ServeOptions {
   int port = 8470;
   std::string token;    // required (Bearer) when set; must be set off loopback
   std::string web_dir;  // static files for the web console ("" = none)
+  // Also serve the API on this Unix socket (mode 0660; "" = none). Local
+  // clients then need file permissions, not a token.
+  std::string unix_socket;
 };
 
 class ApiServer {
  public:
   ApiServer(Manager& manager, ServeOptions options);
   ~ApiServer();
-  // Serves until Stop(); fails at once if the address cannot be bound.
-  Status Run();
+  // Binds the TCP address (and the Unix socket); then Serve() until Stop().
+  Status Bind();
+  void Serve();
   void Stop();
 
  private:
-  void Routes();
+  void Routes(httplib::Server& s, bool check_token);
+  Status BindUnix();
 
   Manager& manager_;
   ServeOptions options_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<httplib::Server> server_;       // TCP
+  std::unique_ptr<httplib::Server> unix_server_;  // the Unix socket, when asked
 };
 
 }  // namespace clonekit::manager

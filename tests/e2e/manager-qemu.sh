@@ -27,7 +27,7 @@ virsh -c qemu:///system version >/dev/null 2>&1 || { echo "SKIP: libvirtd does n
 PORT=$((20000 + RANDOM % 20000))
 export CLONEKIT_SERVER=127.0.0.1:$PORT
 ck() { "$CLONEKIT" "$@"; }
-"$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --hypervisor qemu:///system --shutdown-timeout 3 2>serve.log &
+"$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$WORK/api.sock" --hypervisor qemu:///system --shutdown-timeout 3 2>serve.log &
 SVC=$!
 cleanup_fns+=("kill $SVC 2>/dev/null")
 for _ in $(seq 1 100); do ck pool list >/dev/null 2>&1 && break; sleep 0.05; done

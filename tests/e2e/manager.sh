@@ -13,11 +13,12 @@ PORT=$((20000 + RANDOM % 20000))
 export CLONEKIT_SERVER=127.0.0.1:$PORT
 ck() { "$CLONEKIT" "$@"; }
 start_service() {  # start_service [serve options]
-  "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --hypervisor test:///default --shutdown-timeout 3 "$@" \
+  "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$WORK/api.sock" --hypervisor test:///default \
+    --shutdown-timeout 3 "$@" \
     2>>serve.log &
   SVC=$!
   cleanup_fns+=("kill -9 $SVC 2>/dev/null")
-  for _ in $(seq 1 100); do ck pool list >/dev/null 2>&1 && return 0; sleep 0.05; done
+  for _ in $(seq 1 100); do api GET /api/v1/health 2>/dev/null | grep -qE '^(200|401) ' && return 0; sleep 0.05; done
   echo "service did not start"; cat serve.log; return 1
 }
 stop_service() { kill "$SVC"; wait "$SVC" 2>/dev/null || true; }
@@ -267,6 +268,29 @@ check "its disks are the base layers" \
 check "a disk outside every pool is refused" bash -c "! '$CLONEKIT' vm import stray /etc/hostname 2>/dev/null"
 check "delete a VM" ck vm delete imported-clone
 check "deleted: gone from the list, its images kept" vm_absent imported-clone
+stop_service
+
+# 11. Access: a token guards TCP; the Unix socket (mode 0660) needs none.
+start_service --token s3cret
+check "TCP without the token: 401" [ "$(api GET /api/v1/health | cut -d' ' -f1)" = 401 ]
+check "TCP with the token (CLONEKIT_TOKEN)" env CLONEKIT_TOKEN=s3cret "$CLONEKIT" vm list
+unix_get() {
+  python3 - "$WORK/api.sock" <<'PY'
+import http.client, json, socket, sys
+class UnixConnection(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sys.argv[1])
+c = UnixConnection("localhost")
+c.request("GET", "/api/v1/health")
+r = c.getresponse()
+assert r.status == 200 and json.loads(r.read())["integrity"] == "ok"
+PY
+}
+check "the Unix socket answers without a token" unix_get
+check "the Unix socket is mode 660" [ "$(stat -c %a "$WORK/api.sock")" = 660 ]
+err=$("$CLONEKIT" serve --db "$WORK/other.db" --port $((PORT + 1)) --socket "$WORK/api.sock" 2>&1) && st=0 || st=$?
+check "a second service cannot take a live socket" one_line_error "another clonekit service"
 stop_service
 check "service log has no crash" sanitizer_clean serve.log
 finish
