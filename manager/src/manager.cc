@@ -46,12 +46,14 @@ bool Exists(const std::string& path) {
 Status Run(const std::vector<std::string>& argv) {
   std::string err_path = "/tmp/clonekit-run-XXXXXX";
   int err_fd = mkstemp(err_path.data());
+  // Built before fork: the child of a threaded process may only call
+  // async-signal-safe functions (no allocation) until it execs.
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     if (err_fd >= 0) dup2(err_fd, 2);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execvp(args[0], args.data());
     _exit(127);
   }
