@@ -82,8 +82,6 @@ void RemoveOutput(const std::string& path) {
   }
 }
 
-std::string FormatOf(const std::string& f) { return f == "raw" ? "raw" : "qcow2"; }
-
 }  // namespace
 
 std::string CheckName(const std::string& what, const std::string& name) {
@@ -161,7 +159,7 @@ void Manager::Recover() {
   }
   for (JobRow job : store_->Jobs()) {
     if (job.state != "running") continue;
-    for (const std::string& path : json::parse(job.outputs, nullptr, false)) RemoveOutput(path);
+    for (const json& path : json::parse(job.outputs, nullptr, false)) RemoveOutput(path.get<std::string>());
     if (job.clone_vm) store_->DeleteVm(job.clone_vm);
     job.clone_vm = 0;
     job.state = "failed";
@@ -209,12 +207,22 @@ std::vector<std::string> Manager::PoolDirs() {
   return dirs;
 }
 
-Status Manager::CheckInsidePools(const std::string& path, const std::string& what) {
-  const std::string real = RealPath(DirName(path));
-  if (real.empty()) return Status::InvalidArgument(what, "'" + path + "': directory does not exist");
-  for (const std::string& dir : PoolDirs()) {
-    if (real == dir || real.rfind(dir + "/", 0) == 0) return Status::OK();
+// The pool whose directory holds `path` (the innermost one), or null.
+std::optional<Pool> Manager::PoolOf(const std::string& path) {
+  const std::string dir = RealPath(DirName(path));
+  std::optional<Pool> found;
+  if (dir.empty()) return found;
+  for (const Pool& p : store_->Pools()) {
+    if ((dir == p.dir || dir.rfind(p.dir + "/", 0) == 0) && (!found || p.dir.size() > found->dir.size())) found = p;
   }
+  return found;
+}
+
+Status Manager::CheckInsidePools(const std::string& path, const std::string& what) {
+  if (RealPath(DirName(path)).empty()) {
+    return Status::InvalidArgument(what, "'" + path + "': directory does not exist");
+  }
+  if (PoolOf(path)) return Status::OK();
   return Status::InvalidArgument(what, "'" + path + "' is outside every storage pool (clonekit pool add NAME DIR)");
 }
 
@@ -524,11 +532,8 @@ Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) 
   const std::vector<Pool> pools = store_->Pools();
   json disks = json::array();
   for (const DiskSpec& d : info->disks) {
-    std::string pool = pools.empty() ? "" : pools[0].name;
-    const std::string dir = RealPath(DirName(d.file));
-    for (const Pool& p : pools) {
-      if (dir == p.dir || dir.rfind(p.dir + "/", 0) == 0) pool = p.name;
-    }
+    const std::optional<Pool> home = PoolOf(d.file);
+    const std::string pool = home ? home->name : pools.empty() ? "" : pools[0].name;
     disks.push_back({{"target", d.target}, {"source", d.file}, {"source_format", d.format},
                      {"pool", pool}, {"format", d.format}});
   }

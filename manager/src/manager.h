@@ -95,6 +95,7 @@ class Manager {
   json VmJson(const VmRow& vm, bool full);
   json JobJson(const JobRow& job);
   std::vector<int64_t> LockingJobs(int64_t vm_id);
+  std::optional<Pool> PoolOf(const std::string& path);
   Status CheckInsidePools(const std::string& path, const std::string& what);
   std::vector<std::string> PoolDirs();
   Result<ClonePlan> PlanClone(const CloneRequest& request);
