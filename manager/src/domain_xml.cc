@@ -5,6 +5,8 @@
 #include <libxml/xpath.h>
 #include <uuid/uuid.h>
 
+#include <charconv>
+#include <map>
 #include <memory>
 #include <random>
 
@@ -120,6 +122,39 @@ void ApplyDisks(xmlDoc* doc, const std::map<std::string, DiskSpec>& disks) {
   }
 }
 
+// A decimal count, 0 if the text is not one (the summary is informative;
+// libvirt validates the definition itself).
+uint64_t Number(const std::string& text) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc() && end == text.data() + text.size() ? v : 0;
+}
+
+// <memory unit=...> in KiB; libvirt's default unit is KiB.
+uint64_t MemoryKib(uint64_t value, const std::string& unit) {
+  static const std::map<std::string, uint64_t> kBytesPer = {
+      {"b", 1},          {"bytes", 1},     {"KB", 1000},       {"k", 1024},        {"KiB", 1024},
+      {"MB", 1000000},   {"M", 1 << 20},   {"MiB", 1 << 20},   {"GB", 1000000000}, {"G", 1ull << 30},
+      {"GiB", 1ull << 30}, {"TB", 1000000000000}, {"T", 1ull << 40}, {"TiB", 1ull << 40}};
+  if (unit.empty()) return value;
+  auto it = kBytesPer.find(unit);
+  if (it == kBytesPer.end() || value > UINT64_MAX / it->second) return 0;
+  return value * it->second / 1024;
+}
+
+InterfaceSpec Interface(xmlNode* iface) {
+  InterfaceSpec spec;
+  spec.type = Attr(iface, "type");
+  if (xmlNode* mac = Child(iface, "mac")) spec.mac = Attr(mac, "address");
+  if (xmlNode* model = Child(iface, "model")) spec.model = Attr(model, "type");
+  if (xmlNode* source = Child(iface, "source")) {
+    for (const char* a : {"network", "bridge", "dev"}) {
+      if (spec.source.empty()) spec.source = Attr(source, a);
+    }
+  }
+  return spec;
+}
+
 }  // namespace
 
 Result<DomainInfo> ParseDomain(const std::string& xml) {
@@ -131,6 +166,9 @@ Result<DomainInfo> ParseDomain(const std::string& xml) {
   for (xmlNode* n : Find(d, "/domain/uuid")) info.uuid = Text(n);
   for (xmlNode* n : Find(d, "/domain/description")) info.description = Text(n);
   for (xmlNode* n : Find(d, "/domain/devices/interface/mac")) info.macs.push_back(Attr(n, "address"));
+  for (xmlNode* n : Find(d, "/domain/devices/interface")) info.interfaces.push_back(Interface(n));
+  for (xmlNode* n : Find(d, "/domain/vcpu")) info.vcpus = Number(Text(n));
+  for (xmlNode* n : Find(d, "/domain/memory")) info.memory_kib = MemoryKib(Number(Text(n)), Attr(n, "unit"));
   for (xmlNode* n : Find(d, "/domain/os/nvram")) info.nvram = Text(n);
   info.disks = Disks(d);
   if (info.name.empty()) return Status::InvalidArgument("domain XML", "<name> is missing");

@@ -6,6 +6,7 @@
 #ifndef CLONEKIT_MANAGER_DOMAIN_XML_H_
 #define CLONEKIT_MANAGER_DOMAIN_XML_H_
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -21,11 +22,21 @@ struct DiskSpec {
   std::string format;  // <driver type=...>: raw or qcow2
 };
 
+struct InterfaceSpec {
+  std::string mac;     // <mac address>
+  std::string type;    // network, bridge, direct, user, ...
+  std::string source;  // the network or bridge it joins, if any
+  std::string model;   // <model type>, e.g. virtio
+};
+
 struct DomainInfo {
   std::string name, uuid, description;
   std::vector<DiskSpec> disks;  // device='disk', type='file'
   std::vector<std::string> macs;
-  std::string nvram;  // <os><nvram> path, if any
+  std::vector<InterfaceSpec> interfaces;
+  std::string nvram;        // <os><nvram> path, if any
+  uint64_t vcpus = 0;       // <vcpu>
+  uint64_t memory_kib = 0;  // <memory>, converted from its unit
 };
 
 Result<DomainInfo> ParseDomain(const std::string& xml);

@@ -56,8 +56,28 @@ std::string Str(const json& j, const char* key, const std::string& def = "") {
 }
 
 bool TokenOk(const httplib::Request& req, const std::string& token) {
-  if (token.empty()) return true;
+  if (token.empty() || req.path.rfind("/api/", 0) != 0) return true;  // the page itself holds no secret
   return req.get_header_value("Authorization") == "Bearer " + token;
+}
+
+// The host part of a Host header ("[::1]:8470" -> "::1", "a:80" -> "a").
+std::string HostName(const std::string& host) {
+  if (!host.empty() && host[0] == '[') return host.substr(1, host.find(']') - 1);
+  return host.substr(0, host.find(':'));
+}
+
+// Without a token the service trusts whoever can reach loopback, so a
+// browser must not be turned against it: the Host must be a loopback name
+// (a DNS-rebound name is refused), and a request from a page names its
+// origin, which must be this service (no cross-site POST).
+bool BrowserSafe(const httplib::Request& req, const std::string& token, const std::string& address) {
+  const std::string host = req.get_header_value("Host");
+  if (token.empty()) {
+    const std::string name = HostName(host);
+    if (name != "localhost" && name != "127.0.0.1" && name != "::1" && name != address) return false;
+  }
+  const std::string origin = req.get_header_value("Origin");
+  return origin.empty() || req.method == "GET" || origin == "http://" + host;
 }
 
 // cpp-httplib 0.11 only binds TCP itself, but accepts on whatever listening
@@ -129,11 +149,22 @@ void ApiServer::Stop() {
 void ApiServer::Routes(httplib::Server& s, bool check_token) {
   Manager& m = manager_;
   const std::string token = check_token ? options_.token : "";
-  s.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+  const std::string address = options_.address;
+  s.set_pre_routing_handler([token, address, check_token](const httplib::Request& req, httplib::Response& res) {
+    if (check_token && !BrowserSafe(req, token, address)) {
+      Reply(res, json{{"error", "request refused: foreign Host or Origin"}}, 403);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (TokenOk(req, token)) return httplib::Server::HandlerResponse::Unhandled;
     Reply(res, json{{"error", "missing or wrong token (Authorization: Bearer TOKEN)"}}, 401);
     return httplib::Server::HandlerResponse::Handled;
   });
+  // The console is a same-origin page: nothing runs or loads from elsewhere.
+  s.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                         {"Content-Security-Policy",
+                          "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                          "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"},
+                         {"Referrer-Policy", "no-referrer"}});
   if (!options_.web_dir.empty()) s.set_mount_point("/", options_.web_dir);
 
   s.Get("/api/v1/health", [&m](const httplib::Request&, httplib::Response& res) {

@@ -512,6 +512,16 @@ Result<json> Manager::ListSnapshots(int64_t vm_id) {
 
 // ------------------------------------------------------------ clone --
 
+// What the clone dialog shows of the source's configuration, read-only.
+static json Summary(const DomainInfo& info) {
+  json disks = json::array(), nics = json::array();
+  for (const DiskSpec& d : info.disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
+  for (const InterfaceSpec& i : info.interfaces) {
+    nics.push_back({{"mac", i.mac}, {"type", i.type}, {"source", i.source}, {"model", i.model}});
+  }
+  return {{"vcpus", info.vcpus}, {"memory_mib", info.memory_kib / 1024}, {"disks", disks}, {"nics", nics}};
+}
+
 std::string Manager::UniqueName(const std::string& ns, const std::string& base) {
   std::string name = base + "-clone";
   for (int n = 2; store_->VmByName(ns, name); n++) name = base + "-clone-" + std::to_string(n);
@@ -546,6 +556,7 @@ Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) 
               {"start", true},
               {"source_running", power == "running"},
               {"disks", disks},
+              {"summary", Summary(*info)},
               {"configuration", xml}};
 }
 

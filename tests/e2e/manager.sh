@@ -274,6 +274,37 @@ stop_service
 start_service --token s3cret
 check "TCP without the token: 401" [ "$(api GET /api/v1/health | cut -d' ' -f1)" = 401 ]
 check "TCP with the token (CLONEKIT_TOKEN)" env CLONEKIT_TOKEN=s3cret "$CLONEKIT" vm list
+# headers KEY=VALUE...: the HTTP status of POST /api/v1/pools {} sent with
+# those headers (400 = reached the handler, which wants a name).
+headers() {
+  python3 - "$@" <<'PY'
+import http.client, os, sys
+host, port = os.environ["CLONEKIT_SERVER"].split(":")
+c = http.client.HTTPConnection(host, int(port))
+c.putrequest("POST", "/api/v1/pools", skip_host=True)
+h = dict(a.split("=", 1) for a in sys.argv[1:])
+h.setdefault("Host", os.environ["CLONEKIT_SERVER"])
+for k, v in h.items(): c.putheader(k, v)
+c.putheader("Content-Length", "2"); c.endheaders(b"{}")
+print(c.getresponse().status)
+PY
+}
+tok="Authorization=Bearer s3cret"
+check "with a token, any Host is accepted" [ "$(headers "$tok" Host=clonekit.example:80)" = 400 ]
+check "a page of another site cannot POST (Origin)" [ "$(headers "$tok" Origin=http://evil.example)" = 403 ]
+check "the service's own page can" [ "$(headers "$tok" Origin=http://$CLONEKIT_SERVER)" = 400 ]
+stop_service
+start_service
+check "no token: a DNS-rebound Host is refused" [ "$(headers Host=evil.example:$PORT)" = 403 ]
+check "no token: localhost names are accepted" [ "$(headers Host=localhost:$PORT)" = 400 ]
+check "no token: a cross-site POST is refused" [ "$(headers Origin=http://evil.example)" = 403 ]
+check "responses forbid framing and foreign scripts" python3 -c "
+import os, urllib.request
+r = urllib.request.urlopen('http://' + os.environ['CLONEKIT_SERVER'] + '/api/v1/health')
+assert r.headers['Content-Security-Policy'].startswith(\"default-src 'self'\")
+assert \"frame-ancestors 'none'\" in r.headers['Content-Security-Policy']"
+stop_service
+start_service --token s3cret
 unix_get() {
   python3 - "$WORK/api.sock" <<'PY'
 import http.client, json, socket, sys

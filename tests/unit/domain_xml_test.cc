@@ -74,7 +74,31 @@ TEST(DomainXml, RefusesWhatItCannotClone) {
   // No external entities: a definition cannot make the manager read files.
   Result<DomainInfo> xxe = ParseDomain(
       "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><domain><name>&e;</name></domain>");
-  if (xxe.ok()) EXPECT_EQ(xxe->name.find("root:"), std::string::npos);
+  if (xxe.ok()) {
+    EXPECT_EQ(xxe->name.find("root:"), std::string::npos);
+  }
+}
+
+TEST(DomainXml, SummaryReadsCpusMemoryAndInterfaces) {
+  Result<DomainInfo> info = ParseDomain(
+      "<domain><name>s</name><vcpu placement='static'>4</vcpu><memory unit='GiB'>2</memory><devices>"
+      "<interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/>"
+      "<model type='virtio'/></interface>"
+      "<interface type='bridge'><source bridge='br0'/></interface></devices></domain>");
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  EXPECT_EQ(info->vcpus, 4u);
+  EXPECT_EQ(info->memory_kib, 2u << 20);
+  ASSERT_EQ(info->interfaces.size(), 2u);
+  EXPECT_EQ(info->interfaces[0].mac, "52:54:00:00:00:01");
+  EXPECT_EQ(info->interfaces[0].type, "network");
+  EXPECT_EQ(info->interfaces[0].source, "default");
+  EXPECT_EQ(info->interfaces[0].model, "virtio");
+  EXPECT_EQ(info->interfaces[1].source, "br0");
+  EXPECT_EQ(info->interfaces[1].mac, "");
+  // No unit means KiB; an unknown unit or garbage gives 0, not a guess.
+  EXPECT_EQ(ParseDomain("<domain><name>s</name><memory>1048576</memory></domain>")->memory_kib, 1048576u);
+  EXPECT_EQ(ParseDomain("<domain><name>s</name><memory unit='parsec'>1</memory></domain>")->memory_kib, 0u);
+  EXPECT_EQ(ParseDomain("<domain><name>s</name><vcpu>4x</vcpu></domain>")->vcpus, 0u);
 }
 
 TEST(DomainXml, RandomMacsAreLocallyAdministeredUnicast) {
