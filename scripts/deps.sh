@@ -11,7 +11,11 @@ packages=(
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3
   libsqlite3-dev libxml2-dev uuid-dev libvirt-dev libvirt-clients libcpp-httplib-dev
+  chromium fonts-dejavu-core
 )
+# The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
+# own nodejs is 18; a machine that has a newer one keeps it.
+command -v node >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep >/dev/null 'install ok installed' || missing+=("$p")
@@ -25,4 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The console's npm packages, exactly as web/package-lock.json pins them
+# (from the npm registry; the browser tests use Debian's chromium, never a
+# downloaded one).
+web=$(cd "$(dirname "$0")/../web" && pwd)
+if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  echo "Installing the web console's npm packages (npm ci)"
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
 fi

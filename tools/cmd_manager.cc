@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -164,6 +165,16 @@ void AddClientOptions(CLI::App* cmd, ClientArgs& a) {
 
 }  // namespace
 
+// The console built beside this binary when it runs from the build tree,
+// else the installed one; "" when neither exists.
+std::string DefaultWebDir() {
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string build_root = CLONEKIT_BUILD_ROOT;
+  const std::string dir = self.rfind(build_root + "/", 0) == 0 ? CLONEKIT_BUILD_WEB_DIR : CLONEKIT_INSTALL_WEB_DIR;
+  return !dir.empty() && std::filesystem::is_regular_file(dir + "/index.html", ec) ? dir : "";
+}
+
 Runner AddServeCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "run the manager service (REST API, clone jobs)");
   auto opts = std::make_shared<manager::ManagerOptions>();
@@ -178,7 +189,9 @@ Runner AddServeCommand(CLI::App& app) {
   cmd->add_option("--listen", serve->address, "address to listen on")->capture_default_str();
   cmd->add_option("--port", serve->port, "TCP port")->capture_default_str();
   cmd->add_option("--token", serve->token, "require this bearer token (mandatory off loopback)");
-  cmd->add_option("--web", serve->web_dir, "serve the web console from this directory");
+  serve->web_dir = DefaultWebDir();
+  cmd->add_option("--web", serve->web_dir, "serve the web console from this directory (\"\": none)")
+      ->capture_default_str();
   if (geteuid() == 0) serve->unix_socket = "/run/clonekit/clonekit.sock";
   cmd->add_option("--socket", serve->unix_socket, "also serve on this Unix socket, mode 0660, no token (\"\": none)")
       ->capture_default_str();

@@ -50,6 +50,24 @@ class Libvirt final : public Hypervisor {
     return active == 1 ? "running" : "shutoff";
   }
 
+  std::string Detail(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    virDomainPtr d = virDomainLookupByName(conn_, name.c_str());
+    if (!d) return "undefined";
+    int state = VIR_DOMAIN_NOSTATE, reason = 0;
+    const int rc = virDomainGetState(d, &state, &reason, 0);
+    virDomainFree(d);
+    if (rc < 0) return "running";
+    switch (state) {
+      case VIR_DOMAIN_PAUSED: return "paused";
+      case VIR_DOMAIN_SHUTDOWN: return "stopping";
+      case VIR_DOMAIN_CRASHED: return "crashed";
+      case VIR_DOMAIN_PMSUSPENDED: return "suspended";
+      case VIR_DOMAIN_SHUTOFF: return "shutoff";
+      default: return "running";
+    }
+  }
+
   Status Define(const std::string& xml) override {
     std::lock_guard<std::mutex> lock(mu_);
     virDomainPtr d = virDomainDefineXML(conn_, xml.c_str());

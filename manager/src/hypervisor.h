@@ -19,6 +19,9 @@ class Hypervisor {
   virtual std::string uri() const = 0;
   // "running", "shutoff", or "undefined" when libvirt does not know the VM.
   virtual std::string State(const std::string& name) = 0;
+  // What an admin sees: State, but an active VM may also be "paused",
+  // "stopping" (shutting down), "crashed" or "suspended" (libvirt's states).
+  virtual std::string Detail(const std::string& name) { return State(name); }
   // Defines (or redefines) the domain from XML.
   virtual Status Define(const std::string& xml) = 0;
   virtual Status Undefine(const std::string& name) = 0;

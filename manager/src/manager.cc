@@ -257,7 +257,8 @@ json Manager::VmJson(const VmRow& vm, bool full) {
   const std::vector<int64_t> locks = LockingJobs(vm.id);
   std::string power = vm.status == "cloning" ? "shutoff" : hv_->State(vm.name);
   if (power == "undefined") power = "shutoff";
-  std::string status = vm.status == "cloning" ? "cloning" : (!locks.empty() ? "locked" : power);
+  std::string status = vm.status == "cloning" ? "cloning" : !locks.empty() ? "locked" : hv_->Detail(vm.name);
+  if (status == "undefined") status = "shutoff";
   j["status"] = status;
   j["power"] = power;
   j["locked_by"] = locks;

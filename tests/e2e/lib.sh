@@ -210,3 +210,24 @@ stop_nbdkit() {
   fi
   wait "$pid" 2>/dev/null || true
 }
+
+# start_libvirtd: a system libvirtd (qemu:///system) without systemd, as in
+# reference/environment.md, started here unless one answers already; says
+# why and returns 1 where that cannot be (callers skip).
+start_libvirtd() {
+  local tool
+  for tool in libvirtd virtlogd qemu-system-x86_64 virsh; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed (libvirt-daemon-driver-qemu, qemu-system-x86)"; return 1; }
+  done
+  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run libvirtd"; return 1; }
+  if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt
+    getent passwd libvirt-qemu >/dev/null || useradd -r -M -s /usr/sbin/nologin libvirt-qemu
+    getent group kvm >/dev/null || groupadd -r kvm
+    grep -q '^user = "root"' /etc/libvirt/qemu.conf || printf 'user = "root"\ngroup = "root"\n' >> /etc/libvirt/qemu.conf
+    virtlogd -d; libvirtd -d
+    cleanup_fns+=('kill $(cat /run/libvirtd.pid) $(cat /run/virtlogd.pid) 2>/dev/null')  # (no newline in the pid files)
+    for _ in $(seq 1 100); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  virsh -c qemu:///system version >/dev/null 2>&1 || { echo "SKIP: libvirtd does not answer here"; return 1; }
+}

@@ -5,24 +5,7 @@
 # or left behind, the source keeps running; once powered off, it clones.
 # Skips visibly where libvirtd or qemu-system-x86 is not installed.
 source "$(dirname "$0")/lib.sh"
-for tool in libvirtd virtlogd qemu-system-x86_64 virsh; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed (libvirt-daemon-driver-qemu, qemu-system-x86)"; exit 77; }
-done
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to run libvirtd"; exit 77; }
-
-# A system libvirtd without systemd, as in reference/environment.md.
-
-if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-  mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt
-  getent passwd libvirt-qemu >/dev/null || useradd -r -M -s /usr/sbin/nologin libvirt-qemu
-  getent group kvm >/dev/null || groupadd -r kvm
-  grep -q '^user = "root"' /etc/libvirt/qemu.conf || printf 'user = "root"\ngroup = "root"\n' >> /etc/libvirt/qemu.conf
-  virtlogd -d; libvirtd -d
-
-  cleanup_fns+=('kill $(cat /run/libvirtd.pid) $(cat /run/virtlogd.pid) 2>/dev/null')  # (no newline in the pid files)
-  for _ in $(seq 1 100); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
-fi
-virsh -c qemu:///system version >/dev/null 2>&1 || { echo "SKIP: libvirtd does not answer here"; exit 77; }
+start_libvirtd || exit 77
 
 PORT=$((20000 + RANDOM % 20000))
 export CLONEKIT_SERVER=127.0.0.1:$PORT

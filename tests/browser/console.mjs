@@ -1,0 +1,325 @@
+// Browser checks of the web console (issue #8, seed 004), run by browser.sh
+// against real services. Prints "ok - ..." / "FAIL - ..." per check, exits 1
+// on any failure. `--probe` only starts and stops chromium.
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+
+const require = createRequire(`${process.env.NODE_PATH}/`);
+const { chromium } = require('playwright-core');
+
+const launch = () => chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+if (process.argv.includes('--probe')) {
+  try {
+    const b = await launch();
+    await b.close();
+    process.exit(0);
+  } catch (e) {
+    console.log(`chromium: ${e.message.split('\n')[0]}`);
+    process.exit(1);
+  }
+}
+
+const { URL_A, URL_B, VM_B, URL_C, TOKEN_C, POOL, SCREENSHOTS } = process.env;
+let failed = 0;
+let passed = 0;
+async function check(what, fn) {
+  try {
+    const ok = await fn();
+    if (ok === false) throw new Error('condition is false');
+    passed++;
+    console.log(`ok - ${what}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL - ${what}: ${e.message.split('\n')[0]}`);
+  }
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => false);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+async function shot(page, name) {
+  if (!SCREENSHOTS) return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  // Finite CSS transitions are fast-forwarded: the picture shows the settled page.
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, animations: 'disabled' });
+}
+const apiGet = async (base, path) => (await fetch(new URL(`api/v1${path}`, base))).json();
+const vmByName = async (base, name) => (await apiGet(base, '/vms')).find((v) => v.name === name);
+
+const browser = await launch();
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const page = await context.newPage();
+let dialogs = 0;
+page.on('dialog', (d) => { dialogs++; d.dismiss(); });
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(e.message));
+
+const row = (name) => page.locator(`tr[data-vm="${name}"]`);
+const rowNames = async () => page.locator('#vm-table tr[data-vm]').evaluateAll((rs) => rs.map((r) => r.dataset.vm).sort());
+const statusOf = async (name) => (await row(name).locator('.ck-status').innerText()).trim();
+async function kebab(name) {
+  await row(name).getByRole('button', { name: 'Kebab toggle' }).click();
+  const items = page.getByRole('menuitem');
+  await items.first().waitFor();
+  return items;
+}
+async function menuState(name) {
+  const items = await kebab(name);
+  const out = {};
+  for (const item of await items.all()) {
+    out[(await item.innerText()).trim()] = (await item.getAttribute('aria-disabled')) === 'true' || await item.isDisabled();
+  }
+  await page.keyboard.press('Escape');
+  return out;
+}
+async function openClone(name) {
+  const items = await kebab(name);
+  await items.filter({ hasText: /^Clone$/ }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.locator('#clone-name').waitFor();
+  return dialog;
+}
+const cloneButton = () => page.getByRole('button', { name: 'Clone Virtual Machine' });
+const toast = (text) => page.locator('.pf-v6-c-alert-group.pf-m-toast .pf-v6-c-alert').filter({ hasText: text });
+async function setFilter(label, on) {
+  await page.locator('#status-filter').click();
+  const option = page.getByRole('menuitem', { name: label }).or(page.getByRole('checkbox', { name: label }));
+  const checkbox = page.locator('.pf-v6-c-menu__list-item').filter({ hasText: label }).locator('input[type=checkbox]');
+  if ((await checkbox.isChecked()) !== on) await checkbox.click();
+  await page.keyboard.press('Escape');
+  void option;
+}
+const filterLabels = async () => page.locator('#vm-toolbar .pf-v6-c-label-group .pf-v6-c-label__text').allInnerTexts();
+// Percentages shown in a clone's row while it runs, sampled every 50 ms.
+function watchPercent(name) {
+  const seen = [];
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const text = await row(name).locator('.ck-status').innerText({ timeout: 200 }).catch(() => '');
+      const m = text.match(/Cloning (\d+)%/);
+      if (m && seen[seen.length - 1] !== Number(m[1])) seen.push(Number(m[1]));
+      await sleep(50);
+    }
+  })();
+  return { seen, stop: async () => { stop = true; await done; } };
+}
+const monotonic = (xs) => xs.every((x, i) => i === 0 || x >= xs[i - 1]);
+
+await page.goto(URL_A);
+await page.locator('#vm-table tr[data-vm]').first().waitFor();
+
+// 1. The list: every VM, all filters off.
+const all = (await apiGet(URL_A, '/vms')).map((v) => v.name).sort();
+await check('list: all filters off by default, every VM shows', async () =>
+  JSON.stringify(await until('rows', async () => ((await rowNames()).length === all.length) && rowNames())) === JSON.stringify(all) &&
+  (await filterLabels()).length === 0);
+await check('list: name, namespace, status and created time shown', async () => {
+  const text = await row('web-ns2').innerText();
+  return text.includes('team-b') && text.includes('Running') && /\d{4}|\d{1,2}:\d{2}/.test(text);
+});
+await shot(page, 'vm-list');
+
+// 2. No HTML injection through a description.
+await check('injection: an HTML description is shown as text, no element made', async () =>
+  (await row('web-html').innerText()).includes('<img src=x onerror=') &&
+  (await page.locator('#vm-table img, #vm-table b').count()) === 0 &&
+  (await page.evaluate(() => window.__xss)) === undefined);
+
+// 3. Filters.
+await setFilter('Running', true);
+await check('filter Running: only running VMs', async () => {
+  const want = (await apiGet(URL_A, '/vms')).filter((v) => v.status === 'running').map((v) => v.name).sort();
+  return JSON.stringify(await rowNames()) === JSON.stringify(want) && want.length === 2;
+});
+
+// 4. Clone a running VM: warning, Transitioning switched on, source locked,
+//    shut down, cloned, started again; the clone starts (default on).
+let dialog = await openClone('web-run');
+await check('running source: the modal warns it will be shut down and restarted', async () =>
+  (await dialog.locator('.ck-running-warning').innerText()).includes('shut down'));
+await check('running source: name pre-filled <source>-clone, start after cloning on', async () =>
+  (await dialog.locator('#clone-name').inputValue()) === 'web-run-clone' &&
+  (await dialog.locator('#clone-start').isChecked()));
+await cloneButton().click();
+await check('clone started: toast', async () => until('toast', () => toast('Cloning web-run to web-run-clone started').isVisible()));
+await check('Transitioning was off: switched on, the clone is listed', async () =>
+  (await filterLabels()).includes('Transitioning') && await until('clone row', () => row('web-run-clone').isVisible()));
+await check('running source: Locked while cloned', async () => until('locked', async () => (await statusOf('web-run')) === 'Locked'));
+await check('running source: clone done, source running again, clone running', async () => until('done', async () =>
+  (await statusOf('web-run')) === 'Running' && (await statusOf('web-run-clone')) === 'Running', 30000));
+await check('running source: the job says it was running', async () =>
+  (await apiGet(URL_A, '/jobs')).some((j) => j.clone_name === 'web-run-clone' && j.state === 'succeeded' && j.source_was_running));
+await page.locator('#vm-toolbar').getByRole('button', { name: /Clear all filters/ }).click();
+
+// 5. Clone an offline VM: the modal's rules, progress to the end.
+dialog = await openClone('web-off');
+await check('modal: no warning for a VM that is off', async () => (await dialog.locator('.ck-running-warning').count()) === 0);
+await check('modal: name <source>-clone, namespace the source\'s, start on', async () =>
+  (await dialog.locator('#clone-name').inputValue()) === 'web-off-clone' &&
+  (await dialog.locator('#clone-namespace').inputValue()) === 'default' && (await dialog.locator('#clone-start').isChecked()));
+await check('modal: "Clone Virtual Machine" active with the defaults', async () => cloneButton().isEnabled());
+await check('modal: source configuration read-only (CPUs, memory, disks, NICs)', async () => {
+  const text = await dialog.locator('#clone-configuration').innerText();
+  return text.includes('2') && text.includes('1024 MiB') && text.includes('web-off-vda-s2.qcow2') &&
+    text.includes('vdb') && text.includes('user / virtio') && (await dialog.locator('#clone-configuration input').count()) === 0;
+});
+await check('modal: per disk a storage pool and a format', async () =>
+  (await dialog.getByLabel('Storage pool for vda').inputValue()) === 'main' &&
+  (await dialog.getByLabel('Format for vdb').inputValue()) === 'qcow2');
+await shot(page, 'clone-modal');
+await dialog.locator('#clone-name').fill('');
+await check('modal: empty name disables the button and says why', async () =>
+  (await cloneButton().isDisabled()) && (await dialog.locator('#clone-name-problem').innerText()).includes('required'));
+await dialog.locator('#clone-name').fill('<img src=x onerror=alert(1)>');
+await check('modal: an HTML name is refused with the reason, nothing rendered', async () =>
+  (await cloneButton().isDisabled()) && (await dialog.locator('#clone-name-problem').innerText()).includes('letters') &&
+  (await dialog.locator('img').count()) === 0);
+await check('server refuses the HTML name too (400)', async () => {
+  const id = (await vmByName(URL_A, 'web-off')).id;
+  const r = await page.evaluate(async (id) => {
+    const res = await fetch(`/api/v1/vms/${id}/clone`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: '<img src=x onerror=alert(1)>' }) });
+    return [res.status, (await res.json()).error];
+  }, id);
+  return r[0] === 400 && r[1].includes('not valid');
+});
+await dialog.locator('#clone-name').fill('web-off-clone');
+await dialog.locator('#clone-start').uncheck();
+await cloneButton().click();
+const watch = watchPercent('web-off-clone');
+await check('offline clone: the clone shows a spinner and a percentage', async () =>
+  until('spinner', async () => (await row('web-off-clone').locator('.pf-v6-c-spinner').count()) === 1 &&
+    /Cloning \d+%/.test(await statusOf('web-off-clone'))));
+await check('offline clone: the source shows Locked', async () => until('locked', async () => (await statusOf('web-off')) === 'Locked'));
+await shot(page, 'clone-in-progress');
+await check('while cloning: source Run and Delete disabled, Edit and Clone enabled', async () => {
+  const m = await menuState('web-off');
+  return m.Run === true && m.Delete === true && m.Edit === false && m.Clone === false;
+});
+await check("while cloning: the clone's only action is Cancel cloning", async () =>
+  JSON.stringify(await menuState('web-off-clone')) === JSON.stringify({ 'Cancel cloning': false }));
+await check('offline clone: finishes, clone Off (start unchecked), source unlocked', async () => until('done', async () =>
+  (await statusOf('web-off-clone')) === 'Off' && (await statusOf('web-off')) === 'Off', 40000));
+await watch.stop();
+await check(`offline clone: the percentage rose live (${watch.seen.join(' ')})`, async () =>
+  watch.seen.length >= 3 && monotonic(watch.seen) && watch.seen.some((p) => p > 0 && p < 100));
+await check('offline clone: the job reached 100 %', async () =>
+  (await apiGet(URL_A, '/jobs')).some((j) => j.clone_name === 'web-off-clone' && j.state === 'succeeded' && j.percent === 100));
+await check('offline clone: toast says it is ready', async () => until('toast', () => toast('web-off-clone is ready').isVisible()));
+await check("offline clone: disks equal qemu's reading of the source chains", async () => {
+  execFileSync('qemu-img', ['compare', '-q', `${POOL}/web-off-clone-vda.qcow2`, `${POOL}/web-off-vda-s2.qcow2`]);
+  execFileSync('qemu-img', ['compare', '-q', `${POOL}/web-off-clone-vdb.qcow2`, `${POOL}/web-off-vdb-s2.qcow2`]);
+  return true;
+});
+
+// 6. Cancel cloning.
+dialog = await openClone('web-off');
+const cancelName = await dialog.locator('#clone-name').inputValue();
+await cloneButton().click();
+await until('cloning row', async () => /Cloning/.test(await statusOf(cancelName)));
+await (await kebab(cancelName)).filter({ hasText: 'Cancel cloning' }).click();
+await check('cancel: the clone leaves the list', async () => until('gone', async () => (await row(cancelName).count()) === 0));
+await check('cancel: toast', async () => until('toast', () => toast(`Cloning ${cancelName} cancelled`).isVisible()));
+await check('cancel: no image left, job cancelled, source unlocked', async () =>
+  !readdirSync(POOL).some((f) => f.includes(cancelName)) &&
+  (await apiGet(URL_A, '/jobs')).some((j) => j.clone_name === cancelName && j.state === 'cancelled') &&
+  until('unlocked', async () => (await statusOf('web-off')) === 'Off'));
+
+// 7. Clone from a snapshot: the modal shows that snapshot's configuration.
+await row('web-off').locator('td.pf-v6-c-table__toggle button').click();
+await page.locator('tr[data-snapshot="s1"]').getByRole('button', { name: 'Clone' }).click();
+dialog = page.getByRole('dialog');
+await dialog.locator('#clone-name').waitFor();
+await check('snapshot clone: the modal names the snapshot', async () => (await dialog.innerText()).includes('from snapshot s1'));
+await check("snapshot clone: pre-filled from s1's saved configuration (512 MiB, s1's layers)", async () => {
+  const text = await dialog.locator('#clone-configuration').innerText();
+  const s1 = (await apiGet(URL_A, `/vms/${(await vmByName(URL_A, 'web-off')).id}/snapshots`)).find((s) => s.name === 's1');
+  return text.includes('512 MiB') && !text.includes('1024') && s1.disks.every((d) => text.includes(d.file)) &&
+    text.includes('/web-off-vda.qcow2');
+});
+const snapName = await dialog.locator('#clone-name').inputValue();
+await dialog.locator('#clone-start').uncheck();
+await cloneButton().click();
+await check('snapshot clone: done, its disk is s1 as qemu reads it', async () => {
+  await until('done', async () => (await row(snapName).count()) === 1 && (await statusOf(snapName)) === 'Off', 40000);
+  execFileSync('qemu-img', ['compare', '-q', `${POOL}/${snapName}-vda.qcow2`, `${POOL}/web-off-vda.qcow2`]);
+  execFileSync('qemu-img', ['compare', '-q', `${POOL}/${snapName}-vdb.qcow2`, `${POOL}/web-off-vdb.qcow2`]);
+  return true;
+});
+
+// 8. Keyboard: the kebab and the modal work without a mouse.
+await row('web-html').getByRole('button', { name: 'Kebab toggle' }).focus();
+await page.keyboard.press('Enter');
+await page.getByRole('menuitem').filter({ hasText: /^Clone$/ }).focus();
+await page.keyboard.press('Enter');
+dialog = page.getByRole('dialog');
+await check('keyboard: the modal opens with focus on the name', async () =>
+  until('focus', () => page.evaluate(() => document.activeElement?.id === 'clone-name')));
+await check('keyboard: Tab stays inside the modal', async () => {
+  for (let i = 0; i < 25; i++) {
+    await page.keyboard.press('Tab');
+    if (!(await page.evaluate(() => !!document.activeElement?.closest('[role=dialog]')))) return false;
+  }
+  return true;
+});
+await page.keyboard.press('Escape');
+await check('keyboard: Escape closes the modal', async () => until('closed', async () => (await page.getByRole('dialog').count()) === 0));
+
+// 9. Readable at 800 px wide.
+await page.setViewportSize({ width: 800, height: 800 });
+await check('800 px: no horizontal scrolling, names readable', async () =>
+  (await page.evaluate(() => document.documentElement.scrollWidth)) <= 800 && (await row('web-off').isVisible()));
+dialog = await openClone('web-off');
+await check('800 px: the modal fits the window', async () => {
+  const box = await dialog.boundingBox();
+  return box.x >= 0 && box.x + box.width <= 800;
+});
+await shot(page, 'clone-modal-800');
+await page.keyboard.press('Escape');
+await check('no alert() ran and no script error', async () => dialogs === 0 && pageErrors.length === 0 ||
+  Promise.reject(new Error(`${dialogs} dialogs, errors: ${pageErrors.join('; ')}`)));
+
+// 10. A source that does not shut down (real qemu): the error toast.
+if (URL_B) {
+  const pb = await context.newPage();
+  await pb.setViewportSize({ width: 1280, height: 800 });
+  await pb.goto(URL_B);
+  const rb = pb.locator(`tr[data-vm="${VM_B}"]`);
+  await rb.waitFor();
+  await rb.getByRole('button', { name: 'Kebab toggle' }).click();
+  await pb.getByRole('menuitem').filter({ hasText: /^Clone$/ }).click();
+  await check('qemu source: the running warning', async () => pb.locator('.ck-running-warning').isVisible());
+  await pb.getByRole('button', { name: 'Clone Virtual Machine' }).click();
+  const t = pb.locator('.pf-v6-c-alert-group.pf-m-toast .pf-v6-c-alert').filter({ hasText: `${VM_B} failed to shut down` });
+  await check('qemu source: the "failed to shut down" toast tells to power off and retry', async () =>
+    until('toast', async () => (await t.isVisible()) && (await t.innerText()).includes('Power off'), 30000));
+  await check('qemu source: no clone left, source running and unlocked', async () => until('settled', async () =>
+    (await pb.locator(`tr[data-vm="${VM_B}-clone"]`).count()) === 0 &&
+    (await pb.locator(`tr[data-vm="${VM_B}"] .ck-status`).innerText()).trim() === 'Running'));
+  await shot(pb, 'shutdown-failed');
+}
+
+// 11. A token: the page asks for it.
+const pc = await context.newPage();
+await pc.goto(URL_C);
+await check('token: the page asks for the API token', async () => until('form', () => pc.locator('#token').isVisible()));
+await pc.locator('#token').fill(TOKEN_C);
+await pc.getByRole('button', { name: 'Connect' }).click();
+await check('token: with it the list loads', async () => until('list', () => pc.getByText('No virtual machines match').isVisible()));
+
+await browser.close();
+console.log(`${passed} passed, ${failed} failed (browser)`);
+process.exit(failed ? 1 : 0);

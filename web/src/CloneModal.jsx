@@ -1,0 +1,165 @@
+// The Clone Virtual Machine modal (seed 004, and oVirt's per-disk target
+// pool and format). Everything is pre-filled from the API's clone-defaults
+// for the VM now, or for one of its snapshots.
+import React, { useEffect, useState } from 'react';
+import {
+  Alert, Button, Checkbox, DescriptionList, DescriptionListDescription, DescriptionListGroup,
+  DescriptionListTerm, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText,
+  HelperTextItem, Modal, ModalBody, ModalFooter, ModalHeader, ModalVariant, Spinner, TextArea, TextInput,
+} from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import { api } from './api.js';
+import { nameProblem, namespaceProblem } from './status.js';
+
+export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
+  const [defaults, setDefaults] = useState(null);
+  const [loadError, setLoadError] = useState(null);
+  const [name, setName] = useState('');
+  const [description, setDescription] = useState('');
+  const [namespace, setNamespace] = useState('');
+  const [start, setStart] = useState(true);
+  const [disks, setDisks] = useState([]);
+  const [submitError, setSubmitError] = useState(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api.cloneDefaults(vm.id, snapshot).then((d) => {
+      setDefaults(d);
+      setName(d.name);
+      setDescription(d.description);
+      setNamespace(d.namespace);
+      setStart(d.start);
+      setDisks(d.disks);
+    }, (e) => setLoadError(e.message));
+  }, [vm.id, snapshot]);
+
+  const problem = defaults && (nameProblem(name, vms, namespace) || namespaceProblem(namespace));
+  const setDisk = (target, field, value) =>
+    setDisks((all) => all.map((d) => (d.target === target ? { ...d, [field]: value } : d)));
+
+  async function submit(event) {
+    event?.preventDefault();
+    if (problem || busy) return;
+    setBusy(true);
+    setSubmitError(null);
+    const body = { name, namespace, description, start, disks: {} };
+    if (snapshot) body.snapshot = snapshot;
+    for (const d of disks) body.disks[d.target] = { pool: d.pool, format: d.format };
+    try {
+      const job = await api.clone(vm.id, body);
+      onStarted(job, name);
+    } catch (e) {
+      setSubmitError(e.message);
+      setBusy(false);
+    }
+  }
+
+  const title = snapshot ? `Clone ${vm.name} from snapshot ${snapshot}` : `Clone ${vm.name}`;
+  return (
+    <Modal variant={ModalVariant.medium} isOpen onClose={onClose} aria-labelledby="clone-title"
+      aria-describedby="clone-body">
+      <ModalHeader title="Clone Virtual Machine" labelId="clone-title" description={title} />
+      <ModalBody id="clone-body">
+        {loadError && <Alert variant="danger" isInline title="Cannot prepare the clone">{loadError}</Alert>}
+        {!defaults && !loadError && <Spinner size="lg" aria-label="Loading" />}
+        {defaults && (
+          <>
+            {defaults.source_running && (
+              <Alert variant="warning" isInline title={`${vm.name} is still running`} className="ck-running-warning">
+                It will be shut down before cloning and started again once the clone is done.
+              </Alert>
+            )}
+            {submitError && <Alert variant="danger" isInline title="The clone did not start">{submitError}</Alert>}
+            <Form id="clone-form" onSubmit={submit}>
+              <FormGroup label="Name" isRequired fieldId="clone-name">
+                <TextInput id="clone-name" isRequired value={name} onChange={(_, v) => setName(v)}
+                  validated={nameProblem(name, vms, namespace) ? 'error' : 'default'} autoFocus />
+                <FormHelperText>
+                  <HelperText>
+                    {nameProblem(name, vms, namespace)
+                      ? <HelperTextItem variant="error" id="clone-name-problem">{nameProblem(name, vms, namespace)}</HelperTextItem>
+                      : <HelperTextItem>The new VM gets a new UUID and new MAC addresses.</HelperTextItem>}
+                  </HelperText>
+                </FormHelperText>
+              </FormGroup>
+              <FormGroup label="Description" fieldId="clone-description">
+                <TextArea id="clone-description" value={description} onChange={(_, v) => setDescription(v)}
+                  resizeOrientation="vertical" />
+              </FormGroup>
+              <FormGroup label="Namespace" fieldId="clone-namespace">
+                <TextInput id="clone-namespace" value={namespace} onChange={(_, v) => setNamespace(v)}
+                  validated={namespaceProblem(namespace) ? 'error' : 'default'} />
+                {namespaceProblem(namespace) && (
+                  <FormHelperText><HelperText>
+                    <HelperTextItem variant="error">{namespaceProblem(namespace)}</HelperTextItem>
+                  </HelperText></FormHelperText>
+                )}
+              </FormGroup>
+              <Checkbox id="clone-start" label="Start virtual machine after cloning" isChecked={start}
+                onChange={(_, v) => setStart(v)} />
+              <FormGroup label="Disks" fieldId="clone-disks" role="group">
+                <Table aria-label="Target storage per disk" variant="compact" id="clone-disks">
+                  <Thead><Tr><Th>Disk</Th><Th>Source</Th><Th>Storage pool</Th><Th>Format</Th></Tr></Thead>
+                  <Tbody>
+                    {disks.map((d) => (
+                      <Tr key={d.target}>
+                        <Td dataLabel="Disk">{d.target}</Td>
+                        <Td dataLabel="Source" modifier="breakWord">{d.source} ({d.source_format})</Td>
+                        <Td dataLabel="Storage pool">
+                          <FormSelect value={d.pool} aria-label={`Storage pool for ${d.target}`}
+                            onChange={(_, v) => setDisk(d.target, 'pool', v)}>
+                            {pools.map((p) => <FormSelectOption key={p.name} value={p.name} label={p.name} />)}
+                          </FormSelect>
+                        </Td>
+                        <Td dataLabel="Format">
+                          <FormSelect value={d.format} aria-label={`Format for ${d.target}`}
+                            onChange={(_, v) => setDisk(d.target, 'format', v)}>
+                            <FormSelectOption value="qcow2" label="qcow2" />
+                            <FormSelectOption value="raw" label="raw" />
+                          </FormSelect>
+                        </Td>
+                      </Tr>
+                    ))}
+                  </Tbody>
+                </Table>
+              </FormGroup>
+              <Configuration summary={defaults.summary} />
+            </Form>
+          </>
+        )}
+      </ModalBody>
+      <ModalFooter>
+        <Button variant="primary" type="submit" form="clone-form" isDisabled={!defaults || !!problem || busy}
+          {...(busy ? { isLoading: true } : {})}>Clone Virtual Machine</Button>
+        <Button variant="link" onClick={onClose}>Cancel</Button>
+      </ModalFooter>
+    </Modal>
+  );
+}
+
+// The source's configuration, for reference only (seed: "cannot be modified
+// here prior to cloning").
+function Configuration({ summary }) {
+  const nics = summary.nics.length
+    ? summary.nics.map((n) => [n.type, n.source, n.model].filter(Boolean).join(' / ')).join(', ')
+    : 'none';
+  return (
+    <FormGroup label="Source configuration (read-only)" fieldId="clone-configuration" role="group">
+      <DescriptionList isCompact isHorizontal id="clone-configuration">
+        <Item term="CPUs" value={summary.vcpus || '—'} />
+        <Item term="Memory" value={summary.memory_mib ? `${summary.memory_mib} MiB` : '—'} />
+        <Item term="Disks" value={summary.disks.map((d) => `${d.target}: ${d.file} (${d.format})`).join(', ') || 'none'} />
+        <Item term="Network interfaces" value={nics} />
+      </DescriptionList>
+    </FormGroup>
+  );
+}
+
+function Item({ term, value }) {
+  return (
+    <DescriptionListGroup>
+      <DescriptionListTerm>{term}</DescriptionListTerm>
+      <DescriptionListDescription>{String(value)}</DescriptionListDescription>
+    </DescriptionListGroup>
+  );
+}
