@@ -27,7 +27,7 @@ export default function App() {
   const [edit, setEdit] = useState(null);
   const [removing, setRemoving] = useState(null);
   const [expanded, setExpanded] = useState({});
-  const jobsSeen = useRef(new Map());  // job id -> {clone, source}, for the end toasts
+  const sources = useRef(new Map());  // job id -> source VM name, for the end toasts
 
   const toast = useCallback((variant, title, body) => {
     const key = ++toastSeq;
@@ -59,7 +59,7 @@ export default function App() {
     } catch {
       return;
     }
-    const source = (jobsSeen.current.get(job.id) || {}).source || `VM ${job.source_vm}`;
+    const source = sources.current.get(job.id) || `VM ${job.source_vm}`;
     if (job.state === 'failed' && /did not shut down/.test(job.error)) {
       toast('danger', `${source} failed to shut down`,
         `Power off ${source} manually, then open Clone again. (${job.error})`);
@@ -93,7 +93,7 @@ export default function App() {
 
   function cloneStarted(job, cloneName) {
     const source = clone.vm.name;
-    jobsSeen.current.set(job.id, { clone: cloneName, source });
+    sources.current.set(job.id, source);
     setClone(null);
     // Seed: if "Transitioning" is off, switch it on so the clone shows. With
     // no filter at all every VM shows already, and switching one on would

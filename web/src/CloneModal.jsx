@@ -33,7 +33,8 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
     }, (e) => setLoadError(e.message));
   }, [vm.id, snapshot]);
 
-  const problem = defaults && (nameProblem(name, vms, namespace) || namespaceProblem(namespace));
+  const nameError = nameProblem(name, vms, namespace);
+  const problem = defaults && (nameError || namespaceProblem(namespace));
   const setDisk = (target, field, value) =>
     setDisks((all) => all.map((d) => (d.target === target ? { ...d, [field]: value } : d)));
 
@@ -73,11 +74,11 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
             <Form id="clone-form" onSubmit={submit}>
               <FormGroup label="Name" isRequired fieldId="clone-name">
                 <TextInput id="clone-name" isRequired value={name} onChange={(_, v) => setName(v)}
-                  validated={nameProblem(name, vms, namespace) ? 'error' : 'default'} autoFocus />
+                  validated={nameError ? 'error' : 'default'} autoFocus />
                 <FormHelperText>
                   <HelperText>
-                    {nameProblem(name, vms, namespace)
-                      ? <HelperTextItem variant="error" id="clone-name-problem">{nameProblem(name, vms, namespace)}</HelperTextItem>
+                    {nameError
+                      ? <HelperTextItem variant="error" id="clone-name-problem">{nameError}</HelperTextItem>
                       : <HelperTextItem>The new VM gets a new UUID and new MAC addresses.</HelperTextItem>}
                   </HelperText>
                 </FormHelperText>
