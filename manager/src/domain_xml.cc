@@ -165,8 +165,10 @@ Result<DomainInfo> ParseDomain(const std::string& xml) {
   for (xmlNode* n : Find(d, "/domain/name")) info.name = Text(n);
   for (xmlNode* n : Find(d, "/domain/uuid")) info.uuid = Text(n);
   for (xmlNode* n : Find(d, "/domain/description")) info.description = Text(n);
-  for (xmlNode* n : Find(d, "/domain/devices/interface/mac")) info.macs.push_back(Attr(n, "address"));
   for (xmlNode* n : Find(d, "/domain/devices/interface")) info.interfaces.push_back(Interface(n));
+  for (const InterfaceSpec& i : info.interfaces) {
+    if (!i.mac.empty()) info.macs.push_back(i.mac);
+  }
   for (xmlNode* n : Find(d, "/domain/vcpu")) info.vcpus = Number(Text(n));
   for (xmlNode* n : Find(d, "/domain/memory")) info.memory_kib = MemoryKib(Number(Text(n)), Attr(n, "unit"));
   for (xmlNode* n : Find(d, "/domain/os/nvram")) info.nvram = Text(n);

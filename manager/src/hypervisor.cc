@@ -20,7 +20,7 @@ class NoHypervisor final : public Hypervisor {
  public:
   bool available() const override { return false; }
   std::string uri() const override { return ""; }
-  std::string State(const std::string&) override { return "shutoff"; }
+  std::string Detail(const std::string&) override { return "shutoff"; }
   Status Define(const std::string&) override { return Status::OK(); }
   Status Undefine(const std::string&) override { return Status::OK(); }
   Status Start(const std::string& name) override { return Refused(name); }
@@ -40,15 +40,6 @@ class Libvirt final : public Hypervisor {
 
   bool available() const override { return true; }
   std::string uri() const override { return uri_; }
-
-  std::string State(const std::string& name) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    virDomainPtr d = virDomainLookupByName(conn_, name.c_str());
-    if (!d) return "undefined";
-    int active = virDomainIsActive(d);
-    virDomainFree(d);
-    return active == 1 ? "running" : "shutoff";
-  }
 
   std::string Detail(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mu_);

@@ -17,11 +17,16 @@ class Hypervisor {
   virtual ~Hypervisor() = default;
   virtual bool available() const = 0;
   virtual std::string uri() const = 0;
-  // "running", "shutoff", or "undefined" when libvirt does not know the VM.
-  virtual std::string State(const std::string& name) = 0;
-  // What an admin sees: State, but an active VM may also be "paused",
-  // "stopping" (shutting down), "crashed" or "suspended" (libvirt's states).
-  virtual std::string Detail(const std::string& name) { return State(name); }
+  // What an admin sees: "running", "paused", "stopping" (shutting down),
+  // "crashed", "suspended", "shutoff", or "undefined" when libvirt does not
+  // know the VM.
+  virtual std::string Detail(const std::string& name) = 0;
+  // The power state every decision uses: "running" for any active VM (a
+  // crashed VM libvirt keeps is active too), else "shutoff" or "undefined".
+  std::string State(const std::string& name) { return PowerOf(Detail(name)); }
+  static std::string PowerOf(const std::string& detail) {
+    return detail == "shutoff" || detail == "undefined" ? detail : "running";
+  }
   // Defines (or redefines) the domain from XML.
   virtual Status Define(const std::string& xml) = 0;
   virtual Status Undefine(const std::string& name) = 0;

@@ -255,10 +255,10 @@ json Manager::VmJson(const VmRow& vm, bool full) {
   json j{{"id", vm.id}, {"uuid", vm.uuid}, {"name", vm.name}, {"namespace", vm.ns},
          {"description", vm.description}, {"created", vm.created}};
   const std::vector<int64_t> locks = LockingJobs(vm.id);
-  std::string power = vm.status == "cloning" ? "shutoff" : hv_->State(vm.name);
-  if (power == "undefined") power = "shutoff";
-  std::string status = vm.status == "cloning" ? "cloning" : !locks.empty() ? "locked" : hv_->Detail(vm.name);
-  if (status == "undefined") status = "shutoff";
+  std::string detail = vm.status == "cloning" ? "shutoff" : hv_->Detail(vm.name);
+  if (detail == "undefined") detail = "shutoff";
+  const std::string power = Hypervisor::PowerOf(detail);
+  const std::string status = vm.status == "cloning" ? "cloning" : !locks.empty() ? "locked" : detail;
   j["status"] = status;
   j["power"] = power;
   j["locked_by"] = locks;

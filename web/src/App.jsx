@@ -27,7 +27,7 @@ export default function App() {
   const [edit, setEdit] = useState(null);
   const [removing, setRemoving] = useState(null);
   const [expanded, setExpanded] = useState({});
-  const sources = useRef(new Map());  // job id -> source VM name, for the end toasts
+  const latest = useRef([]);  // the list as last loaded, for naming a job's source in its toast
 
   const toast = useCallback((variant, title, body) => {
     const key = ++toastSeq;
@@ -38,6 +38,7 @@ export default function App() {
     try {
       const [list, poolList] = await Promise.all([api.vms(), api.pools()]);
       setVms(list);
+      latest.current = list;
       setPools(poolList);
       setError(null);
       setNeedToken(false);
@@ -59,7 +60,7 @@ export default function App() {
     } catch {
       return;
     }
-    const source = sources.current.get(job.id) || `VM ${job.source_vm}`;
+    const source = latest.current.find((vm) => vm.id === job.source_vm)?.name || `VM ${job.source_vm}`;
     if (job.state === 'failed' && /did not shut down/.test(job.error)) {
       toast('danger', `${source} failed to shut down`,
         `Power off ${source} manually, then open Clone again. (${job.error})`);
@@ -91,9 +92,8 @@ export default function App() {
     (filters.length === 0 || filters.includes(filterOf(vm.status))) &&
     (!search || vm.name.toLowerCase().includes(search.toLowerCase()))), [vms, filters, search]);
 
-  function cloneStarted(job, cloneName) {
+  function cloneStarted(_job, cloneName) {
     const source = clone.vm.name;
-    sources.current.set(job.id, source);
     setClone(null);
     // Seed: if "Transitioning" is off, switch it on so the clone shows. With
     // no filter at all every VM shows already, and switching one on would
