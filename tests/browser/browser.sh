@@ -43,6 +43,14 @@ export CLONEKIT_SERVER=127.0.0.1:$PORT_A
 serve a "$PORT_A" --hypervisor test:///default --copy-rate 12M --shutdown-timeout 3
 mkdir pool
 ck pool add main "$WORK/pool" >/dev/null
+# A 1 MiB pool, so that a clone into it fails (the "clone failed" toast).
+TINY=
+mkdir tiny
+if mount -t tmpfs -o size=1M tmpfs tiny 2>/dev/null; then
+  cleanup_fns+=("umount $WORK/tiny")
+  ck pool add tiny "$WORK/tiny" >/dev/null && TINY=$WORK/tiny
+fi
+[ -n "$TINY" ] || echo "note: cannot mount a tmpfs here: the clone-failed toast is not checked"
 # web-off: offline, two disks, snapshots s1 and s2 with writes between.
 qemu-img create -q -f qcow2 pool/web-off-vda.qcow2 96M
 qemu-img create -q -f qcow2 pool/web-off-vdb.qcow2 32M
@@ -99,6 +107,6 @@ PORT_C=$((PORT_A + 2))
 serve c "$PORT_C" --token web-s3cret
 
 URL_A=http://127.0.0.1:$PORT_A/ URL_B=$URL_B VM_B=$vm_b URL_C=http://127.0.0.1:$PORT_C/ TOKEN_C=web-s3cret \
-  POOL=$WORK/pool node "$BROWSER_DIR/console.mjs" && st=0 || st=$?
+  POOL=$WORK/pool TINY=$TINY node "$BROWSER_DIR/console.mjs" && st=0 || st=$?
 check "service logs have no crash" bash -c "! grep -qE 'runtime error|AddressSanitizer' *.log"
 [ "$st" = 0 ] && finish

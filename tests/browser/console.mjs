@@ -25,7 +25,7 @@ if (process.argv.includes('--probe')) {
   }
 }
 
-const { URL_A, URL_B, VM_B, URL_C, TOKEN_C, POOL, SCREENSHOTS } = process.env;
+const { URL_A, URL_B, VM_B, URL_C, TOKEN_C, POOL, TINY, SCREENSHOTS } = process.env;
 let failed = 0;
 let passed = 0;
 async function check(what, fn) {
@@ -195,6 +195,7 @@ await check('server refuses the HTML name too (400)', async () => {
   return r[0] === 400 && r[1].includes('not valid');
 });
 await dialog.locator('#clone-name').fill('web-off-clone');
+await dialog.locator('#clone-description').fill('made by the browser test');
 await dialog.locator('#clone-start').uncheck();
 await cloneButton().click();
 const watch = watchPercent('web-off-clone');
@@ -216,6 +217,8 @@ await check(`offline clone: the percentage rose live (${watch.seen.join(' ')})`,
   watch.seen.length >= 3 && monotonic(watch.seen) && watch.seen.some((p) => p > 0 && p < 100));
 await check('offline clone: the job reached 100 %', async () =>
   (await apiGet(URL_A, '/jobs')).some((j) => j.clone_name === 'web-off-clone' && j.state === 'succeeded' && j.percent === 100));
+await check('offline clone: the description typed in the modal is the clone\'s', async () =>
+  (await vmByName(URL_A, 'web-off-clone')).description === 'made by the browser test');
 await check('offline clone: toast says it is ready', async () => until('toast', () => toast('web-off-clone is ready').isVisible()));
 await check("offline clone: disks equal qemu's reading of the source chains", async () => {
   execFileSync('qemu-img', ['compare', '-q', `${POOL}/web-off-clone-vda.qcow2`, `${POOL}/web-off-vda-s2.qcow2`]);
@@ -235,6 +238,27 @@ await check('cancel: no image left, job cancelled, source unlocked', async () =>
   !readdirSync(POOL).some((f) => f.includes(cancelName)) &&
   (await apiGet(URL_A, '/jobs')).some((j) => j.clone_name === cancelName && j.state === 'cancelled') &&
   until('unlocked', async () => (await statusOf('web-off')) === 'Off'));
+
+// 6b. A clone that fails (vda sent to a 1 MiB pool): the "clone failed"
+//     toast with the reason, and nothing of it remains.
+if (TINY) {
+  dialog = await openClone('web-off');
+  await dialog.locator('#clone-name').fill('web-off-full');
+  await dialog.getByLabel('Storage pool for vda').selectOption('tiny');
+  await dialog.getByLabel('Format for vda').selectOption('raw');
+  await dialog.locator('#clone-start').uncheck();
+  await cloneButton().click();
+  await check('failed clone: vda was sent to the chosen pool, as raw', async () => {
+    const job = await until('job', async () => (await apiGet(URL_A, '/jobs')).find((j) => j.clone_name === 'web-off-full'));
+    return job.outputs.some((p) => p.startsWith(`${TINY}/`) && p.endsWith('.raw'));
+  });
+  await check('failed clone: toast "Cloning web-off-full failed" with the reason', async () =>
+    until('toast', async () => (await toast('Cloning web-off-full failed').isVisible()) &&
+      (await toast('Cloning web-off-full failed').innerText()).includes('No space left')));
+  await check('failed clone: no row, no image in either pool, source unlocked', async () =>
+    until('settled', async () => (await row('web-off-full').count()) === 0 && (await statusOf('web-off')) === 'Off') &&
+    readdirSync(TINY).length === 0 && !readdirSync(POOL).some((f) => f.includes('web-off-full')));
+}
 
 // 7. Clone from a snapshot: the modal shows that snapshot's configuration.
 await row('web-off').locator('td.pf-v6-c-table__toggle button').click();
@@ -299,7 +323,8 @@ if (URL_B) {
   await rb.waitFor();
   await rb.getByRole('button', { name: 'Kebab toggle' }).click();
   await pb.getByRole('menuitem').filter({ hasText: /^Clone$/ }).click();
-  await check('qemu source: the running warning', async () => pb.locator('.ck-running-warning').isVisible());
+  await check('qemu source: the running warning', async () =>
+    until('warning', () => pb.locator('.ck-running-warning').isVisible()));  // (the defaults load first)
   await pb.getByRole('button', { name: 'Clone Virtual Machine' }).click();
   const t = pb.locator('.pf-v6-c-alert-group.pf-m-toast .pf-v6-c-alert').filter({ hasText: `${VM_B} failed to shut down` });
   await check('qemu source: the "failed to shut down" toast tells to power off and retry', async () =>
