@@ -273,14 +273,18 @@ await check("snapshot clone: pre-filled from s1's saved configuration (512 MiB, 
     text.includes('/web-off-vda.qcow2');
 });
 const snapName = await dialog.locator('#clone-name').inputValue();
+await dialog.locator('#clone-namespace').fill('team-b');
 await dialog.locator('#clone-start').uncheck();
 await cloneButton().click();
 await check('snapshot clone: done, its disk is s1 as qemu reads it', async () => {
   await until('done', async () => (await row(snapName).count()) === 1 && (await statusOf(snapName)) === 'Off', 40000);
-  execFileSync('qemu-img', ['compare', '-q', `${POOL}/${snapName}-vda.qcow2`, `${POOL}/web-off-vda.qcow2`]);
-  execFileSync('qemu-img', ['compare', '-q', `${POOL}/${snapName}-vdb.qcow2`, `${POOL}/web-off-vdb.qcow2`]);
+  const [vda, vdb] = (await vmByName(URL_A, snapName)).disks.map((d) => d.file);
+  execFileSync('qemu-img', ['compare', '-q', vda, `${POOL}/web-off-vda.qcow2`]);
+  execFileSync('qemu-img', ['compare', '-q', vdb, `${POOL}/web-off-vdb.qcow2`]);
   return true;
 });
+await check('snapshot clone: made in the namespace chosen in the modal', async () =>
+  (await vmByName(URL_A, snapName)).namespace === 'team-b' && (await row(snapName).innerText()).includes('team-b'));
 
 // 8. Keyboard: the kebab and the modal work without a mouse.
 await row('web-html').getByRole('button', { name: 'Kebab toggle' }).focus();
@@ -333,6 +337,23 @@ if (URL_B) {
     (await pb.locator(`tr[data-vm="${VM_B}-clone"]`).count()) === 0 &&
     (await pb.locator(`tr[data-vm="${VM_B}"] .ck-status`).innerText()).trim() === 'Running'));
   await shot(pb, 'shutdown-failed');
+  // The seed's way out: power it off by hand, open Clone again, clone.
+  await rb.getByRole('button', { name: 'Kebab toggle' }).click();
+  await pb.getByRole('menuitem').filter({ hasText: 'Force off' }).click();
+  await check('qemu source: Force off powers it off', async () =>
+    until('off', async () => (await rb.locator('.ck-status').innerText()).trim() === 'Off'));
+  await rb.getByRole('button', { name: 'Kebab toggle' }).click();
+  await pb.getByRole('menuitem').filter({ hasText: /^Clone$/ }).click();
+  await check('qemu source, off: no running warning when Clone is opened again', async () =>
+    (await pb.locator('#clone-name').inputValue({ timeout: 10000 })) === `${VM_B}-clone` &&
+    (await pb.locator('.ck-running-warning').count()) === 0);
+  await pb.locator('#clone-start').uncheck();
+  await pb.getByRole('button', { name: 'Clone Virtual Machine' }).click();
+  await check('qemu source, off: the retried clone succeeds and is listed, defined in libvirt', async () => {
+    await until('ready', async () => pb.locator('.pf-v6-c-alert').filter({ hasText: `${VM_B}-clone is ready` }).isVisible(), 30000);
+    execFileSync('virsh', ['-c', 'qemu:///system', 'dominfo', `${VM_B}-clone`], { stdio: 'ignore' });
+    return (await pb.locator(`tr[data-vm="${VM_B}-clone"] .ck-status`).innerText()).trim() === 'Off';
+  });
 }
 
 // 11. A token: the page asks for it.

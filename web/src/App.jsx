@@ -124,6 +124,10 @@ export default function App() {
       { title: 'Run', isAriaDisabled: locked || active, tooltipProps: why && { content: why },
         onClick: () => act(`Cannot start ${vm.name}`, () => api.start(vm.id)) },
       { title: 'Shut down', isAriaDisabled: !active || locked, onClick: () => act(`Cannot shut down ${vm.name}`, () => api.stop(vm.id)) },
+      // For a guest that ignores the shutdown request (seed: "power off the
+      // VM manually", then clone again).
+      { title: 'Force off', isAriaDisabled: !active || locked,
+        onClick: () => act(`Cannot power off ${vm.name}`, () => api.stop(vm.id, true)) },
       { title: 'Clone', onClick: () => setClone({ vm }) },
       { title: 'Edit', onClick: () => setEdit(vm) },
       { isSeparator: true },
