@@ -773,10 +773,29 @@ void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status
   store_->UpdateJob(row);
 }
 
+// A source shut down for a clone runs again once no clone of it is left:
+// the first of two clones to end must not start it under the second.
+void Manager::RestartSourceIfLast(int64_t job_id, const ClonePlan& plan, bool shut_down_by_job) {
+  std::lock_guard<std::mutex> power(source_power_mu_);
+  bool restart = false;
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    if (shut_down_by_job) restart_owed_.insert(plan.source_id);
+    bool others = false;
+    for (const auto& [id, other] : running_) others |= id != job_id && other->source_vm == plan.source_id;
+    restart = !others && restart_owed_.erase(plan.source_id) > 0;
+  }
+  if (restart) hv_->Start(plan.source_name);
+}
+
 void Manager::RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan) {
   JobRow row = *store_->Job(job->id);
   Status status;
-  bool was_running = hv_->State(plan.source_name) == "running";
+  bool was_running;
+  {
+    std::lock_guard<std::mutex> power(source_power_mu_);
+    was_running = hv_->State(plan.source_name) == "running";
+  }
   row.source_was_running = was_running;
   store_->UpdateJob(row);
   if (was_running) {
@@ -804,7 +823,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan) {
       store_->UpdateJob(row);
     }
   }
-  if (was_running) hv_->Start(plan.source_name);
+  RestartSourceIfLast(job->id, plan, was_running);
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_.erase(job->id);

@@ -198,6 +198,18 @@ wait_end "$j"
 check "running source: clone succeeded, source was running" \
   [ "$(job_field "$j" state) $(job_field "$j" source_was_running)" = "succeeded True" ]
 check "running source: started again after the clone" [ "$(ck vm show vm1 | jq_ "d['power']")" = running ]
+# Two clones of a running source: the first to end must not start it while
+# the second still reads its disks; the last, even cancelled, does.
+a=$(ck vm clone vm1 --name run-a --no-start --json | jq_ "d['id']")
+wait_percent "$a" 5
+b=$(ck vm clone vm1 --name run-b --no-start --json | jq_ "d['id']")
+wait_percent "$b" 5
+ck job cancel "$a" >/dev/null; wait_end "$a"
+power_status() { ck vm show vm1 | jq_ "d['power'] + ' ' + d['status']"; }
+check "two clones of a running source: the first ends, the source stays off and locked" \
+  [ "$(job_field "$b" state) $(power_status)" = "running shutoff locked" ]
+ck job cancel "$b" >/dev/null; wait_end "$b"
+check "the last clone ends (cancelled): the source runs again" [ "$(power_status)" = "running running" ]
 ck vm stop vm1 >/dev/null
 
 # 7. A failing copy (a full pool): failed job, nothing left, source unlocked.
