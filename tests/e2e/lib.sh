@@ -14,8 +14,9 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/clonekit-e2e.XXXXXX")
 cleanup_fns=()
-cleanup() {
-  for fn in "${cleanup_fns[@]}"; do eval "$fn" || true; done
+cleanup() {  # last registered first: a VM is destroyed before its libvirtd stops
+  local i
+  for ((i = ${#cleanup_fns[@]} - 1; i >= 0; i--)); do eval "${cleanup_fns[i]}" || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
