@@ -532,6 +532,8 @@ std::string Manager::UniqueName(const std::string& ns, const std::string& base) 
 Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) {
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
+  // Its disks do not exist yet: there is nothing to clone from.
+  if (vm->status == "cloning") return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
   std::string xml = vm->xml;
   if (!snapshot.empty()) {
     std::optional<SnapshotRow> s = store_->Snapshot(vm_id, snapshot);

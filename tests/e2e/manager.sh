@@ -153,6 +153,8 @@ check "while cloning: delete is refused" one_line_error locked
 check "while cloning: editing the source is allowed" ck vm edit vm1 --description "edited during a clone"
 err=$(ck vm delete locked-clone 2>&1) && st=0 || st=$?
 check "while cloning: deleting the clone is refused" one_line_error "cancel its clone job"
+err=$(ck vm clone locked-clone --name clone-of-a-clone 2>&1) && st=0 || st=$?
+check "while cloning: the clone itself cannot be cloned yet" one_line_error "still being cloned"
 job2=$(ck vm clone vm1 --name second-clone --no-start --json | jq_ "d['id']")
 check "while cloning: a second clone of the source starts" [ "$(job_field "$job2" state)" = running ]
 # The change feed shows live progress.
