@@ -1,5 +1,11 @@
 #include "store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 namespace clonekit::manager {
@@ -133,16 +139,33 @@ std::string NowUtc() {
   return buf;
 }
 
+// One service per database file, for as long as it runs.
+static Result<int> LockDatabase(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError(lock_path, std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) return Status::Locked(path, "another clonekit service is using this database");
+    return Status::IOError(lock_path, std::strerror(err));
+  }
+  return fd;
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  Result<int> lock_fd = LockDatabase(path);
+  if (!lock_fd.ok()) return lock_fd.status();
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                            nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
+    close(*lock_fd);
     return Status::IOError(path, "cannot open the database: " + msg);
   }
-  std::unique_ptr<Store> store(new Store(db));
+  std::unique_ptr<Store> store(new Store(db, *lock_fd));
   store->path_ = path;
   sqlite3_busy_timeout(db, 5000);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
@@ -152,7 +175,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+  sqlite3_close(db_);
+  close(lock_fd_);  // (the flock goes with it)
+}
 
 Status Store::Error(const std::string& what) const {
   return Status::IOError(path_, what + ": " + sqlite3_errmsg(db_));

@@ -6,6 +6,10 @@
 // writer. Settings: WAL, synchronous=FULL (a finished job must survive a
 // power cut), foreign_keys=ON, busy_timeout, and BEGIN IMMEDIATE for every
 // write transaction. The schema is versioned with PRAGMA user_version.
+// The single writer also holds across processes: the store takes an
+// exclusive flock on "<db>.lock" for its lifetime, so a second service on
+// the same file is refused (and recovery may take every job left running
+// as interrupted).
 #ifndef CLONEKIT_MANAGER_STORE_H_
 #define CLONEKIT_MANAGER_STORE_H_
 
@@ -88,13 +92,14 @@ class Store {
   std::string IntegrityCheck();
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
+  Store(sqlite3* db, int lock_fd) : db_(db), lock_fd_(lock_fd) {}
   Status Exec(const std::string& sql);
   Status Migrate();
   Status Error(const std::string& what) const;
 
   std::recursive_mutex mu_;
   sqlite3* db_;
+  int lock_fd_;  // flock'ed "<db>.lock"
   std::string path_;
 };
 

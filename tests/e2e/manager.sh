@@ -336,6 +336,8 @@ check "the Unix socket answers without a token" unix_get
 check "the Unix socket is mode 660" [ "$(stat -c %a "$WORK/api.sock")" = 660 ]
 err=$("$CLONEKIT" serve --db "$WORK/other.db" --port $((PORT + 1)) --socket "$WORK/api.sock" 2>&1) && st=0 || st=$?
 check "a second service cannot take a live socket" one_line_error "another clonekit service"
+err=$(timeout 10 "$CLONEKIT" serve --db "$WORK/state.db" --port $((PORT + 2)) --socket "" 2>&1) && st=0 || st=$?
+check "a second service on the same database is refused" one_line_error "state.db: another clonekit service is using this database"
 stop_service
 check "service log has no crash" sanitizer_clean serve.log
 finish
