@@ -204,6 +204,14 @@ await check('offline clone: the clone shows a spinner and a percentage', async (
     /Cloning \d+%/.test(await statusOf('web-off-clone'))));
 await check('offline clone: the source shows Locked', async () => until('locked', async () => (await statusOf('web-off')) === 'Locked'));
 await shot(page, 'clone-in-progress');
+// Seed: the source's configuration can still be edited during the clone
+// (the clone keeps what it started with: checked on its description below).
+await (await kebab('web-off')).filter({ hasText: /^Edit$/ }).click();
+await page.getByRole('dialog').locator('#edit-description').fill('edited while cloned');
+const lockedAtSave = (await statusOf('web-off')) === 'Locked';
+await page.getByRole('dialog').getByRole('button', { name: 'Save' }).click();
+await check('while cloning: Edit of the Locked source saves', async () =>
+  lockedAtSave && until('saved', async () => (await row('web-off').innerText()).includes('edited while cloned')));
 await check('while cloning: source Run and Delete disabled, Edit and Clone enabled', async () => {
   const m = await menuState('web-off');
   return m.Run === true && m.Delete === true && m.Edit === false && m.Clone === false;
@@ -352,7 +360,7 @@ if (URL_B) {
   await check('qemu source, off: the retried clone succeeds and is listed, defined in libvirt', async () => {
     await until('ready', async () => pb.locator('.pf-v6-c-alert').filter({ hasText: `${VM_B}-clone is ready` }).isVisible(), 30000);
     execFileSync('virsh', ['-c', 'qemu:///system', 'dominfo', `${VM_B}-clone`], { stdio: 'ignore' });
-    return (await pb.locator(`tr[data-vm="${VM_B}-clone"] .ck-status`).innerText()).trim() === 'Off';
+    return until('listed Off', async () => (await pb.locator(`tr[data-vm="${VM_B}-clone"] .ck-status`).innerText()).trim() === 'Off');
   });
 }
 

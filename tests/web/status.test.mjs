@@ -3,7 +3,7 @@
 // in-between state) and the name checks shown before a round trip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FILTERS, filterOf, nameProblem, namespaceProblem, statusLabel } from '../../web/src/status.js';
+import { FILTERS, filterOf, keepProgress, nameProblem, namespaceProblem, statusLabel } from '../../web/src/status.js';
 
 test('the toolbar offers Running, Off and Transitioning', () => {
   assert.deepEqual(FILTERS, ['Running', 'Off', 'Transitioning']);
@@ -46,4 +46,16 @@ test('namespaces follow the DNS-label rule', () => {
   assert.notEqual(namespaceProblem('Bad_NS'), null);
   assert.notEqual(namespaceProblem('-x'), null);
   assert.notEqual(namespaceProblem('a'.repeat(64)), null);
+});
+
+test('a list loaded late never takes a running clone\'s percentage back', () => {
+  const shown = [{ id: 1, job: 7, percent: 11 }, { id: 2, status: 'shutoff' }];
+  const stale = [{ id: 1, job: 7, percent: 0 }, { id: 2, status: 'running' }, { id: 3, job: 8, percent: 5 }];
+  const merged = keepProgress(shown, stale);
+  assert.equal(merged[0].percent, 11, 'older response, same job: the higher percentage stays');
+  assert.equal(merged[1].status, 'running', 'everything else comes from the list');
+  assert.equal(merged[2].percent, 5, 'a new clone shows what was loaded');
+  assert.equal(keepProgress(shown, [{ id: 1, job: 9, percent: 2 }])[0].percent, 2, 'another job starts from its own value');
+  assert.equal(keepProgress(shown, [{ id: 1, job: 7, percent: 40 }])[0].percent, 40, 'newer values win');
+  assert.deepEqual(keepProgress(null, stale), stale, 'first load');
 });

@@ -11,7 +11,7 @@ import { ActionsColumn, ExpandableRowContent, Table, Tbody, Td, Th, Thead, Tr } 
 import LockIcon from '@patternfly/react-icons/dist/esm/icons/lock-icon';
 import { api, ApiError, followEvents, setToken, takeTokenFromUrl } from './api.js';
 import { CloneModal } from './CloneModal.jsx';
-import { FILTERS, filterOf, statusLabel } from './status.js';
+import { FILTERS, filterOf, keepProgress, statusLabel } from './status.js';
 
 let toastSeq = 0;
 
@@ -37,7 +37,7 @@ export default function App() {
   const reload = useCallback(async () => {
     try {
       const [list, poolList] = await Promise.all([api.vms(), api.pools()]);
-      setVms(list);
+      setVms((shown) => keepProgress(shown, list));
       latest.current = list;
       setPools(poolList);
       setError(null);

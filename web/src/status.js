@@ -49,3 +49,16 @@ export function namespaceProblem(ns) {
   }
   return null;
 }
+
+// A freshly loaded list, keeping any clone percentage already shown that is
+// higher than the one loaded: a list requested before a progress event can
+// arrive after it, and a job's progress never goes back.
+export function keepProgress(shown, loaded) {
+  if (!shown) return loaded;
+  const before = new Map(shown.map((vm) => [vm.id, vm]));
+  return loaded.map((vm) => {
+    const old = before.get(vm.id);
+    return vm.job != null && old && old.job === vm.job && (old.percent || 0) > (vm.percent || 0)
+      ? { ...vm, percent: old.percent } : vm;
+  });
+}
