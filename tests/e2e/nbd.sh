@@ -140,10 +140,16 @@ check "16 concurrent clients: every read equals the oracle" [ ! -s load.bad ]
 fds_after=$(fds)
 echo "server RSS ${rss_before} KiB idle, ${rss_one} KiB after one round of load, ${rss_two} KiB after two;" \
      "fds ${fds_before} -> ${fds_after}"
-check "16 concurrent clients: no growth over a second round of load (< 16 MiB)" \
-  [ $((rss_two - rss_one)) -lt 16384 ]
-if [ -z "${NBDKIT_PRELOAD:-}" ]; then  # ASan's allocator keeps a quarantine and ignores the tunable
+# Memory is judged on the uninstrumented build only: ASan's allocator ignores
+# the tunable, holds freed blocks in its quarantine and grows its size-class
+# regions and shadow as it goes, so its RSS does not follow live memory (it
+# grew 92 -> 113 MiB over the second round in one CI run and less in another).
+if [ -z "${NBDKIT_PRELOAD:-}" ]; then
+  check "16 concurrent clients: no growth over a second round of load (< 16 MiB)" \
+    [ $((rss_two - rss_one)) -lt 16384 ]
   check "16 concurrent clients: server memory flat (< 16 MiB over idle)" [ $((rss_two - rss_before)) -lt 16384 ]
+else
+  echo "note: sanitizer build: server memory is checked on the plain build only"
 fi
 check "16 concurrent clients: no descriptor leaked" [ "$fds_after" -le "$fds_before" ]
 
