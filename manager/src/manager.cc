@@ -777,17 +777,13 @@ void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status
 
 // A source shut down for a clone runs again once no clone of it is left:
 // the first of two clones to end must not start it under the second.
-void Manager::RestartSourceIfLast(int64_t job_id, const ClonePlan& plan, bool shut_down_by_job) {
+void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) {
   std::lock_guard<std::mutex> power(source_power_mu_);
-  bool restart = false;
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    if (shut_down_by_job) restart_owed_.insert(plan.source_id);
-    bool others = false;
-    for (const auto& [id, other] : running_) others |= id != job_id && other->source_vm == plan.source_id;
-    restart = !others && restart_owed_.erase(plan.source_id) > 0;
-  }
-  if (restart) hv_->Start(plan.source_name);
+  if (shut_down_by_job) restart_owed_.insert(plan.source_id);
+  // This job is still among the source's locking jobs: it is the last one
+  // when it is the only one.
+  if (LockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
+  hv_->Start(plan.source_name);
 }
 
 void Manager::RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan) {
@@ -825,7 +821,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan) {
       store_->UpdateJob(row);
     }
   }
-  RestartSourceIfLast(job->id, plan, was_running);
+  RestartSourceIfLast(plan, was_running);
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_.erase(job->id);

@@ -103,7 +103,7 @@ class Manager {
   void RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan);
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row);
   void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status);
-  void RestartSourceIfLast(int64_t job_id, const ClonePlan& plan, bool shut_down_by_job);
+  void RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job);
   std::string UniqueName(const std::string& ns, const std::string& base);
 
   ManagerOptions options_;
@@ -114,12 +114,13 @@ class Manager {
   std::map<int64_t, std::shared_ptr<RunningJob>> running_;
   std::map<int64_t, std::thread> threads_;  // every clone thread not yet joined
   std::vector<int64_t> ended_;              // jobs whose thread has returned
-  // Sources that a clone shut down: started again when the last clone of
-  // them ends, not the first (a later clone may still be reading its top).
-  std::set<int64_t> restart_owed_;
   // Held while a job reads a source's power state and while the last job
   // decides on and does the restart, so neither sees the other half done.
   std::mutex source_power_mu_;
+  // Sources that a clone shut down (under source_power_mu_): started again
+  // when the last clone of them ends, not the first (a later clone may
+  // still be reading its top).
+  std::set<int64_t> restart_owed_;
   std::mutex plan_mu_;  // one clone planned at a time: names and paths stay unique
 
   std::mutex events_mu_;

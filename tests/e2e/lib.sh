@@ -177,6 +177,22 @@ nbdkit_bg() {
 # nbd_uri SOCKET EXPORT
 nbd_uri() { echo "nbd+unix:///$2?socket=$1"; }
 
+# ofd_read_locks FILE: the offsets of the OFD read locks held on FILE
+# (qemu's scheme: 100 = consistent read, 201/203 = no write, no resize).
+ofd_read_locks() {
+  grep -E "OFDLCK +ADVISORY +READ .*:$(stat -c %i "$1") " /proc/locks | awk '{print $(NF-1)}' | sort -n | tr '\n' ' '
+}
+# write_lock_refused FILE: qemu-io cannot open FILE for writing because of a lock.
+write_lock_refused() { ! qemu-io -f qcow2 -c 'write 0 512' "$1" >qerr 2>&1 && grep -q 'Failed to get "write" lock' qerr; }
+# start_qemu_writer FILE SOCK: qemu-nbd serving FILE read-write, like a
+# running VM; its pid in WRITER_PID.
+start_qemu_writer() {
+  qemu-nbd -f qcow2 -k "$2" "$1" &
+  WRITER_PID=$!
+  cleanup_fns+=("kill $WRITER_PID 2>/dev/null; wait $WRITER_PID 2>/dev/null")
+  for _ in $(seq 1 200); do [ -S "$2" ] && break; sleep 0.05; done
+}
+
 # sanitizer_clean LOG: no sanitizer report in a server's stderr.
 sanitizer_clean() { ! grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' "$1"; }
 

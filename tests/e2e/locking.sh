@@ -13,10 +13,7 @@ qemu-img convert -O raw top.qcow2 top-ref.raw
 qemu-img convert -O raw base.qcow2 base-ref.raw
 
 # A writer (qemu-nbd serving top.qcow2 read-write, like a running VM).
-qemu-nbd -f qcow2 -k "$WORK/nbd.sock" top.qcow2 &
-NBD_PID=$!
-cleanup_fns+=("kill $NBD_PID 2>/dev/null; wait $NBD_PID 2>/dev/null")
-for _ in $(seq 1 200); do [ -S nbd.sock ] && break; sleep 0.05; done
+start_qemu_writer top.qcow2 "$WORK/nbd.sock"
 
 rc=0; "$CLONEKIT" collapse top.qcow2 out.raw 2>err || rc=$?
 check "a chain written by qemu is refused (exit 1)" test "$rc" -eq 1
@@ -30,16 +27,14 @@ check "a backing layer of a running VM can be collapsed (readers share)" "$CLONE
 check "that output equals qemu's reading" cmp -s out.raw base-ref.raw
 rc=0; "$CLONEKIT" map top.qcow2 >/dev/null 2>err || rc=$?
 check "map is refused the same way" test "$rc" -eq 1
-kill "$NBD_PID"; wait "$NBD_PID" 2>/dev/null || true
+kill "$WRITER_PID"; wait "$WRITER_PID" 2>/dev/null || true
 
 # While clonekit reads, qemu cannot write any layer, readers still can.
 make_big big.qcow2 768M
 start_stopped_collapse big.qcow2 "$WORK/big.raw"
-inode=$(stat -c %i big.qcow2)
-locks=$(grep -E "OFDLCK +ADVISORY +READ .*:$inode " /proc/locks | awk '{print $(NF-1)}' | sort -n | tr '\n' ' ')
+locks=$(ofd_read_locks big.qcow2)
 check "OFD (not POSIX) read locks on bytes 100 201 203 (got: $locks)" test "$locks" = "100 201 203 "
-rc=0; qemu-io -f qcow2 -c 'write 0 512' big.qcow2 >qerr 2>&1 || rc=$?
-check "qemu cannot write while clonekit reads" grep -q 'Failed to get "write" lock' qerr
+check "qemu cannot write while clonekit reads" write_lock_refused big.qcow2
 check "qemu-img info -U still works" qemu-img info -U big.qcow2 >/dev/null
 check "qemu-img info (read-only) still works" qemu-img info big.qcow2 >/dev/null
 kill -CONT "$BG_PID"

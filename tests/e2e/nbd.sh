@@ -187,26 +187,19 @@ qio k0.qcow2 'write -P 0x51 0 1M'
 qemu-img create -q -f qcow2 -b k0.qcow2 -F qcow2 k1.qcow2
 qio k1.qcow2 'write -P 0x52 4M 1M'
 nbdkit_bg "$WORK/k.sock" file=k1.qcow2
-ofd_read_locks() {  # ofd_read_locks FILE: offsets of the OFD read locks on FILE
-  grep -E "OFDLCK +ADVISORY +READ .*:$(stat -c %i "$1") " /proc/locks | awk '{print $(NF-1)}' | sort -n | tr '\n' ' '
-}
 check "serving: OFD read locks on bytes 100 201 203 of the top (got: $(ofd_read_locks k1.qcow2))" \
   [ "$(ofd_read_locks k1.qcow2)" = "100 201 203 " ]
-write_refused() { ! qemu-io -f qcow2 -c 'write 0 512' "$1" >qerr 2>&1 && grep -q 'Failed to get "write" lock' qerr; }
-check "serving: qemu cannot write the top" write_refused k1.qcow2
-check "serving: qemu cannot write the backing layer" write_refused k0.qcow2
+check "serving: qemu cannot write the top" write_lock_refused k1.qcow2
+check "serving: qemu cannot write the backing layer" write_lock_refused k0.qcow2
 stop_nbdkit "$NBDKIT_PID"
 check "server stopped: the locks are gone" qio k1.qcow2 'write -P 0x53 0 512'
 qemu-img convert -O raw k1.qcow2 k1.raw
-qemu-nbd -f qcow2 -k "$WORK/w.sock" k1.qcow2 &  # a writer, like a running VM
-writer=$!
-cleanup_fns+=("kill $writer 2>/dev/null")
-for _ in $(seq 1 200); do [ -S w.sock ] && break; sleep 0.05; done
+start_qemu_writer k1.qcow2 "$WORK/w.sock"
 check "a chain that qemu writes is refused, one line naming it" refused 'k1.qcow2: Failed to get shared "write" lock' file=k1.qcow2
 nbdkit_bg "$WORK/f.sock" file=k1.qcow2 force-share=true
 check "force-share=true serves it anyway" qemu-img compare -q -f raw -F raw "$(nbd_uri "$WORK/f.sock" k1.qcow2)" k1.raw
 stop_nbdkit "$NBDKIT_PID"
-kill "$writer"; wait "$writer" 2>/dev/null || true
+kill "$WRITER_PID"; wait "$WRITER_PID" 2>/dev/null || true
 
 # 7b. Bad images.
 printf 'QFI\xfb\0\0\0\x03garbage' > bad.qcow2
