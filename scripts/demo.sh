@@ -63,7 +63,7 @@ rm -f ../clones/qemu-reference.raw
 echo
 echo "5. The same as a VM clone through the manager (clonekit serve + its CLI):"
 port=$((20000 + RANDOM % 20000))
-export CLONEKIT_SERVER=127.0.0.1:$port
+export CLONEKIT_SOCKET=$demo/api.sock  # the CLI's door (root); TCP would need $demo/token
 "$ck" serve --db "$demo/state.db" --port "$port" --socket "$demo/api.sock" 2>"$demo/serve.log" &
 svc=$!
 trap 'kill $svc 2>/dev/null' EXIT

@@ -10,7 +10,7 @@ packages=(
   qemu-utils python3 strace util-linux
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3
-  libsqlite3-dev libxml2-dev uuid-dev libvirt-dev libvirt-clients libcpp-httplib-dev
+  libsqlite3-dev libxml2-dev uuid-dev libvirt-dev libvirt-clients libcpp-httplib-dev libcurl4-openssl-dev
   chromium fonts-dejavu-core
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's

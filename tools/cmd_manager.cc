@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "access.h"
+#include "api_client.h"
 #include "commands.h"
 #include "http_api.h"
 #include "manager.h"
@@ -22,10 +24,8 @@ using manager::json;
 
 namespace {
 
-// Where the service is: --server, else $CLONEKIT_SERVER, else 127.0.0.1:8470.
 struct ClientArgs {
-  std::string server;
-  std::string token;
+  ClientOptions where;
   bool as_json = false;
 };
 
@@ -39,57 +39,7 @@ sigset_t StopSignals() {
   return set;
 }
 
-class Api {
- public:
-  explicit Api(const ClientArgs& a) {
-    std::string server = a.server;
-    if (server.empty() && getenv("CLONEKIT_SERVER")) server = getenv("CLONEKIT_SERVER");
-    if (server.empty()) server = "127.0.0.1:8470";
-    const size_t colon = server.rfind(':');
-    host_ = server.substr(0, colon);
-    port_ = colon == std::string::npos ? 8470 : std::stoi(server.substr(colon + 1));
-    token_ = !a.token.empty() ? a.token : (getenv("CLONEKIT_TOKEN") ? getenv("CLONEKIT_TOKEN") : "");
-  }
-
-  // The decoded reply, or a Status holding the service's one-line error.
-  Result<json> Call(const std::string& method, const std::string& path, const json& body = nullptr) {
-    httplib::Client cli(host_, port_);
-    cli.set_read_timeout(120, 0);
-    httplib::Headers headers;
-    if (!token_.empty()) headers.emplace("Authorization", "Bearer " + token_);
-    const std::string payload = body.is_null() ? "" : body.dump();
-    httplib::Result r = method == "GET"    ? cli.Get(path, headers)
-                        : method == "PUT"  ? cli.Put(path, headers, payload, "application/json")
-                        : method == "DELETE" ? cli.Delete(path, headers)
-                                           : cli.Post(path, headers, payload, "application/json");
-    if (!r) {
-      return Status::IOError(host_ + ":" + std::to_string(port_),
-                             "cannot reach the clonekit service (" + httplib::to_string(r.error()) +
-                                 "); start it with: clonekit serve");
-    }
-    json j = json::parse(r->body, nullptr, false);
-    if (j.is_discarded()) return Status::IOError(path, "the service sent a reply that is not JSON");
-    if (r->status >= 400) return Status::InvalidArgument(j.value("error", "HTTP " + std::to_string(r->status)));
-    return j;
-  }
-
-  // A VM reference: an id, NAME (namespace "default") or NAMESPACE/NAME.
-  Result<int64_t> VmId(const std::string& ref) {
-    if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos) return std::stoll(ref);
-    const size_t slash = ref.find('/');
-    const std::string ns = slash == std::string::npos ? "default" : ref.substr(0, slash);
-    const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
-    Result<json> vm = Call("GET", "/api/v1/vms?namespace=" + httplib::detail::encode_query_param(ns) +
-                                      "&name=" + httplib::detail::encode_query_param(name));
-    if (!vm.ok()) return vm.status();
-    return (*vm)["id"].get<int64_t>();
-  }
-
- private:
-  std::string host_;
-  int port_;
-  std::string token_;
-};
+using Api = ApiClient;
 
 int Print(const Result<json>& r, const std::function<void(const json&)>& human, bool as_json) {
   if (!r.ok()) return Fail(r.status());
@@ -158,8 +108,11 @@ int WaitJob(Api& api, int64_t id) {
 }
 
 void AddClientOptions(CLI::App* cmd, ClientArgs& a) {
-  cmd->add_option("--server", a.server, "service address HOST:PORT (default $CLONEKIT_SERVER or 127.0.0.1:8470)");
-  cmd->add_option("--token", a.token, "API token (default $CLONEKIT_TOKEN)");
+  cmd->add_option("--socket", a.where.socket,
+                  std::string("the service's Unix socket (default $CLONEKIT_SOCKET or ") + kDefaultSocket + ")");
+  cmd->add_option("--server", a.where.server, "use TCP to HOST:PORT instead (default $CLONEKIT_SERVER), with the token");
+  cmd->add_option("--token-file", a.where.token_file,
+                  std::string("the token for TCP (default $CLONEKIT_TOKEN_FILE or ") + kDefaultTokenFile + ")");
   cmd->add_flag("--json", a.as_json, "print the service's JSON");
 }
 
@@ -188,19 +141,28 @@ Runner AddServeCommand(CLI::App& app) {
       ->transform(CLI::AsSizeValue(false));
   cmd->add_option("--listen", serve->address, "address to listen on")->capture_default_str();
   cmd->add_option("--port", serve->port, "TCP port")->capture_default_str();
-  cmd->add_option("--token", serve->token, "require this bearer token (mandatory off loopback)");
+  auto token_file = std::make_shared<std::string>();
+  cmd->add_option("--token-file", *token_file,
+                  "the TCP door's bearer token, made (0600) at the first start (default: 'token' beside --db)");
   serve->web_dir = DefaultWebDir();
   cmd->add_option("--web", serve->web_dir, "serve the web console from this directory (\"\": none)")
       ->capture_default_str();
-  if (geteuid() == 0) serve->unix_socket = "/run/clonekit/clonekit.sock";
-  cmd->add_option("--socket", serve->unix_socket, "also serve on this Unix socket, mode 0660, no token (\"\": none)")
+  serve->unix_socket = kDefaultSocket;
+  cmd->add_option("--socket", serve->unix_socket,
+                  "the Unix socket: root and group clonekit, no token (\"\": none)")
       ->capture_default_str();
   return [=]() {
-    if (serve->token.empty() && serve->address != "127.0.0.1" && serve->address != "localhost" &&
-        serve->address != "::1") {
-      return Fail(Status::InvalidArgument("--listen " + serve->address + " needs --token: only loopback is open"));
+    // Everything the service makes (database, token, clones, sockets) is
+    // private unless it widens it on purpose.
+    umask(077);
+    if (serve->unix_socket == kDefaultSocket && mkdir("/run/clonekit", 0755) != 0 && errno != EEXIST) {
+      return Fail(Status::FromErrno("/run/clonekit", "cannot make the socket's directory (--socket PATH)", errno));
     }
-    if (serve->unix_socket == "/run/clonekit/clonekit.sock") mkdir("/run/clonekit", 0755);
+    const std::string db_dir = std::filesystem::path(opts->db_path).parent_path().string();
+    Result<std::string> token = manager::LoadOrCreateToken(
+        !token_file->empty() ? *token_file : (db_dir.empty() ? "." : db_dir) + "/token");
+    if (!token.ok()) return Fail(token.status());
+    serve->token = *token;
     const sigset_t stop_signals = StopSignals();
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists
     Result<std::unique_ptr<manager::Manager>> m = manager::Manager::Open(*opts);
@@ -237,6 +199,14 @@ Runner AddManagerCommands(CLI::App& app) {
       return Print(api.Call("POST", "/api/v1/pools", {{"name", (*s)["name"]}, {"dir", (*s)["dir"]}}),
                    [](const json& p) { std::printf("pool %s: %s\n", p["name"].get<std::string>().c_str(), p["dir"].get<std::string>().c_str()); },
                    a->as_json);
+    };
+  });
+  auto pool_remove = pool->add_subcommand("remove", "remove a pool that holds no VM's disk (its files stay)");
+  pool_remove->add_option("name", (*s)["name"])->required();
+  pool_remove->callback([=] {
+    *chosen = [=](Api& api) {
+      return Print(api.Call("DELETE", "/api/v1/pools/" + (*s)["name"]),
+                   [=](const json&) { std::printf("pool %s removed\n", (*s)["name"].c_str()); }, a->as_json);
     };
   });
   auto pool_list = pool->add_subcommand("list", "list pools");
@@ -332,8 +302,10 @@ Runner AddManagerCommands(CLI::App& app) {
     *chosen = [=](Api& api) {
       Result<int64_t> id = api.VmId((*s)["vm"]);
       if (!id.ok()) return Fail(id.status());
-      json body{{"snapshot", (*s)["snapshot"]}, {"name", (*s)["name"]}, {"namespace", (*s)["namespace"]},
-                {"start", !(*flags)["no-start"]}};
+      json body{{"snapshot", (*s)["snapshot"]}, {"start", !(*flags)["no-start"]}};
+      // Left out, the service fills in the defaults (SOURCE-clone, the source's namespace).
+      if (!(*s)["name"].empty()) body["name"] = (*s)["name"];
+      if (!(*s)["namespace"].empty()) body["namespace"] = (*s)["namespace"];
       if (!(*s)["description"].empty()) body["description"] = (*s)["description"];
       json disks = json::object();
       for (const std::string& spec : *list) {
@@ -386,6 +358,18 @@ Runner AddManagerCommands(CLI::App& app) {
   snap_create->callback(snap_run(true));
   snap_list->callback(snap_run(false));
 
+  auto console = app.add_subcommand("console", "print the web console's address, with the token (root: reads the token file)");
+  console->callback([=] {
+    *chosen = [=](Api& api) {
+      Result<std::string> token = api.Token();
+      if (!token.ok()) return Fail(token.status());
+      const std::string server = a->where.server.empty() ? (getenv("CLONEKIT_SERVER") ? getenv("CLONEKIT_SERVER") : "127.0.0.1:8470")
+                                                         : a->where.server;
+      std::printf("http://%s/#token=%s\n", server.c_str(), token->c_str());
+      return 0;
+    };
+  });
+
   auto job = app.add_subcommand("job", "clone jobs");
   job->require_subcommand(1);
   job->add_subcommand("list", "list jobs")->callback([=] {
@@ -406,7 +390,7 @@ Runner AddManagerCommands(CLI::App& app) {
     });
   }
 
-  for (CLI::App* c : {pool_add, pool_list, vm_show, vm_define, vm_import, vm_edit, clone, snap_create, snap_list}) {
+  for (CLI::App* c : {console, pool_add, pool_remove, pool_list, vm_show, vm_define, vm_import, vm_edit, clone, snap_create, snap_list}) {
     AddClientOptions(c, *a);
   }
   for (CLI::App* parent : {vm, job}) {
@@ -416,7 +400,7 @@ Runner AddManagerCommands(CLI::App& app) {
   }
   return [=]() {
     if (!*chosen) return 2;
-    Api api(*a);
+    Api api(a->where);
     return (*chosen)(api);
   };
 }

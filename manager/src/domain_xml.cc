@@ -1,129 +1,53 @@
 #include "domain_xml.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xpath.h>
 #include <uuid/uuid.h>
 
 #include <charconv>
 #include <map>
-#include <memory>
 #include <random>
+
+#include "domain_model.h"
 
 namespace clonekit::manager {
 
 namespace {
 
-struct DocDeleter {
-  void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
-};
-using Doc = std::unique_ptr<xmlDoc, DocDeleter>;
+Element* Devices(Element& d) { return d.Child("devices"); }
 
-Result<Doc> ParseXml(const std::string& xml) {
-  // No network, no entity expansion: definitions come from users.
-  Doc doc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
-  if (!doc) {
-    const xmlError* e = xmlGetLastError();
-    std::string why = e && e->message ? e->message : "not well-formed";
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    return Status::InvalidArgument("domain XML", "not valid XML: " + why);
-  }
-  xmlNode* root = xmlDocGetRootElement(doc.get());
-  if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0) {
-    return Status::InvalidArgument("domain XML", "the root element must be <domain>");
-  }
-  return doc;
-}
-
-// Nodes matching an XPath expression from the document root.
-std::vector<xmlNode*> Find(xmlDoc* doc, const char* path) {
-  std::vector<xmlNode*> out;
-  xmlXPathContext* ctx = xmlXPathNewContext(doc);
-  xmlXPathObject* res = xmlXPathEvalExpression(BAD_CAST path, ctx);
-  if (res && res->nodesetval) {
-    for (int i = 0; i < res->nodesetval->nodeNr; i++) out.push_back(res->nodesetval->nodeTab[i]);
-  }
-  xmlXPathFreeObject(res);
-  xmlXPathFreeContext(ctx);
-  return out;
-}
-
-std::string Attr(xmlNode* n, const char* name) {
-  xmlChar* v = xmlGetProp(n, BAD_CAST name);
-  std::string s = v ? reinterpret_cast<const char*>(v) : "";
-  xmlFree(v);
-  return s;
-}
-
-std::string Text(xmlNode* n) {
-  xmlChar* v = xmlNodeGetContent(n);
-  std::string s = v ? reinterpret_cast<const char*>(v) : "";
-  xmlFree(v);
-  return s;
-}
-
-xmlNode* Child(xmlNode* parent, const char* name) {
-  for (xmlNode* c = parent->children; c; c = c->next) {
-    if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0) return c;
-  }
-  return nullptr;
-}
-
-// Sets the text of <name> under the root, creating it if missing.
-void SetTopText(xmlDoc* doc, const char* name, const std::string& value) {
-  xmlNode* root = xmlDocGetRootElement(doc);
-  xmlNode* n = Child(root, name);
-  if (!n) n = xmlNewChild(root, nullptr, BAD_CAST name, nullptr);
-  xmlNodeSetContent(n, nullptr);
-  xmlNodeAddContent(n, BAD_CAST value.c_str());
-}
-
-std::string Serialize(xmlDoc* doc) {
-  xmlChar* mem = nullptr;
-  int size = 0;
-  xmlDocDumpFormatMemory(doc, &mem, &size, 1);
-  std::string s(reinterpret_cast<const char*>(mem), size);
-  xmlFree(mem);
-  return s;
-}
-
-std::vector<DiskSpec> Disks(xmlDoc* doc) {
+std::vector<DiskSpec> Disks(const Element& domain) {
   std::vector<DiskSpec> out;
-  for (xmlNode* d : Find(doc, "/domain/devices/disk[@device='disk' or not(@device)][@type='file']")) {
+  const Element* devices = domain.Child("devices");
+  if (!devices) return out;
+  for (const Element& d : devices->children) {
+    if (d.name != "disk" || d.AttrOr("device", "disk") != "disk") continue;
     DiskSpec spec;
-    if (xmlNode* t = Child(d, "target")) spec.target = Attr(t, "dev");
-    if (xmlNode* s = Child(d, "source")) spec.file = Attr(s, "file");
-    if (xmlNode* dr = Child(d, "driver")) spec.format = Attr(dr, "type");
+    if (const Element* t = d.Child("target")) spec.target = t->AttrOr("dev");
+    if (const Element* s = d.Child("source")) spec.file = s->AttrOr("file");
+    if (const Element* dr = d.Child("driver")) spec.format = dr->AttrOr("type");
     if (spec.format.empty()) spec.format = "raw";  // libvirt's default
     out.push_back(spec);
   }
   return out;
 }
 
-void ApplyDisks(xmlDoc* doc, const std::map<std::string, DiskSpec>& disks) {
-  for (xmlNode* d : Find(doc, "/domain/devices/disk[@device='disk' or not(@device)][@type='file']")) {
-    xmlNode* t = Child(d, "target");
-    auto it = t ? disks.find(Attr(t, "dev")) : disks.end();
+void ApplyDisks(Element& domain, const std::map<std::string, DiskSpec>& disks) {
+  Element* devices = Devices(domain);
+  if (!devices) return;
+  for (Element& d : devices->children) {
+    if (d.name != "disk" || d.AttrOr("device", "disk") != "disk") continue;
+    const Element* t = d.Child("target");
+    auto it = t ? disks.find(t->AttrOr("dev")) : disks.end();
     if (it == disks.end()) continue;
-    xmlNode* s = Child(d, "source");
-    if (!s) s = xmlNewChild(d, nullptr, BAD_CAST "source", nullptr);
-    xmlSetProp(s, BAD_CAST "file", BAD_CAST it->second.file.c_str());
-    xmlNode* dr = Child(d, "driver");
-    if (!dr) {
-      dr = xmlNewChild(d, nullptr, BAD_CAST "driver", nullptr);
-      xmlSetProp(dr, BAD_CAST "name", BAD_CAST "qemu");
-    }
-    xmlSetProp(dr, BAD_CAST "type", BAD_CAST it->second.format.c_str());
-    if (xmlNode* b = Child(d, "backingStore")) {
-      xmlUnlinkNode(b);
-      xmlFreeNode(b);
-    }
+    d.ChildOrAdd("source").SetAttr("file", it->second.file);
+    Element& dr = d.ChildOrAdd("driver");
+    if (!dr.Attr("name")) dr.SetAttr("name", "qemu");
+    dr.SetAttr("type", it->second.format);
   }
 }
 
-// A decimal count, 0 if the text is not one (the summary is informative;
-// libvirt validates the definition itself).
+void SetText(Element& domain, const char* name, const std::string& value) { domain.ChildOrAdd(name).text = value; }
+
+// A decimal count, 0 if the text is not one (the summary is informative).
 uint64_t Number(const std::string& text) {
   uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -142,42 +66,59 @@ uint64_t MemoryKib(uint64_t value, const std::string& unit) {
   return value * it->second / 1024;
 }
 
-InterfaceSpec Interface(xmlNode* iface) {
+InterfaceSpec Interface(const Element& iface) {
   InterfaceSpec spec;
-  spec.type = Attr(iface, "type");
-  if (xmlNode* mac = Child(iface, "mac")) spec.mac = Attr(mac, "address");
-  if (xmlNode* model = Child(iface, "model")) spec.model = Attr(model, "type");
-  if (xmlNode* source = Child(iface, "source")) {
-    for (const char* a : {"network", "bridge", "dev"}) {
-      if (spec.source.empty()) spec.source = Attr(source, a);
+  spec.type = iface.AttrOr("type");
+  if (const Element* mac = iface.Child("mac")) spec.mac = mac->AttrOr("address");
+  if (const Element* model = iface.Child("model")) spec.model = model->AttrOr("type");
+  if (const Element* source = iface.Child("source")) {
+    for (const char* a : {"network", "bridge"}) {
+      if (spec.source.empty()) spec.source = source->AttrOr(a);
     }
   }
   return spec;
 }
 
+template <typename Fn>
+Result<std::string> Rewrite(const std::string& xml, Fn&& fn) {
+  Result<Element> domain = ParseDomainModel(xml);
+  if (!domain.ok()) return domain.status();
+  fn(*domain);
+  return WriteDomainModel(*domain);
+}
+
 }  // namespace
 
 Result<DomainInfo> ParseDomain(const std::string& xml) {
-  Result<Doc> doc = ParseXml(xml);
-  if (!doc.ok()) return doc.status();
+  Result<Element> parsed = ParseDomainModel(xml);
+  if (!parsed.ok()) return parsed.status();
+  const Element& d = *parsed;
   DomainInfo info;
-  xmlDoc* d = doc->get();
-  for (xmlNode* n : Find(d, "/domain/name")) info.name = Text(n);
-  for (xmlNode* n : Find(d, "/domain/uuid")) info.uuid = Text(n);
-  for (xmlNode* n : Find(d, "/domain/description")) info.description = Text(n);
-  for (xmlNode* n : Find(d, "/domain/devices/interface")) info.interfaces.push_back(Interface(n));
+  if (const Element* n = d.Child("name")) info.name = n->text;
+  if (const Element* n = d.Child("uuid")) info.uuid = n->text;
+  if (const Element* n = d.Child("description")) info.description = n->text;
+  if (const Element* n = d.Child("vcpu")) info.vcpus = Number(n->text);
+  if (const Element* n = d.Child("memory")) info.memory_kib = MemoryKib(Number(n->text), n->AttrOr("unit"));
+  if (const Element* os = d.Child("os")) {
+    if (const Element* n = os->Child("nvram")) info.nvram = n->text;
+    if (!info.nvram.empty()) info.host_paths.push_back({info.nvram, "os/nvram"});
+    if (const Element* l = os->Child("loader")) info.host_paths.push_back({l->text, "os/loader"});
+  }
+  if (const Element* devices = d.Child("devices")) {
+    for (const Element& e : devices->children) {
+      if (e.name == "interface") info.interfaces.push_back(Interface(e));
+      if (e.name == "disk") {
+        const Element* s = e.Child("source");
+        const std::string file = s ? s->AttrOr("file") : "";
+        if (!file.empty()) info.host_paths.push_back({file, e.AttrOr("device", "disk") + " " + e.Child("target")->AttrOr("dev")});
+      }
+    }
+  }
   for (const InterfaceSpec& i : info.interfaces) {
     if (!i.mac.empty()) info.macs.push_back(i.mac);
   }
-  for (xmlNode* n : Find(d, "/domain/vcpu")) info.vcpus = Number(Text(n));
-  for (xmlNode* n : Find(d, "/domain/memory")) info.memory_kib = MemoryKib(Number(Text(n)), Attr(n, "unit"));
-  for (xmlNode* n : Find(d, "/domain/os/nvram")) info.nvram = Text(n);
   info.disks = Disks(d);
-  if (info.name.empty()) return Status::InvalidArgument("domain XML", "<name> is missing");
   for (const DiskSpec& disk : info.disks) {
-    if (disk.target.empty() || disk.file.empty()) {
-      return Status::InvalidArgument("domain XML", "a file disk needs <source file> and <target dev>");
-    }
     if (disk.format != "raw" && disk.format != "qcow2") {
       return Status::InvalidArgument("domain XML", "disk " + disk.target + ": format '" + disk.format +
                                                       "' is not supported (raw or qcow2)");
@@ -187,74 +128,70 @@ Result<DomainInfo> ParseDomain(const std::string& xml) {
 }
 
 Result<std::string> SetDisks(const std::string& xml, const std::map<std::string, DiskSpec>& disks) {
-  Result<Doc> doc = ParseXml(xml);
-  if (!doc.ok()) return doc.status();
-  ApplyDisks(doc->get(), disks);
-  return Serialize(doc->get());
+  return Rewrite(xml, [&](Element& d) { ApplyDisks(d, disks); });
 }
 
 Result<std::string> SetIdentity(const std::string& xml, const std::string& uuid, const std::string& description) {
-  Result<Doc> doc = ParseXml(xml);
-  if (!doc.ok()) return doc.status();
-  SetTopText(doc->get(), "uuid", uuid);
-  SetTopText(doc->get(), "description", description);
-  return Serialize(doc->get());
+  return Rewrite(xml, [&](Element& d) {
+    SetText(d, "uuid", uuid);
+    SetText(d, "description", description);
+  });
+}
+
+Result<std::string> ForLibvirt(const std::string& xml, const std::string& libvirt_name) {
+  return Rewrite(xml, [&](Element& d) { SetText(d, "name", libvirt_name); });
 }
 
 Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id) {
-  Result<Doc> parsed = ParseXml(xml);
-  if (!parsed.ok()) return parsed.status();
-  xmlDoc* doc = parsed->get();
-  SetTopText(doc, "name", id.name);
-  SetTopText(doc, "uuid", id.uuid);
-  SetTopText(doc, "description", id.description);
-  for (xmlNode* e : Find(doc, "/domain/sysinfo/system/entry[@name='uuid']")) {
-    xmlNodeSetContent(e, BAD_CAST id.uuid.c_str());
-  }
-  for (xmlNode* iface : Find(doc, "/domain/devices/interface")) {
-    xmlNode* mac = Child(iface, "mac");
-    if (!mac) mac = xmlNewChild(iface, nullptr, BAD_CAST "mac", nullptr);
-    xmlSetProp(mac, BAD_CAST "address", BAD_CAST id.new_mac().c_str());
-    if (xmlNode* t = Child(iface, "target")) {  // host tap device name
-      xmlUnlinkNode(t);
-      xmlFreeNode(t);
+  return Rewrite(xml, [&](Element& d) {
+    SetText(d, "name", id.name);
+    SetText(d, "uuid", id.uuid);
+    SetText(d, "description", id.description);
+    if (Element* sys = d.Child("sysinfo") ? d.Child("sysinfo")->Child("system") : nullptr) {
+      for (Element& e : sys->children) {
+        if (e.AttrOr("name") == "uuid") e.text = id.uuid;
+      }
     }
-  }
-  for (xmlNode* g : Find(doc, "/domain/devices/graphics[@port]")) {
-    xmlUnsetProp(g, BAD_CAST "port");
-    xmlSetProp(g, BAD_CAST "autoport", BAD_CAST "yes");
-  }
-  for (xmlNode* s : Find(doc, "/domain/devices/channel[@type='unix']/source[@path]")) {
-    xmlUnsetProp(s, BAD_CAST "path");
-  }
-  for (xmlNode* n : Find(doc, "/domain/os/nvram")) {
-    if (id.nvram.empty()) {
-      xmlUnlinkNode(n);
-      xmlFreeNode(n);
-    } else {
-      xmlNodeSetContent(n, BAD_CAST id.nvram.c_str());
+    if (Element* devices = Devices(d)) {
+      for (Element& e : devices->children) {
+        if (e.name == "interface") {
+          e.ChildOrAdd("mac").SetAttr("address", id.new_mac());
+          e.RemoveChildren("target");  // host tap device name
+        } else if (e.name == "graphics" && e.Attr("port")) {
+          e.RemoveAttr("port");
+          e.SetAttr("autoport", "yes");
+        }
+      }
     }
-  }
-  ApplyDisks(doc, id.disks);
-  return Serialize(doc);
+    if (Element* os = d.Child("os")) {
+      if (id.nvram.empty()) {
+        os->RemoveChildren("nvram");
+      } else if (Element* n = os->Child("nvram")) {
+        n->text = id.nvram;
+      }
+    }
+    ApplyDisks(d, id.disks);
+  });
 }
 
 std::string MinimalDomainXml(const std::string& name, const std::string& uuid, const std::vector<DiskSpec>& disks) {
-  std::string xml = "<domain type='kvm'>\n  <name></name>\n  <uuid>" + uuid +
-                    "</uuid>\n  <memory unit='MiB'>1024</memory>\n  <vcpu>1</vcpu>\n"
-                    "  <os><type arch='x86_64'>hvm</type></os>\n  <devices>\n";
+  Element domain{"domain", {{"type", "kvm"}}, "", {}};
+  domain.children.push_back({"name", {}, name, {}});
+  domain.children.push_back({"uuid", {}, uuid, {}});
+  domain.children.push_back({"memory", {{"unit", "MiB"}}, "1024", {}});
+  domain.children.push_back({"vcpu", {}, "1", {}});
+  domain.children.push_back({"os", {}, "", {{"type", {{"arch", "x86_64"}}, "hvm", {}}}});
+  Element devices{"devices", {}, "", {}};
   for (const DiskSpec& d : disks) {
-    xml += "    <disk type='file' device='disk'><driver name='qemu' type='" + d.format +
-           "'/><source file=''/><target dev='" + d.target + "' bus='virtio'/></disk>\n";
+    devices.children.push_back({"disk",
+                                {{"type", "file"}, {"device", "disk"}},
+                                "",
+                                {{"driver", {{"name", "qemu"}, {"type", d.format}}, "", {}},
+                                 {"source", {{"file", d.file}}, "", {}},
+                                 {"target", {{"dev", d.target}, {"bus", "virtio"}}, "", {}}}});
   }
-  xml += "  </devices>\n</domain>\n";
-  // Names and paths go in through libxml2, which escapes them.
-  std::map<std::string, DiskSpec> by_target;
-  for (const DiskSpec& d : disks) by_target[d.target] = d;
-  Result<Doc> doc = ParseXml(xml);
-  SetTopText(doc->get(), "name", name);
-  ApplyDisks(doc->get(), by_target);
-  return Serialize(doc->get());
+  domain.children.push_back(std::move(devices));
+  return WriteDomainModel(domain);
 }
 
 std::string RandomUuid() {

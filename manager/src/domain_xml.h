@@ -1,8 +1,12 @@
-// DomainXml: reading and rewriting libvirt domain XML (libxml2).
+// DomainXml: reading and rewriting libvirt domain XML, always through the
+// allow-listed DomainModel (domain_model.h): every function here refuses a
+// definition the model refuses, and every XML it returns is written from
+// the model, never the caller's text.
 //
 // The manager keeps each VM's definition as libvirt XML. It needs to know
 // the file-backed disks, and to rewrite a definition for a clone the way
 // virt-clone does: new name and UUID, new MACs, host-specific bits cleared.
+// Thread-safety: pure functions.
 #ifndef CLONEKIT_MANAGER_DOMAIN_XML_H_
 #define CLONEKIT_MANAGER_DOMAIN_XML_H_
 
@@ -32,6 +36,9 @@ struct InterfaceSpec {
 struct DomainInfo {
   std::string name, uuid, description;
   std::vector<DiskSpec> disks;  // device='disk', type='file'
+  // Every host path the definition names (disks, cdroms, loader, NVRAM):
+  // each must lie in a pool, with what it names (e.g. "disk vda").
+  std::vector<std::pair<std::string, std::string>> host_paths;
   std::vector<std::string> macs;
   std::vector<InterfaceSpec> interfaces;
   std::string nvram;        // <os><nvram> path, if any
@@ -48,6 +55,9 @@ Result<std::string> SetDisks(const std::string& xml, const std::map<std::string,
 
 // Sets <uuid> and <description>, nothing else.
 Result<std::string> SetIdentity(const std::string& xml, const std::string& uuid, const std::string& description);
+
+// The definition libvirt gets: the same, with libvirt's own (global) name.
+Result<std::string> ForLibvirt(const std::string& xml, const std::string& libvirt_name);
 
 struct CloneIdentity {
   std::string name, uuid, description;

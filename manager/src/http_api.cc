@@ -1,27 +1,33 @@
 #include "http_api.h"
 
+#include <grp.h>
 #include <httplib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <thread>
+
+#include "access.h"
+#include "api_json.h"
+#include "unique_fd.h"
 
 namespace clonekit::manager {
 
 namespace {
 
-int HttpCode(const Status& s) {
-  switch (s.code()) {
-    case Status::Code::kInvalidArgument: return 400;
-    case Status::Code::kNotFound: return 404;
-    case Status::Code::kLocked:
-    case Status::Code::kExists: return 409;
-    default: return 500;
-  }
+// Who sent the request. On the Unix socket cpp-httplib puts the peer's pid
+// (SO_PEERCRED) in the remote port.
+Caller CallerOf(const httplib::Request& req, bool tcp) {
+  if (tcp) return Caller{Caller::Door::kTcp, static_cast<uid_t>(-1)};
+  uid_t uid = static_cast<uid_t>(-1);
+  if (!PeerAllowed(static_cast<pid_t>(req.remote_port), &uid)) return Caller{Caller::Door::kUnixSocket, static_cast<uid_t>(-1)};
+  return Caller{Caller::Door::kUnixSocket, uid};
 }
 
 void Reply(httplib::Response& res, const json& body, int code = 200) {
@@ -31,7 +37,7 @@ void Reply(httplib::Response& res, const json& body, int code = 200) {
 
 void Reply(httplib::Response& res, const Status& s) {
   if (s.ok()) return Reply(res, json{{"ok", true}});
-  Reply(res, json{{"error", s.message()}}, HttpCode(s));
+  Reply(res, ErrorJson(s), HttpCode(s));
 }
 
 void Reply(httplib::Response& res, Result<json> r, int ok_code = 200) {
@@ -49,15 +55,11 @@ bool Body(const httplib::Request& req, httplib::Response& res, json* out) {
   return true;
 }
 
-int64_t Id(const httplib::Request& req) { return std::stoll(req.matches[1].str()); }
-
-std::string Str(const json& j, const char* key, const std::string& def = "") {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : def;
-}
-
-bool TokenOk(const httplib::Request& req, const std::string& token) {
-  if (token.empty() || req.path.rfind("/api/", 0) != 0) return true;  // the page itself holds no secret
-  return req.get_header_value("Authorization") == "Bearer " + token;
+// A path id: the routes' patterns only match digits; a number too large is
+// no VM or job of ours.
+int64_t Id(const httplib::Request& req) {
+  const std::string s = req.matches[1].str();
+  return s.size() > 18 ? -1 : std::stoll(s);
 }
 
 // The host part of a Host header ("[::1]:8470" -> "::1", "a:80" -> "a").
@@ -66,98 +68,194 @@ std::string HostName(const std::string& host) {
   return host.substr(0, host.find(':'));
 }
 
-// Without a token the service trusts whoever can reach loopback, so a
-// browser must not be turned against it: the Host must be a loopback name
-// (a DNS-rebound name is refused), and a request from a page names its
-// origin, which must be this service (no cross-site POST).
-bool BrowserSafe(const httplib::Request& req, const std::string& token, const std::string& address) {
+bool IsLoopbackName(const std::string& name) {
+  return name == "localhost" || name == "127.0.0.1" || name == "::1";
+}
+
+// A browser must not be turned against the service even with a token in
+// its storage: on loopback the Host must be a loopback name (a DNS-rebound
+// name is refused), and a request from a page names its origin, which must
+// be this service (no cross-site request).
+bool BrowserSafe(const httplib::Request& req, const std::string& address) {
   const std::string host = req.get_header_value("Host");
-  if (token.empty()) {
-    const std::string name = HostName(host);
-    if (name != "localhost" && name != "127.0.0.1" && name != "::1" && name != address) return false;
-  }
+  if (IsLoopbackName(address) && !IsLoopbackName(HostName(host))) return false;
   const std::string origin = req.get_header_value("Origin");
-  return origin.empty() || req.method == "GET" || origin == "http://" + host;
+  return origin.empty() || origin == "http://" + host;
+}
+
+bool JsonContentType(const httplib::Request& req) {
+  std::string type = req.get_header_value("Content-Type");
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  return type == "application/json";
+}
+
+// One thread per connection, so that a long-lived event stream holds only
+// its own thread; at most kMaxThreads at once, later connections wait for
+// one to end (a flood is slowed, never crashes the service).
+class ConnectionThreads : public httplib::TaskQueue {
+ public:
+  static constexpr int kMaxThreads = 512;
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_ >= kMaxThreads) {
+      pending_.push_back(std::move(fn));
+      return;
+    }
+    active_++;
+    std::thread([this, fn = std::move(fn)]() mutable { Run(std::move(fn)); }).detach();
+  }
+  void shutdown() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return active_ == 0; });
+  }
+
+ private:
+  void Run(std::function<void()> fn) {
+    for (;;) {
+      fn();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_.empty()) {
+        if (--active_ == 0) done_.notify_all();
+        return;
+      }
+      fn = std::move(pending_.front());
+      pending_.pop_front();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable done_;
+  std::deque<std::function<void()>> pending_;
+  int active_ = 0;
+};
+
+// Only SO_REUSEADDR: cpp-httplib's default SO_REUSEPORT would let a second
+// service bind the same port and take half the requests.
+void ListenSocketOptions(int sock) {
+  int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
 // cpp-httplib 0.11 only binds TCP itself, but accepts on whatever listening
 // socket it is given: this hands it a bound Unix socket.
 class UnixListener : public httplib::Server {
  public:
-  Status Bind(const std::string& path) {
+  Status Bind(const std::string& path, dev_t* dev, ino_t* ino) {
     sockaddr_un addr = {};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) return Status::InvalidArgument(path, "socket path is too long");
     std::memcpy(addr.sun_path, path.c_str(), path.size());
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Status::FromErrno(path, "socket", errno);
+    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return Status::FromErrno(path, "socket", errno);
     struct stat st;
-    if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (lstat(path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) return Status::Exists(path, "exists and is not a socket");
       // Replace a stale socket, never a live one.
-      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        close(fd);
+      UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         return Status::Exists(path, "another clonekit service is listening here");
       }
       unlink(path.c_str());
     }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || chmod(path.c_str(), 0660) != 0 ||
-        ::listen(fd, 64) != 0) {
+    // The socket file is born 0600 (umask), then opened to the group.
+    const mode_t old = umask(0177);
+    const int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    umask(old);
+    if (bound != 0) return Status::FromErrno(path, "cannot listen", errno);
+    if (const group* g = getgrnam(kClientGroup)) {
+      if (chown(path.c_str(), 0, g->gr_gid) != 0) return Status::FromErrno(path, "cannot give the socket to group clonekit", errno);
+    }
+    if (chmod(path.c_str(), 0660) != 0 || ::listen(fd.get(), 64) != 0 || stat(path.c_str(), &st) != 0) {
       Status s = Status::FromErrno(path, "cannot listen", errno);
-      close(fd);
+      unlink(path.c_str());
       return s;
     }
-    svr_sock_ = fd;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    svr_sock_ = fd.release();
     return Status::OK();
   }
+
 };
 
 }  // namespace
 
 ApiServer::ApiServer(Manager& manager, ServeOptions options)
-    : manager_(manager), options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
-  Routes(*server_, /*check_token=*/true);
+    : manager_(manager), options_(std::move(options)) {
+  if (options_.port != 0) {
+    server_ = std::make_unique<httplib::Server>();
+    Routes(*server_, /*tcp=*/true);
+  }
   if (!options_.unix_socket.empty()) {
     unix_server_ = std::make_unique<UnixListener>();
-    Routes(*unix_server_, /*check_token=*/false);
+    Routes(*unix_server_, /*tcp=*/false);
   }
 }
 
 ApiServer::~ApiServer() {
-  if (unix_server_) unlink(options_.unix_socket.c_str());
+  // Only the socket file this service made: a failed start must not remove
+  // a live service's socket.
+  struct stat st;
+  if (socket_bound_ && lstat(options_.unix_socket.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
+      st.st_ino == socket_ino_) {
+    unlink(options_.unix_socket.c_str());
+  }
 }
 
 Status ApiServer::Bind() {
-  if (!server_->bind_to_port(options_.address.c_str(), options_.port)) {
+  if (server_ && !server_->bind_to_port(options_.address.c_str(), options_.port)) {
     return Status::IOError(options_.address + ":" + std::to_string(options_.port), "cannot listen (in use?)");
   }
-  if (unix_server_) return static_cast<UnixListener&>(*unix_server_).Bind(options_.unix_socket);
+  if (unix_server_) {
+    CLONEKIT_RETURN_IF_ERROR(
+        static_cast<UnixListener&>(*unix_server_).Bind(options_.unix_socket, &socket_dev_, &socket_ino_));
+    socket_bound_ = true;
+  }
   return Status::OK();
 }
 
 void ApiServer::Serve() {
   std::thread unix_thread;
   if (unix_server_) unix_thread = std::thread([this] { unix_server_->listen_after_bind(); });
-  server_->listen_after_bind();
+  if (server_) server_->listen_after_bind();
   if (unix_thread.joinable()) unix_thread.join();
 }
 
 void ApiServer::Stop() {
-  server_->stop();
+  if (server_) server_->stop();
   if (unix_server_) unix_server_->stop();
 }
 
-void ApiServer::Routes(httplib::Server& s, bool check_token) {
+void ApiServer::Routes(httplib::Server& s, bool tcp) {
   Manager& m = manager_;
-  const std::string token = check_token ? options_.token : "";
+  const std::string token = options_.token;
   const std::string address = options_.address;
-  s.set_pre_routing_handler([token, address, check_token](const httplib::Request& req, httplib::Response& res) {
-    if (check_token && !BrowserSafe(req, token, address)) {
+  s.new_task_queue = [] { return new ConnectionThreads; };
+  s.set_socket_options(ListenSocketOptions);
+  s.set_payload_max_length(options_.max_body_bytes);
+  s.set_pre_routing_handler([token, address, tcp](const httplib::Request& req, httplib::Response& res) {
+    if (tcp && !BrowserSafe(req, address)) {
       Reply(res, json{{"error", "request refused: foreign Host or Origin"}}, 403);
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (TokenOk(req, token)) return httplib::Server::HandlerResponse::Unhandled;
-    Reply(res, json{{"error", "missing or wrong token (Authorization: Bearer TOKEN)"}}, 401);
-    return httplib::Server::HandlerResponse::Handled;
+    const bool api = req.path.rfind("/api/", 0) == 0;  // the page itself holds no secret
+    if (!tcp && CallerOf(req, tcp).uid == static_cast<uid_t>(-1)) {
+      Reply(res, Status::PermissionDenied("refused: only root and group clonekit may use this socket"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (tcp && api) {
+      std::string presented = req.get_header_value("Authorization");
+      if (presented.rfind("Bearer ", 0) != 0 || !TokenEquals(presented.substr(7), token)) {
+        Reply(res, json{{"error", "missing or wrong token (Authorization: Bearer TOKEN; see the token file)"}}, 401);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    // No form or text/plain post (which a page may send anywhere) gets in.
+    if (api && (req.method == "POST" || req.method == "PUT") && !JsonContentType(req)) {
+      Reply(res, json{{"error", "the request body must be sent as Content-Type: application/json"}}, 415);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   // The console is a same-origin page: nothing runs or loads from elsewhere.
   s.set_default_headers({{"X-Content-Type-Options", "nosniff"},
@@ -171,9 +269,16 @@ void ApiServer::Routes(httplib::Server& s, bool check_token) {
     Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}});
   });
   s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, m.Pools()); });
-  s.Post("/api/v1/pools", [&m](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/api/v1/pools", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
+    if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("pools: adding one needs root on the Unix socket"));
     json b;
-    if (Body(req, res, &b)) Reply(res, m.AddPool(Str(b, "name"), Str(b, "dir")), 201);
+    if (!Body(req, res, &b)) return;
+    Result<PoolRequest> r = DecodePool(b);
+    Reply(res, r.ok() ? m.AddPool(r->name, r->dir) : Result<json>(r.status()), 201);
+  });
+  s.Delete(R"(/api/v1/pools/([A-Za-z0-9._-]+))", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
+    if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("pools: removing one needs root on the Unix socket"));
+    Reply(res, m.RemovePool(req.matches[1].str()));
   });
 
   s.Get("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
@@ -186,40 +291,39 @@ void ApiServer::Routes(httplib::Server& s, bool check_token) {
   });
   s.Post("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
-    if (Body(req, res, &b)) Reply(res, m.DefineVm(Str(b, "xml"), Str(b, "namespace", "default"), Str(b, "description")), 201);
+    if (!Body(req, res, &b)) return;
+    Result<DefineRequest> r = DecodeDefine(b);
+    Reply(res, r.ok() ? m.DefineVm(r->xml, r->ns, r->description) : Result<json>(r.status()), 201);
   });
   s.Post("/api/v1/vms/import", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
-    std::vector<std::string> disks;
-    if (b.contains("disks") && b["disks"].is_array()) {
-      for (const json& d : b["disks"]) {
-        if (d.is_string()) disks.push_back(d);
-      }
-    }
-    Reply(res, m.ImportVm(Str(b, "name"), Str(b, "namespace", "default"), disks), 201);
+    Result<ImportRequest> r = DecodeImport(b);
+    Reply(res, r.ok() ? m.ImportVm(r->name, r->ns, r->disks) : Result<json>(r.status()), 201);
   });
   s.Get(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetVm(Id(req))); });
   s.Put(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
-    std::optional<std::string> xml, description;
-    if (b.contains("xml")) xml = Str(b, "xml");
-    if (b.contains("description")) description = Str(b, "description");
-    Reply(res, m.UpdateVm(Id(req), xml, description));
+    Result<UpdateRequest> r = DecodeUpdate(b);
+    Reply(res, r.ok() ? m.UpdateVm(Id(req), r->xml, r->description) : Result<json>(r.status()));
   });
   s.Delete(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.DeleteVm(Id(req))); });
   s.Post(R"(/api/v1/vms/(\d+)/start)", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.StartVm(Id(req))); });
   s.Post(R"(/api/v1/vms/(\d+)/stop)", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
-    if (Body(req, res, &b)) Reply(res, m.StopVm(Id(req), b.value("force", false)));
+    if (!Body(req, res, &b)) return;
+    Result<bool> force = DecodeStop(b);
+    Reply(res, force.ok() ? m.StopVm(Id(req), *force) : force.status());
   });
   s.Get(R"(/api/v1/vms/(\d+)/snapshots)", [&m](const httplib::Request& req, httplib::Response& res) {
     Reply(res, m.ListSnapshots(Id(req)));
   });
   s.Post(R"(/api/v1/vms/(\d+)/snapshots)", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
-    if (Body(req, res, &b)) Reply(res, m.CreateSnapshot(Id(req), Str(b, "name")), 201);
+    if (!Body(req, res, &b)) return;
+    Result<std::string> name = DecodeSnapshot(b);
+    Reply(res, name.ok() ? m.CreateSnapshot(Id(req), *name) : Result<json>(name.status()), 201);
   });
   s.Get(R"(/api/v1/vms/(\d+)/clone-defaults)", [&m](const httplib::Request& req, httplib::Response& res) {
     Reply(res, m.CloneDefaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : ""));
@@ -227,19 +331,10 @@ void ApiServer::Routes(httplib::Server& s, bool check_token) {
   s.Post(R"(/api/v1/vms/(\d+)/clone)", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
-    CloneRequest r;
-    r.source_vm = Id(req);
-    r.snapshot = Str(b, "snapshot");
-    r.name = Str(b, "name");
-    r.ns = Str(b, "namespace");
-    if (b.contains("description")) r.description = Str(b, "description");
-    r.start = b.value("start", true);
-    if (b.contains("disks") && b["disks"].is_object()) {
-      for (const auto& [target, d] : b["disks"].items()) {
-        if (d.is_object()) r.disks[target] = {Str(d, "pool"), Str(d, "format")};
-      }
-    }
-    Reply(res, m.StartClone(r), 202);
+    Result<CloneRequest> r = DecodeClone(b);
+    if (!r.ok()) return Reply(res, r.status());
+    r->source_vm = Id(req);
+    Reply(res, m.StartClone(*r), 202);
   });
 
   s.Get("/api/v1/jobs", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, m.ListJobs()); });
@@ -249,22 +344,40 @@ void ApiServer::Routes(httplib::Server& s, bool check_token) {
   });
 
   // Server-sent events: every change, in order, from ?after=SEQ (or now).
-  s.Get("/api/v1/events", [&m](const httplib::Request& req, httplib::Response& res) {
-    auto last = std::make_shared<uint64_t>(req.has_param("after") ? std::stoull(req.get_param_value("after")) : 0);
+  // Each stream holds one connection thread, never an API worker; at most
+  // max_event_streams at once.
+  s.Get("/api/v1/events", [this, &m](const httplib::Request& req, httplib::Response& res) {
+    uint64_t after = 0;
+    if (req.has_param("after")) {
+      const std::string a = req.get_param_value("after");
+      if (a.empty() || a.size() > 19 || a.find_first_not_of("0123456789") != std::string::npos) {
+        return Reply(res, Status::InvalidArgument("after", "must be an event number"));
+      }
+      after = std::stoull(a);
+    }
+    if (event_streams_.fetch_add(1) >= options_.max_event_streams) {
+      event_streams_--;
+      return Reply(res, Status::Busy("events: too many open event streams (" +
+                                     std::to_string(options_.max_event_streams) + "); close one"));
+    }
+    auto last = std::make_shared<uint64_t>(after);
     if (!req.has_param("after")) {
       json now = m.WaitEvents(0, 0);
       if (!now.empty()) *last = now.back()["seq"];
     }
-    res.set_chunked_content_provider("text/event-stream", [&m, last](size_t, httplib::DataSink& sink) {
-      json events = m.WaitEvents(*last, 10000);
-      std::string out = events.empty() ? ": keep-alive\n\n" : "";
-      for (const json& e : events) {
-        *last = e["seq"];
-        out += "id: " + std::to_string(*last) + "\nevent: " + e["kind"].get<std::string>() + "\ndata: " +
-               e["data"].dump() + "\n\n";
-      }
-      return sink.write(out.data(), out.size());
-    });
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [&m, last](size_t, httplib::DataSink& sink) {
+          json events = m.WaitEvents(*last, 10000);
+          std::string out = events.empty() ? ": keep-alive\n\n" : "";
+          for (const json& e : events) {
+            *last = e["seq"];
+            out += "id: " + std::to_string(*last) + "\nevent: " + e["kind"].get<std::string>() + "\ndata: " +
+                   e["data"].dump() + "\n\n";
+          }
+          return sink.write(out.data(), out.size());
+        },
+        [this](bool) { event_streams_--; });
   });
 
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

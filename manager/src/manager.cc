@@ -226,6 +226,9 @@ Status Manager::CheckInsidePools(const std::string& path, const std::string& wha
   return Status::InvalidArgument(what, "'" + path + "' is outside every storage pool (clonekit pool add NAME DIR)");
 }
 
+// Pools are where clones are written and every disk must lie: an admin's
+// choice, so the checks keep one pool from reaching into another or into
+// the service's own state.
 Result<json> Manager::AddPool(const std::string& name, const std::string& dir) {
   std::string err = CheckName("pool", name);
   if (!err.empty()) return Status::InvalidArgument(err);
@@ -234,13 +237,48 @@ Result<json> Manager::AddPool(const std::string& name, const std::string& dir) {
   if (real.empty() || stat(real.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument("pool '" + name + "'", "'" + dir + "' is not a directory");
   }
+  const auto inside = [](const std::string& path, const std::string& dir) {
+    return path == dir || path.rfind(dir == "/" ? dir : dir + "/", 0) == 0;
+  };
+  if (real == "/") return Status::InvalidArgument("pool '" + name + "'", "'/' cannot be a pool");
+  const std::string db_dir = RealPath(DirName(options_.db_path));
+  if (!db_dir.empty() && inside(db_dir, real)) {
+    return Status::InvalidArgument("pool '" + name + "'", real + " holds the service's database (" + db_dir + ")");
+  }
   for (const Pool& p : store_->Pools()) {
     if (p.name == name) return Status::Exists("pool '" + name + "'", "already exists");
     if (p.dir == real) return Status::Exists("pool '" + name + "'", "directory " + real + " is pool '" + p.name + "'");
+    if (inside(p.dir, real)) {
+      return Status::InvalidArgument("pool '" + name + "'", real + " contains pool '" + p.name + "' (" + p.dir + ")");
+    }
+    if (inside(real, p.dir)) {
+      return Status::InvalidArgument("pool '" + name + "'", real + " is inside pool '" + p.name + "' (" + p.dir + ")");
+    }
   }
   CLONEKIT_RETURN_IF_ERROR(store_->AddPool({name, real}));
   Emit("pool", {{"name", name}, {"dir", real}});
   return json{{"name", name}, {"dir", real}};
+}
+
+// A pool still holding a VM's disk or a running clone's output stays.
+Status Manager::RemovePool(const std::string& name) {
+  std::optional<Pool> pool;
+  for (const Pool& p : store_->Pools()) {
+    if (p.name == name) pool = p;
+  }
+  if (!pool) return Status::NotFound("no pool '" + name + "'");
+  for (const VmRow& vm : store_->Vms()) {
+    Result<DomainInfo> info = ParseDomain(vm.xml);
+    if (!info.ok()) continue;
+    for (const DiskSpec& d : info->disks) {
+      if (d.file.rfind(pool->dir + "/", 0) == 0) {
+        return Status::Locked("pool '" + name + "'", "holds disk " + d.target + " of VM '" + vm.name + "'");
+      }
+    }
+  }
+  CLONEKIT_RETURN_IF_ERROR(store_->RemovePool(name));
+  Emit("pool", {{"name", name}, {"change", "removed"}});
+  return Status::OK();
 }
 
 json Manager::Pools() {

@@ -55,6 +55,7 @@ class Manager {
 
   Result<json> AddPool(const std::string& name, const std::string& dir);
   json Pools();
+  Status RemovePool(const std::string& name);
 
   Result<json> DefineVm(const std::string& xml, const std::string& ns, const std::string& description);
   Result<json> UpdateVm(int64_t id, const std::optional<std::string>& xml,

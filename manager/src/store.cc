@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -172,6 +173,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     CLONEKIT_RETURN_IF_ERROR(store->Exec(pragma));
   }
   CLONEKIT_RETURN_IF_ERROR(store->Migrate());
+  // The database holds every VM's definition: only the service reads it
+  // (files made before this rule, or under a wide umask, are narrowed).
+  for (const std::string& f : {path, path + "-wal", path + "-shm", path + ".lock"}) {
+    if (chmod(f.c_str(), 0600) != 0 && errno != ENOENT) {
+      return Status::FromErrno(f, "cannot make the database private (mode 0600)", errno);
+    }
+  }
   return store;
 }
 
@@ -219,11 +227,11 @@ Status Store::Write(const std::function<Status()>& fn) {
   CLONEKIT_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   Status s = fn();
   if (!s.ok()) {
-    Exec("ROLLBACK");
+    Exec("ROLLBACK").IgnoreError();  // fn's error is the one to report
     return s;
   }
   s = Exec("COMMIT");
-  if (!s.ok()) Exec("ROLLBACK");
+  if (!s.ok()) Exec("ROLLBACK").IgnoreError();  // the COMMIT's error is the one to report
   return s;
 }
 
@@ -232,6 +240,15 @@ Status Store::AddPool(const Pool& pool) {
     Stmt s(db_, "INSERT INTO pools(name, dir) VALUES(?, ?)");
     s.Bind(pool.name).Bind(pool.dir);
     if (s.Step() != SQLITE_DONE) return Error("add pool '" + pool.name + "'");
+    return Status::OK();
+  });
+}
+
+Status Store::RemovePool(const std::string& name) {
+  return Write([&]() -> Status {
+    Stmt s(db_, "DELETE FROM pools WHERE name = ?");
+    s.Bind(name);
+    if (s.Step() != SQLITE_DONE) return Error("remove pool '" + name + "'");
     return Status::OK();
   });
 }

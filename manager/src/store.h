@@ -71,6 +71,7 @@ class Store {
 
   Status AddPool(const Pool& pool);
   std::vector<Pool> Pools();
+  Status RemovePool(const std::string& name);
 
   Result<int64_t> InsertVm(const VmRow& vm);
   Status UpdateVm(const VmRow& vm);

@@ -16,7 +16,8 @@ ck() { "$CLONEKIT" "$@"; }
 # serve NAME PORT [options]: a service with its own database, in the background.
 serve() {
   local name=$1 port=$2; shift 2
-  "$CLONEKIT" serve --db "$WORK/$name.db" --port "$port" --socket "" --web "$WEB_DIR" "$@" 2>>"$name.log" &
+  "$CLONEKIT" serve --db "$WORK/$name.db" --port "$port" --socket "$WORK/$name.sock" --token-file "$WORK/$name.token" \
+    --web "$WEB_DIR" "$@" 2>>"$name.log" &
   cleanup_fns+=("kill $! 2>/dev/null")
   for _ in $(seq 1 100); do
     python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" 2>/dev/null && return 0
@@ -39,7 +40,7 @@ domain() {
 
 # Service A: the libvirt test driver; copies slowed so progress can be seen.
 PORT_A=$((20000 + RANDOM % 20000))
-export CLONEKIT_SERVER=127.0.0.1:$PORT_A
+export CLONEKIT_SOCKET=$WORK/a.sock
 serve a "$PORT_A" --hypervisor test:///default --copy-rate 12M --shutdown-timeout 3
 mkdir pool
 ck pool add main "$WORK/pool" >/dev/null
@@ -93,21 +94,24 @@ if start_libvirtd; then
   PORT_B=$((PORT_A + 1))
   serve b "$PORT_B" --hypervisor qemu:///system --shutdown-timeout 3
   mkdir poolb
-  CLONEKIT_SERVER=127.0.0.1:$PORT_B ck pool add main "$WORK/poolb" >/dev/null
+  CLONEKIT_SOCKET=$WORK/b.sock ck pool add main "$WORK/poolb" >/dev/null
   qemu-img create -q -f qcow2 "poolb/$vm_b.qcow2" 16M
   domain "$vm_b" qemu 64 "$WORK/poolb/$vm_b.qcow2" > vmb.xml
   cleanup_fns+=("virsh -c qemu:///system destroy $vm_b >/dev/null 2>&1; virsh -c qemu:///system undefine $vm_b >/dev/null 2>&1")
   cleanup_fns+=("virsh -c qemu:///system undefine $vm_b-clone >/dev/null 2>&1")
-  CLONEKIT_SERVER=127.0.0.1:$PORT_B ck vm define vmb.xml >/dev/null
-  CLONEKIT_SERVER=127.0.0.1:$PORT_B ck vm start "$vm_b" >/dev/null && URL_B=http://127.0.0.1:$PORT_B/
+  CLONEKIT_SOCKET=$WORK/b.sock ck vm define vmb.xml >/dev/null
+  CLONEKIT_SOCKET=$WORK/b.sock ck vm start "$vm_b" >/dev/null && URL_B=http://127.0.0.1:$PORT_B/
 fi
 [ -n "$URL_B" ] || echo "note: no libvirtd + qemu here: the shutdown-failure toast is not checked"
 
-# Service C: a token.
+# Service C: the page asks for the token.
 PORT_C=$((PORT_A + 2))
-serve c "$PORT_C" --token web-s3cret
+serve c "$PORT_C"
 
-URL_A=http://127.0.0.1:$PORT_A/ URL_B=$URL_B VM_B=$vm_b URL_C=http://127.0.0.1:$PORT_C/ TOKEN_C=web-s3cret \
+# A and B are opened as `clonekit console` prints their address (#token=...).
+token() { [ -f "$WORK/$1.token" ] && cat "$WORK/$1.token"; }
+URL_A=http://127.0.0.1:$PORT_A/ URL_B=$URL_B VM_B=$vm_b URL_C=http://127.0.0.1:$PORT_C/ \
+  TOKEN_A=$(token a) TOKEN_B=$(token b) TOKEN_C=$(token c) \
   POOL=$WORK/pool TINY=$TINY node "$BROWSER_DIR/console.mjs" && st=0 || st=$?
 check "service logs have no crash" bash -c "! grep -qE 'runtime error|AddressSanitizer' *.log"
 [ "$st" = 0 ] && finish

@@ -25,7 +25,7 @@ if (process.argv.includes('--probe')) {
   }
 }
 
-const { URL_A, URL_B, VM_B, URL_C, TOKEN_C, POOL, TINY, SCREENSHOTS } = process.env;
+const { URL_A, URL_B, VM_B, URL_C, TOKEN_A, TOKEN_B, TOKEN_C, POOL, TINY, SCREENSHOTS } = process.env;
 let failed = 0;
 let passed = 0;
 async function check(what, fn) {
@@ -55,7 +55,9 @@ async function shot(page, name) {
   // Finite CSS transitions are fast-forwarded: the picture shows the settled page.
   await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, animations: 'disabled' });
 }
-const apiGet = async (base, path) => (await fetch(new URL(`api/v1${path}`, base))).json();
+const tokenOf = (base) => (base === URL_A ? TOKEN_A : base === URL_B ? TOKEN_B : TOKEN_C);
+const apiGet = async (base, path) =>
+  (await fetch(new URL(`api/v1${path}`, base), { headers: { Authorization: `Bearer ${tokenOf(base)}` } })).json();
 const vmByName = async (base, name) => (await apiGet(base, '/vms')).find((v) => v.name === name);
 
 const browser = await launch();
@@ -116,7 +118,7 @@ function watchPercent(name) {
 }
 const monotonic = (xs) => xs.every((x, i) => i === 0 || x >= xs[i - 1]);
 
-await page.goto(URL_A);
+await page.goto(`${URL_A}#token=${TOKEN_A}`);
 await page.locator('#vm-table tr[data-vm]').first().waitFor();
 
 // 1. The list: every VM, all filters off.
@@ -187,11 +189,12 @@ await check('modal: an HTML name is refused with the reason, nothing rendered', 
   (await dialog.locator('img').count()) === 0);
 await check('server refuses the HTML name too (400)', async () => {
   const id = (await vmByName(URL_A, 'web-off')).id;
-  const r = await page.evaluate(async (id) => {
-    const res = await fetch(`/api/v1/vms/${id}/clone`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+  const r = await page.evaluate(async ([id, token]) => {
+    const res = await fetch(`/api/v1/vms/${id}/clone`, { method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
       body: JSON.stringify({ name: '<img src=x onerror=alert(1)>' }) });
     return [res.status, (await res.json()).error];
-  }, id);
+  }, [id, TOKEN_A]);
   return r[0] === 400 && r[1].includes('not valid');
 });
 await dialog.locator('#clone-name').fill('web-off-clone');
@@ -330,7 +333,7 @@ await check('no alert() ran and no script error', async () => dialogs === 0 && p
 if (URL_B) {
   const pb = await context.newPage();
   await pb.setViewportSize({ width: 1280, height: 800 });
-  await pb.goto(URL_B);
+  await pb.goto(`${URL_B}#token=${TOKEN_B}`);
   const rb = pb.locator(`tr[data-vm="${VM_B}"]`);
   await rb.waitFor();
   await rb.getByRole('button', { name: 'Kebab toggle' }).click();

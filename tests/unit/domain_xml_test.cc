@@ -19,7 +19,7 @@ const char* kDomain = R"(<domain type='kvm'>
     <disk type='file' device='disk'><source file='/p/data.raw'/><target dev='vdb'/></disk>
     <interface type='network'><mac address='52:54:00:00:00:01'/><target dev='vnet3'/></interface>
     <graphics type='spice' port='5900' autoport='no'/>
-    <channel type='unix'><source mode='bind' path='/run/web.agent'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+    <channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
   </devices>
 </domain>)";
 
@@ -95,10 +95,12 @@ TEST(DomainXml, SummaryReadsCpusMemoryAndInterfaces) {
   EXPECT_EQ(info->interfaces[0].model, "virtio");
   EXPECT_EQ(info->interfaces[1].source, "br0");
   EXPECT_EQ(info->interfaces[1].mac, "");
-  // No unit means KiB; an unknown unit or garbage gives 0, not a guess.
+  // No unit means KiB; an unknown unit or garbage is refused, not guessed.
   EXPECT_EQ(ParseDomain("<domain><name>s</name><memory>1048576</memory></domain>")->memory_kib, 1048576u);
-  EXPECT_EQ(ParseDomain("<domain><name>s</name><memory unit='parsec'>1</memory></domain>")->memory_kib, 0u);
-  EXPECT_EQ(ParseDomain("<domain><name>s</name><vcpu>4x</vcpu></domain>")->vcpus, 0u);
+  EXPECT_EQ(ParseDomain("<domain><name>s</name><memory unit='parsec'>1</memory></domain>").status().message(),
+            "memory/@unit: value 'parsec' is not allowed");
+  EXPECT_EQ(ParseDomain("<domain><name>s</name><vcpu>4x</vcpu></domain>").status().message(),
+            "vcpu: value '4x' is not allowed");
 }
 
 TEST(DomainXml, RandomMacsAreLocallyAdministeredUnicast) {

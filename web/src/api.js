@@ -2,9 +2,10 @@
 // itself: it draws what the API says and sends what the user asked for;
 // the service checks every input again.
 //
-// The token (needed only when the service listens off loopback) is kept for
-// the browser tab in sessionStorage; it may also arrive once in the URL
-// fragment (#token=...), which browsers never send to the server.
+// The token (every API request over TCP needs it) is kept for the browser
+// tab in sessionStorage; it may also arrive once in the URL fragment
+// (#token=..., as `clonekit console` prints it), which browsers never send
+// to the server.
 
 const TOKEN_KEY = 'clonekit-token';
 
@@ -32,8 +33,11 @@ function headers(extra = {}) {
 }
 
 export async function request(method, path, body) {
-  const init = { method, headers: headers(body === undefined ? {} : { 'Content-Type': 'application/json' }) };
-  if (body !== undefined) init.body = JSON.stringify(body);
+  // Every POST and PUT carries a JSON body: the service refuses any other
+  // type (so that no form post from another page gets through).
+  const sendsBody = method === 'POST' || method === 'PUT';
+  const init = { method, headers: headers(sendsBody ? { 'Content-Type': 'application/json' } : {}) };
+  if (sendsBody) init.body = JSON.stringify(body === undefined ? {} : body);
   let res;
   try {
     res = await fetch(`/api/v1${path}`, init);

@@ -12,7 +12,9 @@
 
 namespace clonekit {
 
-class Status {
+// [[nodiscard]]: a dropped Status is a lost error (LevelDB's rule); handle it
+// or say why not with IgnoreError().
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk,
@@ -24,6 +26,9 @@ class Status {
     kCancelled,      // SIGINT/SIGTERM or a caller's cancel
     kExists,         // destination already present
     kNotFound,       // no such VM, snapshot, job... (the manager)
+    kPermissionDenied,  // the caller may not do this (the manager's API)
+    kBusy,           // too much at once: try again later (the manager's queue)
+    kNoSpace,        // the destination cannot hold what would be written
   };
 
   Status() = default;
@@ -53,12 +58,20 @@ class Status {
   static Status Exists(const std::string& file, const std::string& what) {
     return Status(Code::kExists, file, what);
   }
+  static Status PermissionDenied(const std::string& what) { return Status(Code::kPermissionDenied, "", what); }
+  static Status Busy(const std::string& what) { return Status(Code::kBusy, "", what); }
+  static Status NoSpace(const std::string& subject, const std::string& what) {
+    return Status(Code::kNoSpace, subject, what);
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsCancelled() const { return code_ == Code::kCancelled; }
   bool IsLocked() const { return code_ == Code::kLocked; }
+  bool IsNotFound() const { return code_ == Code::kNotFound; }
+  // For a best-effort step whose failure changes nothing (say why at the call).
+  void IgnoreError() const {}
 
   // "file: what", or just "what" when no file is involved. Always one line.
   const std::string& message() const { return message_; }
@@ -72,7 +85,7 @@ class Status {
 
 // A value or the Status explaining why there is none.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT

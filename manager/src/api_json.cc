@@ -1,0 +1,154 @@
+#include "api_json.h"
+
+namespace clonekit::manager {
+
+namespace {
+
+Status Wrong(const std::string& field, const std::string& what) {
+  return Status::InvalidArgument("field '" + field + "'", what);
+}
+
+// Reads an optional string field: absent leaves *out as it is.
+Status OptString(const json& b, const std::string& key, std::string* out, const std::string& path = "") {
+  auto it = b.find(key);
+  if (it == b.end()) return Status::OK();
+  if (!it->is_string()) return Wrong(path + key, "must be a string");
+  *out = it->get<std::string>();
+  return Status::OK();
+}
+
+Status ReqString(const json& b, const std::string& key, std::string* out) {
+  if (!b.contains(key)) return Wrong(key, "is required");
+  CLONEKIT_RETURN_IF_ERROR(OptString(b, key, out));
+  if (out->empty()) return Wrong(key, "is required (empty)");
+  return Status::OK();
+}
+
+Status OptBool(const json& b, const std::string& key, bool* out) {
+  auto it = b.find(key);
+  if (it == b.end()) return Status::OK();
+  if (!it->is_boolean()) return Wrong(key, "must be true or false");
+  *out = it->get<bool>();
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<PoolRequest> DecodePool(const json& b) {
+  PoolRequest r;
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "dir", &r.dir));
+  return r;
+}
+
+Result<DefineRequest> DecodeDefine(const json& b) {
+  DefineRequest r;
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "xml", &r.xml));
+  CLONEKIT_RETURN_IF_ERROR(OptString(b, "namespace", &r.ns));
+  CLONEKIT_RETURN_IF_ERROR(OptString(b, "description", &r.description));
+  return r;
+}
+
+Result<ImportRequest> DecodeImport(const json& b) {
+  ImportRequest r;
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
+  CLONEKIT_RETURN_IF_ERROR(OptString(b, "namespace", &r.ns));
+  auto it = b.find("disks");
+  if (it == b.end() || !it->is_array() || it->empty()) return Wrong("disks", "must be a list of image paths");
+  for (size_t i = 0; i < it->size(); i++) {
+    if (!(*it)[i].is_string()) return Wrong("disks[" + std::to_string(i) + "]", "must be a string");
+    r.disks.push_back((*it)[i].get<std::string>());
+  }
+  return r;
+}
+
+Result<UpdateRequest> DecodeUpdate(const json& b) {
+  UpdateRequest r;
+  std::string s;
+  if (b.contains("xml")) {
+    CLONEKIT_RETURN_IF_ERROR(ReqString(b, "xml", &s));
+    r.xml = s;
+  }
+  if (b.contains("description")) {
+    s.clear();
+    CLONEKIT_RETURN_IF_ERROR(OptString(b, "description", &s));
+    r.description = s;
+  }
+  return r;
+}
+
+Result<bool> DecodeStop(const json& b) {
+  bool force = false;
+  CLONEKIT_RETURN_IF_ERROR(OptBool(b, "force", &force));
+  return force;
+}
+
+Result<std::string> DecodeSnapshot(const json& b) {
+  std::string name;
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &name));
+  return name;
+}
+
+// "name" may be left out (the default name); when given it must be a
+// non-empty string (seed 004: the name is required).
+Result<CloneRequest> DecodeClone(const json& b) {
+  CloneRequest r;
+  if (b.contains("name")) CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
+  CLONEKIT_RETURN_IF_ERROR(OptString(b, "snapshot", &r.snapshot));
+  if (b.contains("namespace")) CLONEKIT_RETURN_IF_ERROR(ReqString(b, "namespace", &r.ns));
+  if (b.contains("description")) {
+    std::string d;
+    CLONEKIT_RETURN_IF_ERROR(OptString(b, "description", &d));
+    r.description = d;
+  }
+  CLONEKIT_RETURN_IF_ERROR(OptBool(b, "start", &r.start));
+  if (auto it = b.find("disks"); it != b.end()) {
+    if (!it->is_object()) return Wrong("disks", "must be an object of target: {pool, format}");
+    for (const auto& [target, d] : it->items()) {
+      const std::string path = "disks." + target + ".";
+      if (!d.is_object()) return Wrong("disks." + target, "must be an object {pool, format}");
+      CloneRequest::Disk disk;
+      CLONEKIT_RETURN_IF_ERROR(OptString(d, "pool", &disk.pool, path));
+      CLONEKIT_RETURN_IF_ERROR(OptString(d, "format", &disk.format, path));
+      r.disks[target] = disk;
+    }
+  }
+  return r;
+}
+
+int HttpCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kCorruption:
+    case Status::Code::kNotSupported: return 400;
+    case Status::Code::kPermissionDenied: return 403;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kLocked:
+    case Status::Code::kExists: return 409;
+    case Status::Code::kBusy: return 429;
+    case Status::Code::kNoSpace: return 507;
+    default: return 500;
+  }
+}
+
+const char* ErrorKind(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return "";
+    case Status::Code::kInvalidArgument: return "invalid";
+    case Status::Code::kCorruption: return "corrupt_image";
+    case Status::Code::kNotSupported: return "not_supported";
+    case Status::Code::kPermissionDenied: return "forbidden";
+    case Status::Code::kNotFound: return "not_found";
+    case Status::Code::kLocked: return "locked";
+    case Status::Code::kExists: return "exists";
+    case Status::Code::kBusy: return "busy";
+    case Status::Code::kNoSpace: return "no_space";
+    case Status::Code::kCancelled: return "cancelled";
+    case Status::Code::kIOError: return "io_error";
+  }
+  return "internal";
+}
+
+json ErrorJson(const Status& s) { return json{{"error", s.message()}, {"error_kind", ErrorKind(s)}}; }
+
+}  // namespace clonekit::manager

@@ -1,0 +1,49 @@
+// The API's JSON edge: requests decoded into typed values (every field's
+// type checked, the field named in the error), errors encoded with their
+// HTTP status. The only file besides the routes that reads request JSON.
+//
+// Thread-safety: pure functions.
+#ifndef CLONEKIT_MANAGER_API_JSON_H_
+#define CLONEKIT_MANAGER_API_JSON_H_
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clonekit/status.h"
+#include "manager.h"
+
+namespace clonekit::manager {
+
+struct PoolRequest {
+  std::string name, dir;
+};
+struct DefineRequest {
+  std::string xml, ns = "default", description;
+};
+struct ImportRequest {
+  std::string name, ns = "default";
+  std::vector<std::string> disks;
+};
+struct UpdateRequest {
+  std::optional<std::string> xml, description;
+};
+
+Result<PoolRequest> DecodePool(const json& body);
+Result<DefineRequest> DecodeDefine(const json& body);
+Result<ImportRequest> DecodeImport(const json& body);
+Result<UpdateRequest> DecodeUpdate(const json& body);
+Result<bool> DecodeStop(const json& body);           // "force"
+Result<std::string> DecodeSnapshot(const json& body);  // "name"
+Result<CloneRequest> DecodeClone(const json& body);  // source_vm left 0
+
+int HttpCode(const Status& s);
+// {"error": message, "error_kind": "invalid"|"not_found"|...}
+json ErrorJson(const Status& s);
+const char* ErrorKind(const Status& s);
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_API_JSON_H_
