@@ -139,6 +139,12 @@ Runner AddServeCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--copy-rate", opts->copy_rate, "limit each disk copy to this many bytes/s (e.g. 100M)")
       ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--max-clones", opts->max_clones, "copies at once; later clones wait, queued")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--max-queued", opts->max_queued, "queued clones at most; more are refused (HTTP 429)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd->add_option("--listen", serve->address, "address to listen on")->capture_default_str();
   cmd->add_option("--port", serve->port, "TCP port")->capture_default_str();
   auto token_file = std::make_shared<std::string>();

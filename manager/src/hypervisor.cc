@@ -9,6 +9,23 @@
 
 namespace clonekit::manager {
 
+const char* PowerDetailName(PowerDetail d) {
+  switch (d) {
+    case PowerDetail::kRunning: return "running";
+    case PowerDetail::kPaused: return "paused";
+    case PowerDetail::kStopping: return "stopping";
+    case PowerDetail::kCrashed: return "crashed";
+    case PowerDetail::kSuspended: return "suspended";
+    case PowerDetail::kShutoff: return "shutoff";
+    case PowerDetail::kUndefined: return "undefined";
+  }
+  return "undefined";
+}
+
+const char* PowerName(Power p) {
+  return p == Power::kRunning ? "running" : p == Power::kShutoff ? "shutoff" : "undefined";
+}
+
 namespace {
 
 std::string LastError() {
@@ -20,77 +37,96 @@ class NoHypervisor final : public Hypervisor {
  public:
   bool available() const override { return false; }
   std::string uri() const override { return ""; }
-  std::string Detail(const std::string&) override { return "shutoff"; }
+  PowerDetail Detail(const DomainRef&) override { return PowerDetail::kShutoff; }
+  std::optional<std::string> UuidOfName(const std::string&) override { return std::nullopt; }
+  bool KnowsUuid(const std::string&) override { return false; }
   Status Define(const std::string&) override { return Status::OK(); }
-  Status Undefine(const std::string&) override { return Status::OK(); }
-  Status Start(const std::string& name) override { return Refused(name); }
-  Status Shutdown(const std::string&, int) override { return Status::OK(); }
-  Status Destroy(const std::string&) override { return Status::OK(); }
-
- private:
-  static Status Refused(const std::string& name) {
-    return Status::InvalidArgument("VM '" + name + "'", "cannot run: no hypervisor is configured (serve --hypervisor URI)");
+  Status Undefine(const DomainRef&) override { return Status::OK(); }
+  Status Start(const DomainRef& vm) override {
+    return Status::InvalidArgument("VM '" + vm.name + "'", "cannot run: no hypervisor is configured (serve --hypervisor URI)");
   }
+  Status Shutdown(const DomainRef&, int) override { return Status::OK(); }
+  Status Destroy(const DomainRef&) override { return Status::OK(); }
 };
+
+struct DomainDeleter {
+  void operator()(virDomainPtr d) const { virDomainFree(d); }
+};
+using Domain = std::unique_ptr<virDomain, DomainDeleter>;
 
 class Libvirt final : public Hypervisor {
  public:
   Libvirt(virConnectPtr conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}
-  ~Libvirt() override { virConnectClose(conn_); }
+  ~Libvirt() override {
+    if (conn_) virConnectClose(conn_);
+  }
 
   bool available() const override { return true; }
   std::string uri() const override { return uri_; }
 
-  std::string Detail(const std::string& name) override {
+  PowerDetail Detail(const DomainRef& vm) override {
     std::lock_guard<std::mutex> lock(mu_);
-    virDomainPtr d = virDomainLookupByName(conn_, name.c_str());
-    if (!d) return "undefined";
+    Domain d = Lookup(vm.uuid);
+    if (!d) return PowerDetail::kUndefined;
     int state = VIR_DOMAIN_NOSTATE, reason = 0;
-    const int rc = virDomainGetState(d, &state, &reason, 0);
-    virDomainFree(d);
-    if (rc < 0) return "running";
+    if (virDomainGetState(d.get(), &state, &reason, 0) < 0) return PowerDetail::kRunning;
     switch (state) {
-      case VIR_DOMAIN_PAUSED: return "paused";
-      case VIR_DOMAIN_SHUTDOWN: return "stopping";
-      case VIR_DOMAIN_CRASHED: return "crashed";
-      case VIR_DOMAIN_PMSUSPENDED: return "suspended";
-      case VIR_DOMAIN_SHUTOFF: return "shutoff";
-      default: return "running";
+      case VIR_DOMAIN_PAUSED: return PowerDetail::kPaused;
+      case VIR_DOMAIN_SHUTDOWN: return PowerDetail::kStopping;
+      case VIR_DOMAIN_CRASHED: return PowerDetail::kCrashed;
+      case VIR_DOMAIN_PMSUSPENDED: return PowerDetail::kSuspended;
+      case VIR_DOMAIN_SHUTOFF: return PowerDetail::kShutoff;
+      default: return PowerDetail::kRunning;
     }
+  }
+
+  std::optional<std::string> UuidOfName(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Connect();
+    Domain d(conn_ ? virDomainLookupByName(conn_, name.c_str()) : nullptr);
+    if (!d) return std::nullopt;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(d.get(), uuid) < 0) return std::nullopt;
+    return std::string(uuid);
+  }
+
+  bool KnowsUuid(const std::string& uuid) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Lookup(uuid) != nullptr;
   }
 
   Status Define(const std::string& xml) override {
     std::lock_guard<std::mutex> lock(mu_);
-    virDomainPtr d = virDomainDefineXML(conn_, xml.c_str());
+    Connect();
+    Domain d(conn_ ? virDomainDefineXML(conn_, xml.c_str()) : nullptr);
     if (!d) return Status::IOError(uri_, "define: " + LastError());
-    virDomainFree(d);
     return Status::OK();
   }
 
-  Status Undefine(const std::string& name) override {
-    return WithDomain(name, "undefine", [](virDomainPtr d) {
+  Status Undefine(const DomainRef& vm) override {
+    return WithDomain(vm, "undefine", [](virDomainPtr d) {
       // Drivers without NVRAM or managed save (the test driver) refuse the flags.
       int rc = virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
       return rc == 0 ? 0 : virDomainUndefine(d);
     }, /*missing_ok=*/true);
   }
 
-  Status Start(const std::string& name) override {
-    return WithDomain(name, "start", [](virDomainPtr d) { return virDomainIsActive(d) == 1 ? 0 : virDomainCreate(d); });
+  Status Start(const DomainRef& vm) override {
+    return WithDomain(vm, "start", [](virDomainPtr d) { return virDomainIsActive(d) == 1 ? 0 : virDomainCreate(d); });
   }
 
-  Status Destroy(const std::string& name) override {
-    return WithDomain(name, "destroy", [](virDomainPtr d) { return virDomainIsActive(d) == 1 ? virDomainDestroy(d) : 0; });
+  Status Destroy(const DomainRef& vm) override {
+    return WithDomain(vm, "destroy", [](virDomainPtr d) { return virDomainIsActive(d) == 1 ? virDomainDestroy(d) : 0; });
   }
 
-  Status Shutdown(const std::string& name, int timeout_seconds) override {
+  Status Shutdown(const DomainRef& vm, int timeout_seconds) override {
     CLONEKIT_RETURN_IF_ERROR(
-        WithDomain(name, "shutdown", [](virDomainPtr d) { return virDomainIsActive(d) == 1 ? virDomainShutdown(d) : 0; }));
+        WithDomain(vm, "shutdown", [](virDomainPtr d) { return virDomainIsActive(d) == 1 ? virDomainShutdown(d) : 0; }));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-    while (State(name) == "running") {
+    while (State(vm) == Power::kRunning) {
       if (std::chrono::steady_clock::now() >= deadline) {
-        return Status::IOError("VM '" + name + "'", "did not shut down within " + std::to_string(timeout_seconds) +
-                                                        " s; power it off and retry the clone");
+        return Status::IOError("VM '" + vm.name + "'", "did not shut down within " + std::to_string(timeout_seconds) +
+                                                           " s; power it off and retry the clone");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -98,17 +134,30 @@ class Libvirt final : public Hypervisor {
   }
 
  private:
+  // REQUIRES: mu_ held. Reopens a connection that dropped (libvirtd
+  // restarted): the next call works again without restarting the service.
+  void Connect() {
+    if (conn_ && virConnectIsAlive(conn_) == 1) return;
+    if (conn_) virConnectClose(conn_);
+    conn_ = virConnectOpen(uri_.c_str());
+  }
+
+  // REQUIRES: mu_ held.
+  Domain Lookup(const std::string& uuid) {
+    Connect();
+    if (!conn_ || uuid.empty()) return nullptr;
+    return Domain(virDomainLookupByUUIDString(conn_, uuid.c_str()));
+  }
+
   template <typename Fn>
-  Status WithDomain(const std::string& name, const char* what, Fn fn, bool missing_ok = false) {
+  Status WithDomain(const DomainRef& vm, const char* what, Fn fn, bool missing_ok = false) {
     std::lock_guard<std::mutex> lock(mu_);
-    virDomainPtr d = virDomainLookupByName(conn_, name.c_str());
+    Domain d = Lookup(vm.uuid);
     if (!d) {
-      if (missing_ok) return Status::OK();
-      return Status::IOError("VM '" + name + "'", std::string(what) + ": " + LastError());
+      if (missing_ok && conn_) return Status::OK();
+      return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + LastError());
     }
-    int rc = fn(d);
-    virDomainFree(d);
-    if (rc < 0) return Status::IOError("VM '" + name + "'", std::string(what) + ": " + LastError());
+    if (fn(d.get()) < 0) return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + LastError());
     return Status::OK();
   }
 

@@ -1,40 +1,62 @@
 // Hypervisor: the power state of VMs, through libvirt's C API.
 //
+// libvirt's domain names are global on a host, so after a domain is defined
+// every call names it by UUID (a name may belong to another namespace's VM,
+// or to a domain clonekit never made). DomainRef's name is for messages.
 // With no URI configured the manager still keeps definitions and clones
 // disks; VMs then simply cannot run (NoHypervisor).
+//
+// Thread-safety: every method may be called from any thread (one call at a
+// time on the connection). A dropped connection is reopened on the next
+// call.
 #ifndef CLONEKIT_MANAGER_HYPERVISOR_H_
 #define CLONEKIT_MANAGER_HYPERVISOR_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clonekit/status.h"
 
 namespace clonekit::manager {
 
+struct DomainRef {
+  std::string uuid;  // what libvirt is asked by
+  std::string name;  // what messages call it
+};
+
+// What an admin sees of a domain's power.
+enum class PowerDetail { kRunning, kPaused, kStopping, kCrashed, kSuspended, kShutoff, kUndefined };
+// The power state every decision uses: running for any active VM (a crashed
+// VM libvirt keeps is active too), else shutoff or undefined.
+enum class Power { kRunning, kShutoff, kUndefined };
+
+inline Power PowerOf(PowerDetail d) {
+  return d == PowerDetail::kShutoff ? Power::kShutoff : d == PowerDetail::kUndefined ? Power::kUndefined : Power::kRunning;
+}
+const char* PowerDetailName(PowerDetail d);
+const char* PowerName(Power p);
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
   virtual bool available() const = 0;
   virtual std::string uri() const = 0;
-  // What an admin sees: "running", "paused", "stopping" (shutting down),
-  // "crashed", "suspended", "shutoff", or "undefined" when libvirt does not
-  // know the VM.
-  virtual std::string Detail(const std::string& name) = 0;
-  // The power state every decision uses: "running" for any active VM (a
-  // crashed VM libvirt keeps is active too), else "shutoff" or "undefined".
-  std::string State(const std::string& name) { return PowerOf(Detail(name)); }
-  static std::string PowerOf(const std::string& detail) {
-    return detail == "shutoff" || detail == "undefined" ? detail : "running";
-  }
-  // Defines (or redefines) the domain from XML.
-  virtual Status Define(const std::string& xml) = 0;
-  virtual Status Undefine(const std::string& name) = 0;
-  virtual Status Start(const std::string& name) = 0;
+  virtual PowerDetail Detail(const DomainRef& vm) = 0;
+  Power State(const DomainRef& vm) { return PowerOf(Detail(vm)); }
+  // The UUID of the domain libvirt knows by this name, if any.
+  virtual std::optional<std::string> UuidOfName(const std::string& libvirt_name) = 0;
+  // Whether libvirt knows a domain with this UUID.
+  virtual bool KnowsUuid(const std::string& uuid) = 0;
+  // Defines (or, for a UUID libvirt already has, redefines) from XML.
+  [[nodiscard]] virtual Status Define(const std::string& xml) = 0;
+  // Undefines the domain with this UUID (and its NVRAM); OK when gone.
+  [[nodiscard]] virtual Status Undefine(const DomainRef& vm) = 0;
+  [[nodiscard]] virtual Status Start(const DomainRef& vm) = 0;
   // Asks the guest to shut down (ACPI) and waits up to timeout_seconds.
-  virtual Status Shutdown(const std::string& name, int timeout_seconds) = 0;
+  [[nodiscard]] virtual Status Shutdown(const DomainRef& vm, int timeout_seconds) = 0;
   // Powers off at once.
-  virtual Status Destroy(const std::string& name) = 0;
+  [[nodiscard]] virtual Status Destroy(const DomainRef& vm) = 0;
 };
 
 // uri empty: no hypervisor.

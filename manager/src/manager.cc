@@ -1,8 +1,7 @@
 #include "manager.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,13 +9,11 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <regex>
-#include <set>
 
 #include "clonekit/chain_resolver.h"
 #include "clonekit/collapse.h"
-#include "domain_xml.h"
+#include "pool_fs.h"
+#include "process.h"
 
 namespace clonekit::manager {
 
@@ -27,103 +24,57 @@ std::string RealPath(const std::string& path) {
   return realpath(path.c_str(), buf) ? buf : "";
 }
 
-std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
+std::string Bytes(uint64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1 << 20));
+  return buf;
 }
 
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
+DomainRef RefOf(const VmRow& vm) { return {vm.uuid, vm.name}; }
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return lstat(path.c_str(), &st) == 0;
+// "vda".."vdz", then "vdaa".."vdzz": a target for the i-th imported disk.
+std::string ImportTarget(size_t i) {
+  std::string t = "vd";
+  if (i >= 26) t += static_cast<char>('a' + i / 26 - 1);
+  return t + static_cast<char>('a' + i % 26);
 }
 
-// Runs a program (no shell) and returns its exit status; stderr kept for errors.
-Status Run(const std::vector<std::string>& argv) {
-  std::string err_path = "/tmp/clonekit-run-XXXXXX";
-  int err_fd = mkstemp(err_path.data());
-  // Built before fork: the child of a threaded process may only call
-  // async-signal-safe functions (no allocation) until it execs.
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (err_fd >= 0) dup2(err_fd, 2);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  std::string err;
-  if (err_fd >= 0) {
-    std::ifstream in(err_path);
-    std::getline(in, err);
-    close(err_fd);
-    unlink(err_path.c_str());
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
-  return Status::IOError(argv[0], err.empty() ? "failed" : err);
-}
-
-// Removes a finished output and any temporary the engine left beside it.
-void RemoveOutput(const std::string& path) {
-  unlink(path.c_str());
-  const std::string dir = DirName(path), prefix = "." + BaseName(path) + ".clonekit-";
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
-  }
-}
+constexpr size_t kMaxImportDisks = 64;
 
 }  // namespace
 
-std::string CheckName(const std::string& what, const std::string& name) {
-  static const std::regex re("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
-  if (name.empty()) return what + " name is required";
-  if (!std::regex_match(name, re)) {
-    return what + " name '" + name +
-           "' is not valid: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit";
-  }
-  return "";
-}
-
-std::string CheckNamespace(const std::string& ns) {
-  static const std::regex re("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
-  if (!std::regex_match(ns, re)) {
-    return "namespace '" + ns + "' is not valid: 1-63 lowercase letters, digits or '-', not at either end";
-  }
-  return "";
-}
-
 // ---------------------------------------------------------------- jobs --
 
-struct Manager::RunningJob {
-  int64_t id = 0;
-  int64_t source_vm = 0;
-  std::atomic<bool> cancel{false};
-  // Live progress (the database copy is written at most once a second).
-  std::atomic<double> percent{0};
-  std::atomic<uint64_t> done_bytes{0}, total_bytes{0};
-};
-
 struct Manager::DiskPlan {
-  std::string target, source, output;
+  std::string target, source, output, pool;
   OutputFormat format = OutputFormat::kQcow2;
+  uint64_t data_bytes = 0;  // what the copy will write, about
 };
 
 struct Manager::ClonePlan {
   int64_t job_id = 0, source_id = 0, clone_id = 0;
-  std::string source_name, clone_name, clone_xml;
+  DomainRef source, clone;
+  std::string libvirt_name, clone_xml;
   bool start = true;
   std::vector<DiskPlan> disks;
   std::string nvram_from, nvram_to;
+  std::vector<std::string> outputs;  // every file reserved (O_EXCL) for the job
+};
+
+struct Manager::RunningJob {
+  int64_t id = 0;
+  int64_t source_vm = 0;
+  ClonePlan plan;
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> started{false};
+  // Live progress (the database copy is written at most once a second).
+  std::atomic<double> percent{0};
+  std::atomic<uint64_t> done_bytes{0}, total_bytes{0};
 };
 
 Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
@@ -149,26 +100,51 @@ Manager::~Manager() {
   for (auto& [id, t] : threads) t.join();
 }
 
-// A clone that was running when the service died: its images are partial,
-// its entry half made. Undo both and say why on the job.
+PoolFs Manager::Fs() { return PoolFs(store_->Pools()); }
+
+// Removes exactly the files a job recorded as its own, and the engine's
+// temporaries beside each.
+void Manager::RemoveJobFiles(const std::vector<std::string>& outputs) {
+  for (const std::string& path : outputs) {
+    RemoveTemporaries(path);
+    unlink(path.c_str());
+  }
+}
+
+// A clone that was queued or running when the service died: its images are
+// partial, its entry half made. Undo both and say why on the job.
 void Manager::Recover() {
   // The hypervisor may have lost definitions (a test driver restarts empty;
-  // a host may have been rebuilt): give it back every VM it does not know.
+  // a host may have been rebuilt): give it back every VM it does not know,
+  // unless its libvirt name now belongs to another domain.
   for (const VmRow& vm : store_->Vms()) {
-    if (vm.status == "defined" && hv_->available() && hv_->State(vm.name) == "undefined") hv_->Define(vm.xml);
+    if (vm.status != VmStatus::kDefined || !hv_->available() || hv_->KnowsUuid(vm.uuid)) continue;
+    if (hv_->UuidOfName(LibvirtName(vm.ns, vm.name))) continue;
+    if (Result<std::string> xml = ForLibvirt(vm.xml, LibvirtName(vm.ns, vm.name)); xml.ok()) {
+      hv_->Define(*xml).IgnoreError();  // best effort: the VM stays listed, start will say why
+    }
   }
   for (JobRow job : store_->Jobs()) {
-    if (job.state != "running") continue;
-    for (const json& path : json::parse(job.outputs, nullptr, false)) RemoveOutput(path.get<std::string>());
-    if (job.clone_vm) store_->DeleteVm(job.clone_vm);
+    if (!Active(job.state)) continue;
+    RemoveJobFiles(job.outputs);
+    if (job.clone_vm) {
+      if (std::optional<VmRow> clone = store_->Vm(job.clone_vm)) {
+        // Defined in libvirt just before the crash? It is ours by UUID.
+        hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
+      }
+      store_->DeleteVm(job.clone_vm).IgnoreError();  // the job's error says what happened
+    }
     job.clone_vm = 0;
-    job.state = "failed";
+    job.state = JobState::kFailed;
     job.error = "interrupted: the service stopped during the clone (partial images removed on restart)";
+    job.error_kind = "interrupted";
     job.finished = NowUtc();
     if (job.source_was_running && job.source_vm) {
-      if (auto src = store_->Vm(job.source_vm); src && hv_->available()) hv_->Start(src->name);
+      if (auto src = store_->Vm(job.source_vm); src && hv_->available()) {
+        if (Status s = hv_->Start(RefOf(*src)); !s.ok()) job.error += "; the source did not start again: " + s.message();
+      }
     }
-    store_->UpdateJob(job);
+    if (Status s = store_->UpdateJob(job); !s.ok()) std::fprintf(stderr, "clonekit: recovery: %s\n", s.message().c_str());
   }
 }
 
@@ -200,31 +176,6 @@ std::vector<int64_t> Manager::LockingJobs(int64_t vm_id) {
 }
 
 // ------------------------------------------------------------ pools --
-
-std::vector<std::string> Manager::PoolDirs() {
-  std::vector<std::string> dirs;
-  for (const Pool& p : store_->Pools()) dirs.push_back(p.dir);
-  return dirs;
-}
-
-// The pool whose directory holds `path` (the innermost one), or null.
-std::optional<Pool> Manager::PoolOf(const std::string& path) {
-  const std::string dir = RealPath(DirName(path));
-  std::optional<Pool> found;
-  if (dir.empty()) return found;
-  for (const Pool& p : store_->Pools()) {
-    if ((dir == p.dir || dir.rfind(p.dir + "/", 0) == 0) && (!found || p.dir.size() > found->dir.size())) found = p;
-  }
-  return found;
-}
-
-Status Manager::CheckInsidePools(const std::string& path, const std::string& what) {
-  if (RealPath(DirName(path)).empty()) {
-    return Status::InvalidArgument(what, "'" + path + "': directory does not exist");
-  }
-  if (PoolOf(path)) return Status::OK();
-  return Status::InvalidArgument(what, "'" + path + "' is outside every storage pool (clonekit pool add NAME DIR)");
-}
 
 // Pools are where clones are written and every disk must lie: an admin's
 // choice, so the checks keep one pool from reaching into another or into
@@ -260,7 +211,7 @@ Result<json> Manager::AddPool(const std::string& name, const std::string& dir) {
   return json{{"name", name}, {"dir", real}};
 }
 
-// A pool still holding a VM's disk or a running clone's output stays.
+// A pool still holding a VM's disk stays.
 Status Manager::RemovePool(const std::string& name) {
   std::optional<Pool> pool;
   for (const Pool& p : store_->Pools()) {
@@ -270,9 +221,9 @@ Status Manager::RemovePool(const std::string& name) {
   for (const VmRow& vm : store_->Vms()) {
     Result<DomainInfo> info = ParseDomain(vm.xml);
     if (!info.ok()) continue;
-    for (const DiskSpec& d : info->disks) {
-      if (d.file.rfind(pool->dir + "/", 0) == 0) {
-        return Status::Locked("pool '" + name + "'", "holds disk " + d.target + " of VM '" + vm.name + "'");
+    for (const auto& [path, what] : info->host_paths) {
+      if (path.rfind(pool->dir + "/", 0) == 0) {
+        return Status::Locked("pool '" + name + "'", "holds " + what + " of VM '" + vm.name + "'");
       }
     }
   }
@@ -289,22 +240,58 @@ json Manager::Pools() {
 
 // -------------------------------------------------------------- VMs --
 
+// Every host path of a definition lies in a pool, is a regular file reached
+// without a symlink, and a disk's whole backing chain does too. Run at
+// define, at every edit, and again by each use (the openers are the same).
+Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
+  std::set<std::string> disk_files;
+  for (const DiskSpec& d : info.disks) disk_files.insert(d.file);
+  for (const auto& [path, what] : info.host_paths) {
+    if (!disk_files.count(path)) {
+      Result<UniqueFd> fd = fs.OpenRead(path, what);
+      if (!fd.ok()) return fd.status();
+      continue;
+    }
+    OpenOptions oopt;
+    oopt.force_share = true;  // only reading headers; the VM may run
+    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
+    ChainOptions copt;
+    copt.allowed_backing_dirs = fs.Dirs();
+    Result<std::unique_ptr<Chain>> chain = OpenChain(path, *opener, copt);
+    if (!chain.ok()) return Status::InvalidArgument(what, chain.status().message());
+  }
+  return Status::OK();
+}
+
+// libvirt's names and UUIDs are host-wide: a definition may not take over a
+// domain clonekit did not make (libvirt would redefine it).
+Status Manager::CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid) {
+  if (!hv_->available()) return Status::OK();
+  if (std::optional<std::string> owner = hv_->UuidOfName(libvirt_name); owner && Lower(*owner) != Lower(uuid)) {
+    return Status::Exists("VM '" + libvirt_name + "'", "libvirt already has a domain of that name (" + *owner + ")");
+  }
+  if (hv_->KnowsUuid(uuid)) return Status::Exists("UUID " + uuid, "libvirt already has a domain with this UUID");
+  return Status::OK();
+}
+
 json Manager::VmJson(const VmRow& vm, bool full) {
   json j{{"id", vm.id}, {"uuid", vm.uuid}, {"name", vm.name}, {"namespace", vm.ns},
          {"description", vm.description}, {"created", vm.created}};
   const std::vector<int64_t> locks = LockingJobs(vm.id);
-  std::string detail = vm.status == "cloning" ? "shutoff" : hv_->Detail(vm.name);
-  if (detail == "undefined") detail = "shutoff";
-  const std::string power = Hypervisor::PowerOf(detail);
-  const std::string status = vm.status == "cloning" ? "cloning" : !locks.empty() ? "locked" : detail;
-  j["status"] = status;
-  j["power"] = power;
+  const bool cloning = vm.status == VmStatus::kCloning;
+  PowerDetail detail = cloning ? PowerDetail::kShutoff : hv_->Detail(RefOf(vm));
+  if (detail == PowerDetail::kUndefined) detail = PowerDetail::kShutoff;
+  j["status"] = cloning ? "cloning" : !locks.empty() ? "locked" : PowerDetailName(detail);
+  j["power"] = PowerName(PowerOf(detail));
   j["locked_by"] = locks;
-  if (vm.status == "cloning") {
+  if (cloning) {
     for (const JobRow& job : store_->Jobs()) {
-      if (job.clone_vm == vm.id && job.state == "running") {
+      if (job.clone_vm == vm.id && Active(job.state)) {
+        const json jj = JobJson(job);
         j["job"] = job.id;
-        j["percent"] = JobJson(job)["percent"];
+        j["percent"] = jj["percent"];
+        j["queued"] = job.state == JobState::kQueued;
+        if (jj.contains("queue_position")) j["queue_position"] = jj["queue_position"];
       }
     }
   }
@@ -344,26 +331,34 @@ Result<json> Manager::DefineVm(const std::string& xml, const std::string& ns, co
   std::string err = CheckName("VM", info->name);
   if (err.empty()) err = CheckNamespace(ns);
   if (!err.empty()) return Status::InvalidArgument(err);
+  // Every check before any side effect: the store, libvirt, the files.
   if (store_->VmByName(ns, info->name)) {
     return Status::Exists("VM '" + info->name + "'", "already exists in namespace '" + ns + "'");
   }
-  for (const DiskSpec& d : info->disks) {
-    CLONEKIT_RETURN_IF_ERROR(CheckInsidePools(d.file, "disk " + d.target));
-    if (!Exists(d.file)) return Status::InvalidArgument("disk " + d.target, "'" + d.file + "' does not exist");
-  }
   VmRow vm;
-  vm.uuid = info->uuid.empty() ? RandomUuid() : info->uuid;
+  vm.uuid = info->uuid.empty() ? RandomUuid() : Lower(info->uuid);
+  for (const VmRow& other : store_->Vms()) {
+    if (Lower(other.uuid) == vm.uuid) return Status::Exists("UUID " + vm.uuid, "is VM '" + other.name + "''s already");
+  }
+  const std::string libvirt_name = LibvirtName(ns, info->name);
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(libvirt_name, vm.uuid));
+  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, Fs()));
   vm.name = info->name;
   vm.ns = ns;
   vm.description = description.empty() ? info->description : description;
-  vm.status = "defined";
+  vm.status = VmStatus::kDefined;
   Result<std::string> pinned = SetIdentity(xml, vm.uuid, vm.description);
   if (!pinned.ok()) return pinned.status();
   vm.xml = *pinned;
-  CLONEKIT_RETURN_IF_ERROR(hv_->Define(vm.xml));
+  Result<std::string> for_libvirt = ForLibvirt(vm.xml, libvirt_name);
+  if (!for_libvirt.ok()) return for_libvirt.status();
   Result<int64_t> id = store_->InsertVm(vm);
   if (!id.ok()) return id.status();
   vm.id = *id;
+  if (Status defined = hv_->Define(*for_libvirt); !defined.ok()) {
+    store_->DeleteVm(vm.id).IgnoreError();  // undo our own row; the define error is the one to report
+    return defined;
+  }
   Emit("vm", {{"id", vm.id}, {"change", "defined"}});
   return VmJson(vm, true);
 }
@@ -372,47 +367,59 @@ Result<json> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml
                                const std::optional<std::string>& description) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  if (vm->status == "cloning") return Status::Locked("VM '" + vm->name + "'", "is being cloned; wait or cancel the job");
+  if (vm->status == VmStatus::kCloning) {
+    return Status::Locked("VM '" + vm->name + "'", "is being cloned; wait or cancel the job");
+  }
   // Editing a locked source is allowed: clones in progress copied its
   // configuration when they started.
+  VmRow updated = *vm;
+  if (description) updated.description = *description;
+  std::string base = vm->xml;
   if (xml) {
     Result<DomainInfo> info = ParseDomain(*xml);
     if (!info.ok()) return info.status();
     if (info->name != vm->name) return Status::InvalidArgument("VM '" + vm->name + "'", "renaming is not supported");
-    if (!info->uuid.empty() && info->uuid != vm->uuid) {
+    if (!info->uuid.empty() && Lower(info->uuid) != Lower(vm->uuid)) {
       return Status::InvalidArgument("VM '" + vm->name + "'", "the UUID cannot change");
     }
-    for (const DiskSpec& d : info->disks) CLONEKIT_RETURN_IF_ERROR(CheckInsidePools(d.file, "disk " + d.target));
-    vm->xml = *xml;
-    CLONEKIT_RETURN_IF_ERROR(hv_->Define(vm->xml));
+    CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, Fs()));
+    base = *xml;
   }
-  if (description) vm->description = *description;
-  CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(*vm));
+  // One source of truth for the description: the entry; the XML follows it.
+  Result<std::string> pinned = SetIdentity(base, vm->uuid, updated.description);
+  if (!pinned.ok()) return pinned.status();
+  updated.xml = *pinned;
+  Result<std::string> for_libvirt = ForLibvirt(updated.xml, LibvirtName(vm->ns, vm->name));
+  if (!for_libvirt.ok()) return for_libvirt.status();
+  CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
+  CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(updated));
   Emit("vm", {{"id", id}, {"change", "updated"}});
-  return VmJson(*vm, true);
+  return VmJson(updated, true);
 }
 
 Result<json> Manager::ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& paths) {
   if (paths.empty()) return Status::InvalidArgument("import needs at least one disk");
+  if (paths.size() > kMaxImportDisks) {
+    return Status::InvalidArgument("import", std::to_string(paths.size()) + " disks: at most " +
+                                                 std::to_string(kMaxImportDisks));
+  }
+  const PoolFs fs = Fs();
   std::vector<DiskSpec> disks;
   std::vector<std::vector<std::pair<std::string, std::string>>> layers;  // per disk: (path, format), top first
   for (size_t i = 0; i < paths.size(); i++) {
-    const std::string path = RealPath(paths[i]);
-    if (path.empty()) return Status::InvalidArgument("disk", "'" + paths[i] + "' does not exist");
-    CLONEKIT_RETURN_IF_ERROR(CheckInsidePools(path, "disk"));
-    ChainOptions copt;
-    copt.allowed_backing_dirs = PoolDirs();
+    const std::string target = ImportTarget(i);
     OpenOptions oopt;
     oopt.force_share = true;  // only reading headers
-    auto opener = NewPosixFileOpener(oopt);
-    Result<std::unique_ptr<Chain>> chain = OpenChain(path, *opener, copt);
-    if (!chain.ok()) return chain.status();
+    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
+    ChainOptions copt;
+    copt.allowed_backing_dirs = fs.Dirs();
+    Result<std::unique_ptr<Chain>> chain = OpenChain(paths[i], *opener, copt);
+    if (!chain.ok()) return Status::InvalidArgument("disk " + target, chain.status().message());
     std::vector<std::pair<std::string, std::string>> l;
     for (const auto& layer : (*chain)->layers()) l.push_back({layer->name(), FormatName(layer->info().format)});
     layers.push_back(l);
-    disks.push_back({std::string("vd") + static_cast<char>('a' + i), path, l[0].second});
+    disks.push_back({target, paths[i], l[0].second});
   }
-  const std::string xml = MinimalDomainXml(name, RandomUuid(), disks);
   // The layers below the tops become snapshots, oldest first, when every
   // disk has the same depth (layer k of each disk belongs together).
   const size_t depth = layers[0].size();
@@ -423,6 +430,7 @@ Result<json> Manager::ImportVm(const std::string& name, const std::string& ns, c
                                                    "): their layers cannot be paired as snapshots");
     }
   }
+  const std::string xml = MinimalDomainXml(name, RandomUuid(), disks);
   Result<json> vm = DefineVm(xml, ns, "");
   if (!vm.ok()) return vm.status();
   const int64_t id = (*vm)["id"];
@@ -449,7 +457,7 @@ Result<json> Manager::ImportVm(const std::string& name, const std::string& ns, c
 Status Manager::DeleteVm(int64_t id) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  if (vm->status == "cloning") {
+  if (vm->status == VmStatus::kCloning) {
     return Status::Locked("VM '" + vm->name + "'", "is being cloned: cancel its clone job instead");
   }
   std::vector<int64_t> locks = LockingJobs(id);
@@ -457,8 +465,10 @@ Status Manager::DeleteVm(int64_t id) {
     return Status::Locked("VM '" + vm->name + "'", "is locked: clone job " + std::to_string(locks[0]) +
                                                       " is copying it; delete is refused until it ends");
   }
-  if (hv_->State(vm->name) == "running") return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
-  CLONEKIT_RETURN_IF_ERROR(hv_->Undefine(vm->name));
+  if (hv_->State(RefOf(*vm)) == Power::kRunning) {
+    return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
+  }
+  CLONEKIT_RETURN_IF_ERROR(hv_->Undefine(RefOf(*vm)));
   CLONEKIT_RETURN_IF_ERROR(store_->DeleteVm(id));
   Emit("vm", {{"id", id}, {"change", "deleted"}});
   return Status::OK();
@@ -467,13 +477,13 @@ Status Manager::DeleteVm(int64_t id) {
 Status Manager::StartVm(int64_t id) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  if (vm->status == "cloning") return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
   std::vector<int64_t> locks = LockingJobs(id);
   if (!locks.empty()) {
     return Status::Locked("VM '" + vm->name + "'", "is locked: clone job " + std::to_string(locks[0]) +
                                                       " is copying it; run is refused until it ends");
   }
-  CLONEKIT_RETURN_IF_ERROR(hv_->Start(vm->name));
+  CLONEKIT_RETURN_IF_ERROR(hv_->Start(RefOf(*vm)));
   Emit("vm", {{"id", id}, {"change", "started"}});
   return Status::OK();
 }
@@ -481,7 +491,7 @@ Status Manager::StartVm(int64_t id) {
 Status Manager::StopVm(int64_t id, bool force) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  CLONEKIT_RETURN_IF_ERROR(force ? hv_->Destroy(vm->name) : hv_->Shutdown(vm->name, options_.shutdown_timeout));
+  CLONEKIT_RETURN_IF_ERROR(force ? hv_->Destroy(RefOf(*vm)) : hv_->Shutdown(RefOf(*vm), options_.shutdown_timeout));
   Emit("vm", {{"id", id}, {"change", "stopped"}});
   return Status::OK();
 }
@@ -494,28 +504,60 @@ Result<json> Manager::CreateSnapshot(int64_t vm_id, const std::string& name) {
   std::string err = CheckName("snapshot", name);
   if (!err.empty()) return Status::InvalidArgument(err);
   if (store_->Snapshot(vm_id, name)) return Status::Exists("snapshot '" + name + "'", "already exists");
-  if (vm->status == "cloning") return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
-  if (hv_->State(vm->name) == "running") {
+  if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  if (hv_->State(RefOf(*vm)) == Power::kRunning) {
     return Status::Locked("VM '" + vm->name + "'", "is running; stop it to take a snapshot (live snapshots are not supported)");
   }
   Result<DomainInfo> info = ParseDomain(vm->xml);
   if (!info.ok()) return info.status();
+  const PoolFs fs = Fs();
+  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
   // Each disk gets a new overlay beside its current top, whose backing file
-  // (the old top) becomes the snapshot point and is made read-only.
+  // (the old top) becomes the snapshot point and is made read-only. The
+  // overlay is created O_EXCL beneath the pool and handed to qemu-img as
+  // /dev/fd/3, so no name is followed between our check and its write.
   std::map<std::string, DiskSpec> overlays;
   std::vector<std::string> created;
+  std::vector<UniqueFd> tops;
   Status st;
   for (const DiskSpec& d : info->disks) {
-    const std::string overlay = DirName(d.file) + "/" + vm->name + "-" + d.target + "-" + name + ".qcow2";
-    st = CheckInsidePools(overlay, "snapshot");
-    if (st.ok() && Exists(overlay)) st = Status::Exists(overlay, "already exists");
-    if (st.ok()) st = Run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", BaseName(d.file), "-F", d.format, overlay});
-    if (!st.ok()) break;
+    const std::string overlay =
+        DirName(d.file) + "/" + LibvirtName(vm->ns, vm->name) + "-" + d.target + "-" + name + ".qcow2";
+    Result<UniqueFd> top = fs.OpenRead(d.file, "disk " + d.target);
+    if (!top.ok()) {
+      st = top.status();
+      break;
+    }
+    struct stat tst;
+    fstat(top->get(), &tst);
+    OpenOptions oopt;
+    oopt.force_share = true;
+    Result<std::unique_ptr<ReadableFile>> file = AdoptFileForRead(dup(top->get()), d.file, oopt);
+    Result<std::unique_ptr<Image>> image =
+        file.ok() ? OpenImage(std::move(file).value(), d.format == "raw" ? ImageFormat::kRaw : ImageFormat::kQcow2)
+                  : Result<std::unique_ptr<Image>>(file.status());
+    if (!image.ok()) {
+      st = image.status();
+      break;
+    }
+    Result<UniqueFd> out = fs.CreateExclusive(overlay, 0600, "snapshot");
+    if (!out.ok()) {
+      st = out.status();
+      break;
+    }
     created.push_back(overlay);
+    // "./NAME": a backing name qemu can only read as a file beside the overlay.
+    st = Run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "./" + BaseName(d.file), "-F", d.format,
+              "/dev/fd/3", std::to_string((*image)->virtual_size())},
+             out->get());
+    if (!st.ok()) break;
+    tops.push_back(std::move(top).value());
     overlays[d.target] = {d.target, overlay, "qcow2"};
   }
   Result<std::string> new_xml = st.ok() ? SetDisks(vm->xml, overlays) : Result<std::string>(st);
   if (st.ok() && !new_xml.ok()) st = new_xml.status();
+  Result<std::string> for_libvirt = st.ok() ? ForLibvirt(*new_xml, LibvirtName(vm->ns, vm->name)) : Result<std::string>(st);
+  if (st.ok() && !for_libvirt.ok()) st = for_libvirt.status();
   if (st.ok()) {
     st = store_->Write([&]() -> Status {
       SnapshotRow row{0, vm_id, name, vm->xml, ""};
@@ -525,13 +567,17 @@ Result<json> Manager::CreateSnapshot(int64_t vm_id, const std::string& name) {
       updated.xml = *new_xml;
       return store_->UpdateVm(updated);
     });
+    if (st.ok()) {
+      st = hv_->Define(*for_libvirt);
+      if (!st.ok()) std::fprintf(stderr, "clonekit: snapshot %s: libvirt kept the old definition: %s\n", name.c_str(), st.message().c_str());
+      st = Status::OK();  // the store holds the new definition; the next start or edit redefines it
+    }
   }
-  if (st.ok()) st = hv_->Define(*new_xml);
   if (!st.ok()) {
     for (const std::string& f : created) unlink(f.c_str());
     return st;
   }
-  for (const DiskSpec& d : info->disks) chmod(d.file.c_str(), 0444);
+  for (const UniqueFd& top : tops) fchmod(top.get(), 0444);  // through the fd: no name followed
   Emit("snapshot", {{"vm", vm_id}, {"name", name}});
   return ListSnapshots(vm_id);
 }
@@ -571,8 +617,9 @@ Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) 
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   // Its disks do not exist yet: there is nothing to clone from.
-  if (vm->status == "cloning") return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
   std::string xml = vm->xml;
+  std::string description = vm->description;  // now: the entry's
   if (!snapshot.empty()) {
     std::optional<SnapshotRow> s = store_->Snapshot(vm_id, snapshot);
     if (!s) return Status::NotFound("VM '" + vm->name + "' has no snapshot '" + snapshot + "'");
@@ -580,46 +627,87 @@ Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) 
   }
   Result<DomainInfo> info = ParseDomain(xml);
   if (!info.ok()) return info.status();
+  if (!snapshot.empty()) description = info->description;  // as saved with the snapshot
   const std::vector<Pool> pools = store_->Pools();
+  const PoolFs fs(pools);
   json disks = json::array();
   for (const DiskSpec& d : info->disks) {
-    const std::optional<Pool> home = PoolOf(d.file);
+    const Pool* home = fs.PoolOf(d.file);
     const std::string pool = home ? home->name : pools.empty() ? "" : pools[0].name;
     disks.push_back({{"target", d.target}, {"source", d.file}, {"source_format", d.format},
                      {"pool", pool}, {"format", d.format}});
   }
-  const std::string power = hv_->State(vm->name);
+  const Power power = hv_->State(RefOf(*vm));
   return json{{"source", {{"id", vm->id}, {"name", vm->name}, {"namespace", vm->ns}}},
               {"snapshot", snapshot.empty() ? json(nullptr) : json(snapshot)},
               {"name", UniqueName(vm->ns, vm->name)},
               {"namespace", vm->ns},
-              {"description", info->description.empty() ? vm->description : info->description},
+              {"description", description},
               {"start", true},
-              {"source_running", power == "running"},
+              {"source_running", power == Power::kRunning},
               {"disks", disks},
               {"summary", Summary(*info)},
               {"configuration", xml}};
+}
+
+// The data each clone disk will write must fit its pool's free space, less
+// what queued and running clones will still write there.
+Status Manager::CheckSpace(const ClonePlan& plan) {
+  std::map<std::string, uint64_t> need, promised;
+  std::map<std::string, std::string> dir_of;
+  for (const DiskPlan& d : plan.disks) {
+    need[d.pool] += d.data_bytes;
+    dir_of[d.pool] = DirName(d.output);
+  }
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    for (const auto& [id, job] : running_) {
+      const double left = 1.0 - job->percent / 100.0;
+      for (const DiskPlan& d : job->plan.disks) promised[d.pool] += static_cast<uint64_t>(double(d.data_bytes) * left);
+    }
+  }
+  for (const auto& [pool, bytes] : need) {
+    struct statvfs vfs;
+    if (statvfs(dir_of[pool].c_str(), &vfs) != 0) return Status::FromErrno(dir_of[pool], "cannot read free space", errno);
+    const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    const uint64_t available = free_bytes > promised[pool] ? free_bytes - promised[pool] : 0;
+    if (bytes > available) {
+      return Status::NoSpace("pool '" + pool + "'", "the clone needs " + Bytes(bytes) + " but " + Bytes(free_bytes) +
+                                                        " is free, " + Bytes(promised[pool]) +
+                                                        " of it promised to clones in progress");
+    }
+  }
+  return Status::OK();
 }
 
 Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   Result<json> defaults = CloneDefaults(req.source_vm, req.snapshot);
   if (!defaults.ok()) return defaults.status();
   const json& d = *defaults;
+  std::optional<VmRow> source = store_->Vm(req.source_vm);
+  if (!source) return Status::NotFound("no VM with id " + std::to_string(req.source_vm));
   ClonePlan plan;
   plan.source_id = req.source_vm;
-  plan.source_name = d["source"]["name"];
-  plan.clone_name = req.name.empty() ? d["name"].get<std::string>() : req.name;
+  plan.source = RefOf(*source);
+  const std::string clone_name = req.name.empty() ? d["name"].get<std::string>() : req.name;
   const std::string ns = req.ns.empty() ? d["namespace"].get<std::string>() : req.ns;
-  std::string err = CheckName("VM", plan.clone_name);
+  std::string err = CheckName("VM", clone_name);
   if (err.empty()) err = CheckNamespace(ns);
   if (!err.empty()) return Status::InvalidArgument(err);
-  if (store_->VmByName(ns, plan.clone_name)) {
-    return Status::Exists("VM '" + plan.clone_name + "'", "already exists in namespace '" + ns + "'");
+  if (store_->VmByName(ns, clone_name)) {
+    return Status::Exists("VM '" + clone_name + "'", "already exists in namespace '" + ns + "'");
   }
+  plan.libvirt_name = LibvirtName(ns, clone_name);
+  plan.clone = {RandomUuid(), clone_name};
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
   plan.start = req.start;
+  const std::string configuration = d["configuration"].get<std::string>();
+  Result<DomainInfo> info = ParseDomain(configuration);
+  if (!info.ok()) return info.status();
+  const PoolFs fs = Fs();
+  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
   std::map<std::string, Pool> pools;
   for (const Pool& p : store_->Pools()) pools[p.name] = p;
-  std::map<std::string, DiskSpec> new_disks;
   std::set<std::string> targets;
   for (const json& disk : d["disks"]) {
     DiskPlan dp;
@@ -635,26 +723,70 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
       return Status::InvalidArgument("disk " + dp.target, "format '" + format + "' is not raw or qcow2");
     }
     if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");
+    dp.pool = pool;
     dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
-    std::string stem = pools[pool].dir + "/" + (ns == "default" ? "" : ns + "_") + plan.clone_name + "-" + dp.target;
-    dp.output = stem + "." + format;
-    for (int n = 2; Exists(dp.output); n++) dp.output = stem + "-" + std::to_string(n) + "." + format;
-    new_disks[dp.target] = {dp.target, dp.output, format};
+    // What the copy writes: the chain's data (metadata only to find).
+    OpenOptions oopt;
+    oopt.force_share = true;
+    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
+    ChainOptions copt;
+    copt.allowed_backing_dirs = fs.Dirs();
+    Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
+    if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
+    ChainResolver resolver(**chain);
+    CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
+      dp.data_bytes += map.data_bytes();
+      return Status::OK();
+    }));
+    dp.output = pools[pool].dir + "/" + plan.libvirt_name + "-" + dp.target + "." + format;
     plan.disks.push_back(dp);
   }
   for (const auto& [target, _] : req.disks) {
     if (!targets.count(target)) return Status::InvalidArgument("disk " + target, "the source has no such disk");
   }
-  Result<DomainInfo> info = ParseDomain(d["configuration"].get<std::string>());
-  if (!info.ok()) return info.status();
+  CLONEKIT_RETURN_IF_ERROR(CheckSpace(plan));
+
+  // Reserve every file the job will make (O_EXCL, beneath the pool): what
+  // exists is never touched, and the job records each the moment it exists.
+  const auto undo = [&] {
+    for (const std::string& f : plan.outputs) unlink(f.c_str());
+  };
+  for (DiskPlan& dp : plan.disks) {
+    const std::string stem = dp.output.substr(0, dp.output.rfind('.'));
+    const std::string ext = dp.output.substr(dp.output.rfind('.'));
+    Status reserved;
+    for (int n = 1; n <= 100; n++) {
+      if (n > 1) dp.output = stem + "-" + std::to_string(n) + ext;
+      Result<UniqueFd> fd = fs.CreateExclusive(dp.output, 0600, "disk " + dp.target);
+      reserved = fd.status();
+      if (fd.ok() || fd.status().code() != Status::Code::kExists) break;
+    }
+    if (!reserved.ok()) {
+      undo();
+      return reserved;
+    }
+    plan.outputs.push_back(dp.output);
+  }
+  std::map<std::string, DiskSpec> new_disks;
+  for (const DiskPlan& dp : plan.disks) new_disks[dp.target] = {dp.target, dp.output, dp.format == OutputFormat::kRaw ? "raw" : "qcow2"};
+  if (!info->nvram.empty()) {
+    plan.nvram_from = info->nvram;
+    plan.nvram_to = DirName(info->nvram) + "/" + plan.libvirt_name + "_VARS.fd";
+    Result<UniqueFd> fd = fs.CreateExclusive(plan.nvram_to, 0600, "os/nvram");
+    if (!fd.ok()) {
+      undo();
+      return fd.status();
+    }
+    plan.outputs.push_back(plan.nvram_to);
+  }
   // MACs unique across the inventory.
   std::set<std::string> macs;
   for (const VmRow& vm : store_->Vms()) {
     if (Result<DomainInfo> i = ParseDomain(vm.xml); i.ok()) macs.insert(i->macs.begin(), i->macs.end());
   }
   CloneIdentity id;
-  id.name = plan.clone_name;
-  id.uuid = RandomUuid();
+  id.name = clone_name;
+  id.uuid = plan.clone.uuid;
   id.description = req.description ? *req.description : d["description"].get<std::string>();
   id.new_mac = [&macs] {
     std::string mac;
@@ -662,31 +794,41 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     return mac;
   };
   id.disks = new_disks;
-  if (!info->nvram.empty()) {
-    plan.nvram_from = info->nvram;
-    plan.nvram_to = DirName(info->nvram) + "/" + plan.clone_name + "_VARS.fd";
-    id.nvram = plan.nvram_to;
+  id.nvram = plan.nvram_to;
+  Result<std::string> xml = MakeCloneXml(configuration, id);
+  if (!xml.ok()) {
+    undo();
+    return xml.status();
   }
-  Result<std::string> xml = MakeCloneXml(d["configuration"].get<std::string>(), id);
-  if (!xml.ok()) return xml.status();
   plan.clone_xml = *xml;
 
+  // Admission: a copy slot now, else a place in the queue, else 429.
   JobRow job;
   job.source_vm = req.source_vm;
-  job.clone_name = plan.clone_name;
+  job.clone_name = clone_name;
   job.snapshot = req.snapshot;
-  job.state = "running";
-  json outputs = json::array();
-  for (const DiskPlan& dp : plan.disks) outputs.push_back(dp.output);
-  job.outputs = outputs.dump();
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    if (copying_ + static_cast<int>(queue_.size()) >= options_.max_clones) {
+      if (static_cast<int>(queue_.size()) >= options_.max_queued) {
+        undo();
+        return Status::Busy("clone: " + std::to_string(options_.max_clones) + " clones are copying and " +
+                            std::to_string(queue_.size()) + " are queued (the limit); try again later");
+      }
+      job.state = JobState::kQueued;
+    } else {
+      job.state = JobState::kRunning;
+    }
+  }
+  job.outputs = plan.outputs;
   job.owner_pid = getpid();
-  CLONEKIT_RETURN_IF_ERROR(store_->Write([&]() -> Status {
+  Status written = store_->Write([&]() -> Status {
     VmRow clone;
     clone.uuid = id.uuid;
-    clone.name = plan.clone_name;
+    clone.name = clone_name;
     clone.ns = ns;
     clone.description = id.description;
-    clone.status = "cloning";
+    clone.status = VmStatus::kCloning;
     clone.xml = plan.clone_xml;
     Result<int64_t> cid = store_->InsertVm(clone);
     if (!cid.ok()) return cid.status();
@@ -696,7 +838,11 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     if (!jid.ok()) return jid.status();
     plan.job_id = *jid;
     return Status::OK();
-  }));
+  });
+  if (!written.ok()) {
+    undo();
+    return written;
+  }
   return plan;
 }
 
@@ -707,29 +853,52 @@ Result<json> Manager::StartClone(const CloneRequest& request) {
   auto job = std::make_shared<RunningJob>();
   job->id = plan->job_id;
   job->source_vm = plan->source_id;
-  Emit("vm", {{"id", plan->clone_id}, {"change", "cloning"}});
-  Emit("job", {{"id", job->id}, {"state", "running"}, {"percent", 0}});
+  job->plan = std::move(plan).value();
+  Emit("vm", {{"id", job->plan.clone_id}, {"change", "cloning"}});
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
-    // Reap the threads of jobs that have ended since the last clone.
-    for (int64_t id : ended_) {
-      threads_[id].join();
-      threads_.erase(id);
-    }
-    ended_.clear();
     running_[job->id] = job;
-    threads_[job->id] = std::thread(&Manager::RunClone, this, job, *plan);
+    if (copying_ < options_.max_clones && queue_.empty()) {
+      StartJob(job);
+    } else {
+      queue_.push_back(job);
+      Emit("job", {{"id", job->id}, {"state", "queued"}, {"percent", 0}, {"queue_position", queue_.size()}});
+    }
   }
-  return GetJob(plan->job_id);
+  return GetJob(job->id);
+}
+
+// REQUIRES: jobs_mu_ held.
+void Manager::StartJob(std::shared_ptr<RunningJob> job) {
+  // Reap the threads of jobs that have ended since.
+  for (int64_t id : ended_) {
+    threads_[id].join();
+    threads_.erase(id);
+  }
+  ended_.clear();
+  copying_++;
+  job->started = true;
+  Emit("job", {{"id", job->id}, {"state", "running"}, {"percent", 0}});
+  threads_[job->id] = std::thread(&Manager::RunClone, this, job);
+}
+
+// REQUIRES: jobs_mu_ held. The next queued jobs, while there are slots.
+void Manager::StartQueued() {
+  while (copying_ < options_.max_clones && !queue_.empty()) {
+    std::shared_ptr<RunningJob> next = queue_.front();
+    queue_.pop_front();
+    StartJob(next);
+  }
 }
 
 // Collapses every disk concurrently; progress is the data bytes copied so
 // far over the allocated bytes of all disks (found by resolving the chains
 // first: metadata only), monotonic, 100 only at the end.
 Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
+  const PoolFs fs = Fs();
   ChainOptions copt;
-  copt.allowed_backing_dirs = PoolDirs();
-  auto opener = NewPosixFileOpener(OpenOptions{});
+  copt.allowed_backing_dirs = fs.Dirs();
+  std::unique_ptr<FileOpener> opener = fs.Opener(OpenOptions{});
   std::vector<std::unique_ptr<Chain>> chains;
   std::vector<uint64_t> allocated;
   uint64_t total = 0;
@@ -760,6 +929,10 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
       o.cancel = &job.cancel;
       o.workers = std::max<unsigned>(1, cores / static_cast<unsigned>(n));
       o.max_bytes_per_second = options_.copy_rate;
+      // Into the file reserved for this disk (ours: replaced whole at the end).
+      o.overwrite = true;
+      o.regular_file_only = true;
+      o.file_mode = 0600;
       o.data_progress = [&, i](uint64_t d) { done[i] = std::min(d, allocated[i]); };
       results[i] = Collapse(*chains[i], plan.disks[i].output, o);
       if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
@@ -780,7 +953,8 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
     job.total_bytes = total;
     Emit("job", {{"id", row.id}, {"state", "running"}, {"percent", pct}, {"done_bytes", sum}, {"total_bytes", total}});
     if (std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1)) {
-      store_->UpdateJob(row);  // throttled: synchronous=FULL costs an fsync per write
+      // Throttled (synchronous=FULL costs an fsync per write); only progress.
+      store_->UpdateJob(row).IgnoreError();
       last_write = std::chrono::steady_clock::now();
     }
   }
@@ -795,22 +969,44 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
   return Status::OK();
 }
 
+// Copies the source's NVRAM into the file reserved for the clone.
+static Status CopyNvram(const PoolFs& fs, const std::string& from, const std::string& to) {
+  Result<UniqueFd> in = fs.OpenRead(from, "os/nvram");
+  if (!in.ok()) return in.status();
+  Result<UniqueFd> out = fs.OpenOwnedForWrite(to, "os/nvram");  // our reservation
+  if (!out.ok()) return out.status();
+  const UniqueFd& w = *out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(in->get(), buf, sizeof buf);
+    if (n < 0) return Status::FromErrno(from, "cannot read", errno);
+    if (n == 0) break;
+    if (write(w.get(), buf, static_cast<size_t>(n)) != n) return Status::FromErrno(to, "cannot write", errno);
+  }
+  if (fsync(w.get()) != 0) return Status::FromErrno(to, "cannot sync", errno);
+  return Status::OK();
+}
+
 void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status) {
   if (status.ok()) {
-    row.state = "succeeded";
+    row.state = JobState::kSucceeded;
     row.percent = 100;
     row.done_bytes = row.total_bytes;
   } else {
-    for (const DiskPlan& dp : plan.disks) RemoveOutput(dp.output);
-    if (!plan.nvram_to.empty()) unlink(plan.nvram_to.c_str());
-    store_->DeleteVm(plan.clone_id);
-    hv_->Undefine(plan.clone_name);
+    // Exactly what this job made: its reserved files, its clone entry.
+    RemoveJobFiles(plan.outputs);
+    if (Status s = store_->DeleteVm(plan.clone_id); !s.ok()) {
+      std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(row.id), s.message().c_str());
+    }
     row.clone_vm = 0;
-    row.state = status.IsCancelled() ? "cancelled" : "failed";
+    row.state = status.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
     row.error = status.message();
+    row.error_kind = status.IsCancelled() ? "cancelled" : status.code() == Status::Code::kNoSpace ? "no_space" : "failed";
   }
   row.finished = NowUtc();
-  store_->UpdateJob(row);
+  if (Status s = store_->UpdateJob(row); !s.ok()) {
+    std::fprintf(stderr, "clonekit: job %lld: its end was not saved: %s\n", static_cast<long long>(row.id), s.message().c_str());
+  }
 }
 
 // A source shut down for a clone runs again once no clone of it is left:
@@ -821,42 +1017,56 @@ void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) 
   // This job is still among the source's locking jobs: it is the last one
   // when it is the only one.
   if (LockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
-  hv_->Start(plan.source_name);
+  if (Status s = hv_->Start(plan.source); !s.ok()) {
+    std::fprintf(stderr, "clonekit: source %s did not start again: %s\n", plan.source.name.c_str(), s.message().c_str());
+    Emit("vm", {{"id", plan.source_id}, {"change", "restart-failed"}, {"error", s.message()}});
+  }
 }
 
-void Manager::RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan) {
-  JobRow row = *store_->Job(job->id);
+void Manager::RunClone(std::shared_ptr<RunningJob> job) {
+  const ClonePlan& plan = job->plan;
+  std::optional<JobRow> stored = store_->Job(job->id);
+  JobRow row = stored ? *stored : JobRow{};
+  row.id = job->id;
+  row.state = JobState::kRunning;
   Status status;
   bool was_running;
   {
     std::lock_guard<std::mutex> power(source_power_mu_);
-    was_running = hv_->State(plan.source_name) == "running";
+    was_running = hv_->State(plan.source) == Power::kRunning;
   }
   row.source_was_running = was_running;
-  store_->UpdateJob(row);
-  if (was_running) {
+  status = store_->UpdateJob(row);
+  if (status.ok() && was_running) {
     Emit("vm", {{"id", plan.source_id}, {"change", "shutting-down"}});
-    status = hv_->Shutdown(plan.source_name, options_.shutdown_timeout);
-    if (!status.ok()) was_running = hv_->State(plan.source_name) != "running";  // still up: nothing to restart
+    status = hv_->Shutdown(plan.source, options_.shutdown_timeout);
+    if (!status.ok()) was_running = hv_->State(plan.source) != Power::kRunning;  // still up: nothing to restart
   }
   if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
   if (status.ok()) status = CopyDisks(*job, plan, row);
-  if (status.ok() && !plan.nvram_from.empty()) {
-    status = Run({"cp", "--sparse=always", plan.nvram_from, plan.nvram_to});
-  }
-  VmRow clone;
+  if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
+  bool defined = false;
   if (status.ok()) {
-    clone = *store_->Vm(plan.clone_id);
-    clone.status = "defined";
-    status = hv_->Define(clone.xml);
-    if (status.ok()) status = store_->UpdateVm(clone);
+    std::optional<VmRow> clone = store_->Vm(plan.clone_id);
+    if (!clone) status = Status::NotFound("the clone's entry is gone");
+    Result<std::string> for_libvirt = status.ok() ? ForLibvirt(clone->xml, plan.libvirt_name) : Result<std::string>(status);
+    if (status.ok()) status = for_libvirt.status();
+    if (status.ok()) status = CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid);
+    if (status.ok()) status = hv_->Define(*for_libvirt);
+    defined = status.ok();
+    if (status.ok()) {
+      clone->status = VmStatus::kDefined;
+      status = store_->UpdateVm(*clone);
+    }
   }
+  if (!status.ok() && defined) hv_->Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
   FinishJob(row, plan, status);
   if (status.ok() && plan.start && hv_->available()) {
-    Status started = hv_->Start(plan.clone_name);
+    Status started = hv_->Start(plan.clone);
     if (!started.ok()) {
       row.error = "the clone was created but did not start: " + started.message();
-      store_->UpdateJob(row);
+      row.error_kind = "start_failed";
+      if (Status s = store_->UpdateJob(row); !s.ok()) std::fprintf(stderr, "clonekit: %s\n", s.message().c_str());
     }
   }
   RestartSourceIfLast(plan, was_running);
@@ -864,37 +1074,46 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan) {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_.erase(job->id);
     ended_.push_back(job->id);
+    copying_--;
+    StartQueued();
   }
-  Emit("job", {{"id", row.id}, {"state", row.state}, {"percent", row.percent}, {"error", row.error}});
-  Emit("vm", {{"id", plan.clone_id}, {"change", row.state == "succeeded" ? "defined" : "removed"}});
+  Emit("job", {{"id", row.id}, {"state", JobStateName(row.state)}, {"percent", row.percent}, {"error", row.error}});
+  Emit("vm", {{"id", plan.clone_id}, {"change", row.state == JobState::kSucceeded ? "defined" : "removed"}});
   Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
 }
 
 json Manager::JobJson(const JobRow& stored) {
   JobRow j = stored;
-  if (j.state == "running") {
+  std::optional<size_t> position;
+  if (Active(j.state)) {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     if (auto it = running_.find(j.id); it != running_.end()) {
+      j.state = it->second->started ? JobState::kRunning : JobState::kQueued;
       j.percent = it->second->percent;
       j.done_bytes = it->second->done_bytes;
       j.total_bytes = it->second->total_bytes;
     }
+    for (size_t i = 0; i < queue_.size(); i++) {
+      if (queue_[i]->id == j.id) position = i + 1;
+    }
   }
-  json outputs = json::parse(j.outputs, nullptr, false);
-  return json{{"id", j.id},
-              {"source_vm", j.source_vm ? json(j.source_vm) : json(nullptr)},
-              {"clone_vm", j.clone_vm ? json(j.clone_vm) : json(nullptr)},
-              {"clone_name", j.clone_name},
-              {"snapshot", j.snapshot.empty() ? json(nullptr) : json(j.snapshot)},
-              {"state", j.state},
-              {"percent", j.percent},
-              {"done_bytes", j.done_bytes},
-              {"total_bytes", j.total_bytes},
-              {"error", j.error},
-              {"outputs", outputs.is_discarded() ? json::array() : outputs},
-              {"source_was_running", j.source_was_running},
-              {"created", j.created},
-              {"finished", j.finished}};
+  json out{{"id", j.id},
+           {"source_vm", j.source_vm ? json(j.source_vm) : json(nullptr)},
+           {"clone_vm", j.clone_vm ? json(j.clone_vm) : json(nullptr)},
+           {"clone_name", j.clone_name},
+           {"snapshot", j.snapshot.empty() ? json(nullptr) : json(j.snapshot)},
+           {"state", JobStateName(j.state)},
+           {"percent", j.percent},
+           {"done_bytes", j.done_bytes},
+           {"total_bytes", j.total_bytes},
+           {"error", j.error},
+           {"error_kind", j.error_kind},
+           {"outputs", j.outputs},
+           {"source_was_running", j.source_was_running},
+           {"created", j.created},
+           {"finished", j.finished}};
+  if (position) out["queue_position"] = *position;
+  return out;
 }
 
 json Manager::ListJobs() {
@@ -910,13 +1129,33 @@ Result<json> Manager::GetJob(int64_t id) {
 }
 
 Status Manager::CancelJob(int64_t id) {
-  std::lock_guard<std::mutex> lock(jobs_mu_);
-  auto it = running_.find(id);
-  if (it == running_.end()) {
-    if (!store_->Job(id)) return Status::NotFound("no job with id " + std::to_string(id));
-    return Status::InvalidArgument("job " + std::to_string(id), "is not running");
+  std::shared_ptr<RunningJob> queued;
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    auto it = running_.find(id);
+    if (it == running_.end()) {
+      if (!store_->Job(id)) return Status::NotFound("no job with id " + std::to_string(id));
+      return Status::InvalidArgument("job " + std::to_string(id), "is not running");
+    }
+    it->second->cancel = true;
+    for (auto q = queue_.begin(); q != queue_.end(); ++q) {
+      if ((*q)->id == id) {
+        queued = *q;
+        queue_.erase(q);
+        running_.erase(id);
+        break;
+      }
+    }
   }
-  it->second->cancel = true;
+  if (queued) {  // never started: undo its reservations here
+    std::optional<JobRow> row = store_->Job(id);
+    JobRow r = row ? *row : JobRow{};
+    r.id = id;
+    FinishJob(r, queued->plan, Status::Cancelled("cancelled while queued"));
+    Emit("job", {{"id", id}, {"state", "cancelled"}, {"percent", 0}, {"error", r.error}});
+    Emit("vm", {{"id", queued->plan.clone_id}, {"change", "removed"}});
+    Emit("vm", {{"id", queued->plan.source_id}, {"change", "unlocked"}});
+  }
   return Status::OK();
 }
 

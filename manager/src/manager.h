@@ -21,7 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "domain_xml.h"
 #include "hypervisor.h"
+#include "names.h"
 #include "store.h"
 
 namespace clonekit::manager {
@@ -33,6 +35,8 @@ struct ManagerOptions {
   std::string hypervisor_uri;     // "" = no hypervisor
   int shutdown_timeout = 60;      // seconds to wait for a source VM to shut down
   uint64_t copy_rate = 0;         // bytes/s per disk copy, 0 = unlimited
+  int max_clones = 2;             // copies at once; later clones wait, queued
+  int max_queued = 16;            // queued clones at most; more are refused (429)
 };
 
 struct CloneRequest {
@@ -46,6 +50,8 @@ struct CloneRequest {
   };
   std::map<std::string, Disk> disks;  // by target
 };
+
+class PoolFs;
 
 class Manager {
  public:
@@ -93,15 +99,19 @@ class Manager {
 
   Manager() = default;
   void Recover();
+  PoolFs Fs();
+  Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);
+  Status CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid);
+  Status CheckSpace(const ClonePlan& plan);
+  void StartJob(std::shared_ptr<RunningJob> job);
+  void StartQueued();
+  void RemoveJobFiles(const std::vector<std::string>& outputs);
   void Emit(const std::string& kind, json data);
   json VmJson(const VmRow& vm, bool full);
   json JobJson(const JobRow& job);
   std::vector<int64_t> LockingJobs(int64_t vm_id);
-  std::optional<Pool> PoolOf(const std::string& path);
-  Status CheckInsidePools(const std::string& path, const std::string& what);
-  std::vector<std::string> PoolDirs();
   Result<ClonePlan> PlanClone(const CloneRequest& request);
-  void RunClone(std::shared_ptr<RunningJob> job, ClonePlan plan);
+  void RunClone(std::shared_ptr<RunningJob> job);
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row);
   void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status);
   void RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job);
@@ -112,7 +122,9 @@ class Manager {
   std::unique_ptr<Hypervisor> hv_;
 
   std::mutex jobs_mu_;
-  std::map<int64_t, std::shared_ptr<RunningJob>> running_;
+  std::map<int64_t, std::shared_ptr<RunningJob>> running_;  // queued and running
+  std::deque<std::shared_ptr<RunningJob>> queue_;           // waiting for a copy slot
+  int copying_ = 0;                                          // jobs with a thread
   std::map<int64_t, std::thread> threads_;  // every clone thread not yet joined
   std::vector<int64_t> ended_;              // jobs whose thread has returned
   // Held while a job reads a source's power state and while the last job
@@ -129,12 +141,6 @@ class Manager {
   std::deque<std::pair<uint64_t, json>> events_;
   uint64_t next_event_ = 1;
 };
-
-// Names of VMs and snapshots: 1-63 characters, letters, digits, '.', '_'
-// and '-', starting with a letter or digit. Namespaces: DNS labels
-// (lowercase letters, digits and '-', 1-63, no '-' at either end).
-std::string CheckName(const std::string& what, const std::string& name);
-std::string CheckNamespace(const std::string& ns);
 
 }  // namespace clonekit::manager
 

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <nlohmann/json.hpp>
+
 namespace clonekit::manager {
 
 namespace {
@@ -52,7 +54,56 @@ const char* const kMigrations[] = {
       finished TEXT NOT NULL DEFAULT '');
     CREATE INDEX jobs_by_source ON jobs(source_vm, state);
     )sql",
+    // 2: queued jobs (admission control) and the error's kind.
+    R"sql(
+    CREATE TABLE jobs2(
+      id INTEGER PRIMARY KEY,
+      source_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
+      clone_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
+      clone_name TEXT NOT NULL,
+      snapshot TEXT NOT NULL DEFAULT '',
+      state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+      done_bytes INTEGER NOT NULL DEFAULT 0,
+      total_bytes INTEGER NOT NULL DEFAULT 0,
+      percent REAL NOT NULL DEFAULT 0,
+      error TEXT NOT NULL DEFAULT '',
+      outputs TEXT NOT NULL DEFAULT '[]',
+      source_was_running INTEGER NOT NULL DEFAULT 0,
+      owner_pid INTEGER NOT NULL DEFAULT 0,
+      created TEXT NOT NULL,
+      finished TEXT NOT NULL DEFAULT '',
+      error_kind TEXT NOT NULL DEFAULT '');
+    INSERT INTO jobs2(id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error,
+                      outputs, source_was_running, owner_pid, created, finished)
+      SELECT id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error,
+             outputs, source_was_running, owner_pid, created, finished FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs2 RENAME TO jobs;
+    CREATE INDEX jobs_by_source ON jobs(source_vm, state);
+    )sql",
 };
+
+const char* VmStatusName(VmStatus s) { return s == VmStatus::kCloning ? "cloning" : "defined"; }
+VmStatus VmStatusOf(const std::string& s) { return s == "cloning" ? VmStatus::kCloning : VmStatus::kDefined; }
+
+JobState JobStateOf(const std::string& s) {
+  for (JobState st : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed, JobState::kCancelled}) {
+    if (s == JobStateName(st)) return st;
+  }
+  return JobState::kFailed;
+}
+
+// The outputs column: a JSON list of paths (the database is an edge too).
+std::string EncodeList(const std::vector<std::string>& list) { return nlohmann::json(list).dump(); }
+std::vector<std::string> DecodeList(const std::string& text) {
+  std::vector<std::string> out;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
 
 // A prepared statement bound positionally; finalized on scope exit.
 class Stmt {
@@ -98,7 +149,7 @@ VmRow ReadVm(const Stmt& s) {
   v.name = s.Text(2);
   v.ns = s.Text(3);
   v.description = s.Text(4);
-  v.status = s.Text(5);
+  v.status = VmStatusOf(s.Text(5));
   v.xml = s.Text(6);
   v.created = s.Text(7);
   return v;
@@ -111,25 +162,37 @@ JobRow ReadJob(const Stmt& s) {
   j.clone_vm = s.Int(2);
   j.clone_name = s.Text(3);
   j.snapshot = s.Text(4);
-  j.state = s.Text(5);
+  j.state = JobStateOf(s.Text(5));
   j.done_bytes = static_cast<uint64_t>(s.Int(6));
   j.total_bytes = static_cast<uint64_t>(s.Int(7));
   j.percent = s.Real(8);
   j.error = s.Text(9);
-  j.outputs = s.Text(10);
+  j.outputs = DecodeList(s.Text(10));
   j.source_was_running = s.Int(11) != 0;
   j.owner_pid = s.Int(12);
   j.created = s.Text(13);
   j.finished = s.Text(14);
+  j.error_kind = s.Text(15);
   return j;
 }
 
 constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created";
 constexpr const char* kJobColumns =
     "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
-    "outputs, source_was_running, owner_pid, created, finished";
+    "outputs, source_was_running, owner_pid, created, finished, error_kind";
 
 }  // namespace
+
+const char* JobStateName(JobState s) {
+  switch (s) {
+    case JobState::kQueued: return "queued";
+    case JobState::kRunning: return "running";
+    case JobState::kSucceeded: return "succeeded";
+    case JobState::kFailed: return "failed";
+    case JobState::kCancelled: return "cancelled";
+  }
+  return "failed";
+}
 
 std::string NowUtc() {
   std::time_t t = std::time(nullptr);
@@ -204,9 +267,12 @@ Status Store::Exec(const std::string& sql) {
 
 Status Store::Migrate() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt v(db_, "PRAGMA user_version");
-  v.Step();
-  const int64_t have = v.Int(0);
+  int64_t have = 0;
+  {  // finalized before the migrations run (an open statement locks the tables)
+    Stmt v(db_, "PRAGMA user_version");
+    v.Step();
+    have = v.Int(0);
+  }
   const int64_t want = sizeof kMigrations / sizeof kMigrations[0];
   if (have > want) {
     return Status::NotSupported(path_, "database schema version " + std::to_string(have) +
@@ -265,7 +331,7 @@ Result<int64_t> Store::InsertVm(const VmRow& vm) {
   int64_t id = 0;
   Status st = Write([&]() -> Status {
     Stmt s(db_, "INSERT INTO vms(uuid, name, namespace, description, status, xml, created) VALUES(?,?,?,?,?,?,?)");
-    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(vm.status).Bind(vm.xml).Bind(NowUtc());
+    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml).Bind(NowUtc());
     if (s.Step() != SQLITE_DONE) return Error("add VM '" + vm.name + "'");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -277,7 +343,7 @@ Result<int64_t> Store::InsertVm(const VmRow& vm) {
 Status Store::UpdateVm(const VmRow& vm) {
   return Write([&]() -> Status {
     Stmt s(db_, "UPDATE vms SET uuid=?, name=?, namespace=?, description=?, status=?, xml=? WHERE id=?");
-    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(vm.status).Bind(vm.xml).Bind(vm.id);
+    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml).Bind(vm.id);
     if (s.Step() != SQLITE_DONE) return Error("update VM '" + vm.name + "'");
     return Status::OK();
   });
@@ -351,8 +417,8 @@ Result<int64_t> Store::InsertJob(const JobRow& job) {
     Stmt s(db_,
            "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
            "owner_pid, created) VALUES(?,?,?,?,?,?,?,?,?)");
-    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(job.state)
-        .Bind(job.outputs).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc());
+    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(std::string(JobStateName(job.state)))
+        .Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc());
     if (s.Step() != SQLITE_DONE) return Error("add job");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -365,10 +431,11 @@ Status Store::UpdateJob(const JobRow& job) {
   return Write([&]() -> Status {
     Stmt s(db_,
            "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
-           "outputs=?, source_was_running=?, finished=? WHERE id=?");
-    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.state).Bind(static_cast<int64_t>(job.done_bytes))
-        .Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent).Bind(job.error).Bind(job.outputs)
-        .Bind(int64_t{job.source_was_running}).Bind(job.finished).Bind(job.id);
+           "outputs=?, source_was_running=?, finished=?, error_kind=? WHERE id=?");
+    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(std::string(JobStateName(job.state)))
+        .Bind(static_cast<int64_t>(job.done_bytes)).Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent)
+        .Bind(job.error).Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.finished)
+        .Bind(job.error_kind).Bind(job.id);
     if (s.Step() != SQLITE_DONE) return Error("update job " + std::to_string(job.id));
     return Status::OK();
   });

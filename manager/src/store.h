@@ -32,13 +32,21 @@ struct Pool {
   std::string dir;
 };
 
+// A VM entry: defined (its disks exist), or still being made by a clone.
+enum class VmStatus { kDefined, kCloning };
+
 struct VmRow {
   int64_t id = 0;
   std::string uuid, name, ns, description;
-  std::string status;  // "defined" or "cloning"
+  VmStatus status = VmStatus::kDefined;
   std::string xml;
   std::string created;
 };
+
+// A clone job waits (queued) for a copy slot, runs, and ends one way.
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+const char* JobStateName(JobState s);
+inline bool Active(JobState s) { return s == JobState::kQueued || s == JobState::kRunning; }
 
 struct SnapshotRow {
   int64_t id = 0;
@@ -51,11 +59,14 @@ struct JobRow {
   int64_t source_vm = 0;  // 0 once the source is gone
   int64_t clone_vm = 0;   // 0 once the clone entry is removed
   std::string clone_name, snapshot;
-  std::string state;  // running, succeeded, failed, cancelled
+  JobState state = JobState::kQueued;
   uint64_t done_bytes = 0, total_bytes = 0;
   double percent = 0;
   std::string error;
-  std::string outputs;  // JSON list of the final image paths
+  std::string error_kind;  // the failed Status's kind (api_json's ErrorKind), "" otherwise
+  // Every file the job made (reserved O_EXCL at plan time: the clone's
+  // images and NVRAM): all it may remove.
+  std::vector<std::string> outputs;
   bool source_was_running = false;
   int64_t owner_pid = 0;
   std::string created, finished;

@@ -172,7 +172,7 @@ Status CollapseToRaw(const Chain& chain, const std::string& destination, const C
 Status CollapseToQcow2(const Chain& chain, const std::string& destination, const CollapseOptions& options,
                        CollapseStats* stats) {
   const uint64_t size = chain.virtual_size();
-  Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(destination, options.overwrite);
+  Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(destination, options.overwrite, options.file_mode);
   if (!out.ok()) return out.status();
   Result<std::unique_ptr<Qcow2Writer>> writer =
       Qcow2Writer::Create((*out)->fd(), destination, size, options.compression);

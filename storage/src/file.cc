@@ -129,8 +129,13 @@ class PosixFileOpener final : public FileOpener {
 
 Result<std::unique_ptr<ReadableFile>> OpenFileForRead(const std::string& path,
                                                        const OpenOptions& options) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(path, "cannot open", errno);
+  return AdoptFileForRead(fd, path, options);
+}
+
+Result<std::unique_ptr<ReadableFile>> AdoptFileForRead(int fd, const std::string& path,
+                                                        const OpenOptions& options) {
   struct stat st;
   if (fstat(fd, &st) < 0) {
     int err = errno;
@@ -141,6 +146,10 @@ Result<std::unique_ptr<ReadableFile>> OpenFileForRead(const std::string& path,
     close(fd);
     return Status::InvalidArgument(path + ": not a regular file or block device");
   }
+  // Opened O_NONBLOCK so that a FIFO could not block the open; a regular
+  // file or device is read blocking (io_uring would answer EAGAIN instead).
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   if (S_ISBLK(st.st_mode)) {
     off_t end = lseek(fd, 0, SEEK_END);
     if (end < 0) {

@@ -1,5 +1,6 @@
 #include "output_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -52,13 +53,28 @@ std::string BaseOf(const std::string& path) {
 
 }  // namespace
 
+// The temporary's name beside `destination`: ".NAME.clonekit-XXXXXX".
+std::string TemporaryPrefix(const std::string& destination) { return "." + BaseOf(destination) + ".clonekit-"; }
+
+void RemoveTemporaries(const std::string& destination) {
+  const std::string prefix = TemporaryPrefix(destination);
+  DIR* d = opendir(DirectoryOf(destination).c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0 && std::strlen(e->d_name) == prefix.size() + 6) {
+      unlinkat(dirfd(d), e->d_name, 0);  // (unlinkat never follows a symlink)
+    }
+  }
+  closedir(d);
+}
+
 void RemovePartialOutputs() {
   for (int i = 0; i < kSlots; i++) {
     if (g_slot_used[i].load()) unlink(g_partial_paths[i]);
   }
 }
 
-Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& destination, bool overwrite) {
+Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& destination, bool overwrite, unsigned mode) {
   struct stat st;
   if (lstat(destination.c_str(), &st) == 0) {
     if (!overwrite) return Status::Exists(destination, "destination exists (use --force to replace it)");
@@ -66,12 +82,12 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& destin
       return Status::InvalidArgument(destination + ": only a regular file can be replaced");
     }
   }
-  std::string temp = DirectoryOf(destination) + "/." + BaseOf(destination) + ".clonekit-XXXXXX";
+  std::string temp = DirectoryOf(destination) + "/" + TemporaryPrefix(destination) + "XXXXXX";
   std::vector<char> name(temp.begin(), temp.end());
   name.push_back('\0');
   int fd = mkostemp(name.data(), O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(destination, "cannot create temporary output", errno);
-  fchmod(fd, 0644);
+  fchmod(fd, static_cast<mode_t>(mode));
   temp.assign(name.data());
   int slot = ClaimSlot(temp);
   return std::unique_ptr<OutputFile>(new OutputFile(destination, temp, fd, overwrite, slot));

@@ -16,7 +16,7 @@ namespace clonekit {
 
 class OutputFile {
  public:
-  static Result<std::unique_ptr<OutputFile>> Create(const std::string& destination, bool overwrite);
+  static Result<std::unique_ptr<OutputFile>> Create(const std::string& destination, bool overwrite, unsigned mode = 0644);
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;

@@ -19,12 +19,15 @@ Result<std::unique_ptr<RawDestination>> RawDestination::Open(const std::string& 
   std::unique_ptr<RawDestination> d(new RawDestination);
   d->name_ = path;
   struct stat st;
-  bool exists = stat(path.c_str(), &st) == 0;
+  bool exists = (options.regular_file_only ? lstat(path.c_str(), &st) : stat(path.c_str(), &st)) == 0;
+  if (options.regular_file_only && exists && !S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument(path, "the destination is not a regular file: refused");
+  }
   d->block_device_ = exists && S_ISBLK(st.st_mode);
   const bool in_place = options.no_create || d->block_device_;
 
   if (!in_place) {
-    Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(path, options.overwrite);
+    Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(path, options.overwrite, options.file_mode);
     if (!out.ok()) return out.status();
     d->fresh_ = std::move(out).value();
     if (ftruncate(d->fresh_->fd(), static_cast<off_t>(size)) < 0) {

@@ -19,6 +19,10 @@ struct CollapseOptions {
   OutputFormat format = OutputFormat::kRaw;
   OutputCompression compression = OutputCompression::kNone;  // qcow2 only
   bool overwrite = false;                                    // --force
+  unsigned file_mode = 0644;  // a new output file's mode (the manager's clones: 0600)
+  // The destination is a new regular file, never a device or a symlink's
+  // target (the manager: a name in a pool someone else may write to).
+  bool regular_file_only = false;
   // Called with the bytes of the virtual disk done so far (data copied,
   // zeros settled) and the virtual size; monotonic, total only on success.
   std::function<void(uint64_t done, uint64_t total)> progress;
@@ -54,6 +58,11 @@ struct CollapseStats {
 
 Status Collapse(const Chain& chain, const std::string& destination, const CollapseOptions& options,
                 CollapseStats* stats = nullptr);
+
+// Removes the temporaries a Collapse into `destination` left beside it (a
+// process that died mid-copy); only names this engine makes for that
+// destination, never the destination itself.
+void RemoveTemporaries(const std::string& destination);
 
 // Removes any temporary output files still in progress. Async-signal-safe:
 // for a second SIGINT/SIGTERM that must exit at once.

@@ -53,9 +53,16 @@ struct OpenOptions {
   bool force_share = false;
 };
 
-// Opens a path read-only (O_RDONLY|O_CLOEXEC), taking the image locks.
+// Opens a path read-only (O_RDONLY|O_NONBLOCK|O_CLOEXEC: a FIFO never
+// blocks the open), taking the image locks.
 Result<std::unique_ptr<ReadableFile>> OpenFileForRead(const std::string& path,
                                                        const OpenOptions& options);
+
+// The same for a descriptor the caller opened (e.g. beneath a directory
+// with openat2): takes ownership of fd, whatever the result. `name` is what
+// messages call it.
+Result<std::unique_ptr<ReadableFile>> AdoptFileForRead(int fd, const std::string& name,
+                                                        const OpenOptions& options);
 
 // A file held in memory, for tests and fuzzing.
 std::unique_ptr<ReadableFile> NewMemoryFile(std::string name, std::vector<uint8_t> bytes,

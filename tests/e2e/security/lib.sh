@@ -32,3 +32,20 @@ one_line_error() {  # the last $err is one line containing $1 and $st is non-zer
 # status_is EXPECTED REPLY [TEXT]: the reply's code, and text in it
 status_is() { [ "${2%% *}" = "$1" ] && [[ "$2" == *"${3:-}"* ]] || { echo "  got: $2"; return 1; }; }
 mkdir pool
+# domain_xml NAME DEVICES [EXTRA]: a test-driver definition with these
+# devices and extra top-level elements.
+domain_xml() {
+  local os="<os><type>hvm</type></os>"
+  [[ "${3:-}" == *"<os>"* ]] && os=
+  echo "<domain type='test'><name>$1</name><memory unit='MiB'>64</memory>${3:-}$os<devices>$2</devices></domain>"
+}
+disk_xml() {  # disk_xml FILE [TARGET]
+  echo "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$1'/><target dev='${2:-vda}' bus='virtio'/></disk>"
+}
+# define_json XML [NAMESPACE]: the POST /api/v1/vms body.
+define_json() { python3 -c 'import json,sys; print(json.dumps({"xml": sys.argv[1], "namespace": sys.argv[2]}))' "$1" "${2:-default}"; }
+define() { unix POST /api/v1/vms "$(define_json "$@")"; }
+vm_count() { unix GET /api/v1/vms | cut -d' ' -f2- | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+job_state() { ck job show "$1" | jq_ "d['state']"; }
+wait_end() { for _ in $(seq 1 600); do case "$(job_state "$1")" in queued|running) sleep 0.05 ;; *) return 0 ;; esac; done; }

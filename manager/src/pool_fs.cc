@@ -1,0 +1,112 @@
+#include "pool_fs.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace clonekit::manager {
+
+namespace {
+
+int OpenAt2(int dirfd, const std::string& rel, int flags, mode_t mode) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
+}
+
+std::string Quoted(const std::string& path) { return "'" + path + "'"; }
+
+class PoolOpener : public FileOpener {
+ public:
+  PoolOpener(const PoolFs& fs, OpenOptions options) : fs_(fs), options_(options) {}
+  Result<std::unique_ptr<ReadableFile>> Open(const std::string& path) override {
+    Result<UniqueFd> fd = fs_.OpenRead(path, "image");
+    if (!fd.ok()) return fd.status();
+    return AdoptFileForRead(fd->release(), path, options_);
+  }
+
+ private:
+  const PoolFs& fs_;
+  OpenOptions options_;
+};
+
+}  // namespace
+
+const Pool* PoolFs::PoolOf(const std::string& path) const {
+  const Pool* found = nullptr;
+  for (const Pool& p : pools_) {
+    if (path.size() > p.dir.size() + 1 && path.compare(0, p.dir.size(), p.dir) == 0 && path[p.dir.size()] == '/' &&
+        (!found || p.dir.size() > found->dir.size())) {
+      found = &p;
+    }
+  }
+  return found;
+}
+
+std::vector<std::string> PoolFs::Dirs() const {
+  std::vector<std::string> dirs;
+  for (const Pool& p : pools_) dirs.push_back(p.dir);
+  return dirs;
+}
+
+Result<UniqueFd> PoolFs::OpenBeneath(const std::string& path, int flags, mode_t mode, const std::string& what) const {
+  if (path.empty() || path[0] != '/') return Status::InvalidArgument(what, Quoted(path) + " is not an absolute path");
+  const Pool* pool = PoolOf(path);
+  if (!pool) {
+    return Status::InvalidArgument(what, Quoted(path) + " is outside every storage pool (clonekit pool add NAME DIR)");
+  }
+  UniqueFd dir(open(pool->dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return Status::FromErrno(pool->dir, "cannot open pool '" + pool->name + "'", errno);
+  UniqueFd fd(OpenAt2(dir.get(), path.substr(pool->dir.size() + 1), flags | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) {
+    switch (errno) {
+      case ELOOP: return Status::InvalidArgument(what, Quoted(path) + " is or goes through a symlink: refused");
+      case EXDEV: return Status::InvalidArgument(what, Quoted(path) + " leaves pool '" + pool->name + "': refused");
+      case ENOENT: return Status::InvalidArgument(what, Quoted(path) + " does not exist");
+      case EEXIST: return Status::Exists(path, "already exists");
+      default: return Status::FromErrno(path, what, errno);
+    }
+  }
+  return fd;
+}
+
+Result<UniqueFd> PoolFs::OpenRead(const std::string& path, const std::string& what) const {
+  Result<UniqueFd> fd = OpenBeneath(path, O_RDONLY | O_NONBLOCK, 0, what);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  if (fstat(fd->get(), &st) != 0) return Status::FromErrno(path, "cannot stat", errno);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(what, Quoted(path) + " is not a regular file");
+  return fd;
+}
+
+Result<UniqueFd> PoolFs::CreateExclusive(const std::string& path, mode_t mode, const std::string& what) const {
+  return OpenBeneath(path, O_RDWR | O_CREAT | O_EXCL, mode, what);
+}
+
+Result<UniqueFd> PoolFs::OpenOwnedForWrite(const std::string& path, const std::string& what) const {
+  Result<UniqueFd> fd = OpenBeneath(path, O_WRONLY | O_NONBLOCK, 0, what);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  if (fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    return Status::InvalidArgument(what, Quoted(path) + " is not a regular file of the service's");
+  }
+  if (ftruncate(fd->get(), 0) != 0) return Status::FromErrno(path, "cannot truncate", errno);
+  return fd;
+}
+
+bool PoolFs::Free(const std::string& path) const {
+  struct stat st;
+  return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
+}
+
+std::unique_ptr<FileOpener> PoolFs::Opener(const OpenOptions& options) const {
+  return std::make_unique<PoolOpener>(*this, options);
+}
+
+}  // namespace clonekit::manager
