@@ -12,6 +12,8 @@ packages=(
   libfuse3-dev fuse3
   libsqlite3-dev libxml2-dev uuid-dev libvirt-dev libvirt-clients libcpp-httplib-dev libcurl4-openssl-dev
   chromium fonts-dejavu-core
+  # a real libvirtd running qemu under TCG (tests/e2e/manager-qemu.sh, the browser's shutdown failure)
+  libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
 # own nodejs is 18; a machine that has a newer one keeps it.

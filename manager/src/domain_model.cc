@@ -128,7 +128,7 @@ const std::vector<Rule>& Rules() {
       {"devices/controller/model", false, nullptr, {{"name", "[a-z0-9-]{1,32}"}}},
       {"devices/controller/target", false, nullptr, {{"chassis", kNum}, {"port", kHex}}},
       {"devices/controller/address", false, nullptr, kAddress},
-      {"devices/interface", true, nullptr, {{"type", "network|bridge"}}},
+      {"devices/interface", true, nullptr, {{"type", "network|bridge|user"}}},
       {"devices/interface/mac", false, nullptr, {{"address", "[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}"}}},
       {"devices/interface/source", false, nullptr, {{"network", kWord}, {"bridge", "[A-Za-z0-9_.-]{1,15}"}}},
       {"devices/interface/model", false, nullptr, {{"type", "virtio|virtio-transitional|e1000|e1000e|rtl8139"}}},
@@ -317,7 +317,7 @@ Status CheckDevices(const Element& domain) {
     if (i.name != "interface") continue;
     const Element* source = i.Child("source");
     const std::string type = i.AttrOr("type");
-    if (type.empty()) return Status::InvalidArgument("devices/interface", "type='network' or 'bridge' is required");
+    if (type.empty()) return Status::InvalidArgument("devices/interface", "type='network', 'bridge' or 'user' is required");
     if (source && source->Attr(type == "network" ? "bridge" : "network")) {
       return Status::InvalidArgument("devices/interface/source", "does not match the interface type '" + type + "'");
     }
