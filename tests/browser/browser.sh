@@ -44,14 +44,14 @@ export CLONEKIT_SOCKET=$WORK/a.sock
 serve a "$PORT_A" --hypervisor test:///default --copy-rate 12M --shutdown-timeout 3
 mkdir pool
 ck pool add main "$WORK/pool" >/dev/null
-# A 1 MiB pool, so that a clone into it fails (the "clone failed" toast).
+# A 1 MiB pool, so that a clone into it is refused for want of space.
 TINY=
 mkdir tiny
 if mount -t tmpfs -o size=1M tmpfs tiny 2>/dev/null; then
   cleanup_fns+=("umount $WORK/tiny")
   ck pool add tiny "$WORK/tiny" >/dev/null && TINY=$WORK/tiny
 fi
-[ -n "$TINY" ] || echo "note: cannot mount a tmpfs here: the clone-failed toast is not checked"
+[ -n "$TINY" ] || echo "note: cannot mount a tmpfs here: the no-space refusal is not checked"
 # web-off: offline, two disks, snapshots s1 and s2 with writes between.
 qemu-img create -q -f qcow2 pool/web-off-vda.qcow2 96M
 qemu-img create -q -f qcow2 pool/web-off-vdb.qcow2 32M

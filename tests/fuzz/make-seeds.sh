@@ -3,7 +3,7 @@
 # cluster size and feature, and two-image chains in fuzz_chain's format.
 set -euo pipefail
 out=$1
-mkdir -p "$out/image" "$out/chain"
+mkdir -p "$out/image" "$out/chain" "$out/domain_xml"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 n=0
@@ -43,3 +43,25 @@ import struct
 t=open('rtop.qcow2','rb').read(); b=open('rawbase','rb').read()
 open('$out/chain/seed-raw','wb').write(struct.pack('<I',len(t))+t+b)"
 echo "seeds: $(ls "$out/image" | wc -l) images, $(ls "$out/chain" | wc -l) chains"
+
+# Domain definitions: libvirt's own example domain (the test driver's), and
+# the shapes clonekit's tests define.
+virsh -q -c test:///default dumpxml test > "$out/domain_xml/libvirt-test.xml" 2>/dev/null || true
+cat > "$out/domain_xml/kvm.xml" <<'XML'
+<domain type='kvm'>
+  <name>web</name><uuid>11111111-2222-3333-4444-555555555555</uuid><description>a &lt;b&gt;</description>
+  <memory unit='MiB'>512</memory><vcpu placement='static'>2</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type><loader readonly='yes' type='pflash'>/p/CODE.fd</loader><nvram>/p/web_VARS.fd</nvram><boot dev='hd'/></os>
+  <features><acpi/><apic/></features><cpu mode='host-passthrough'/><clock offset='utc'><timer name='rtc' tickpolicy='catchup'/></clock>
+  <sysinfo type='smbios'><system><entry name='uuid'>11111111-2222-3333-4444-555555555555</entry></system></sysinfo>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/p/web.qcow2'/><backingStore type='file'><source file='/p/base.qcow2'/></backingStore><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sda' bus='sata'/><readonly/></disk>
+    <interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/><model type='virtio'/><target dev='vnet3'/></interface>
+    <graphics type='vnc' port='5900' autoport='no' listen='127.0.0.1'/>
+    <channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng><tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>
+  </devices>
+</domain>
+XML
+printf "<domain type='test'><name>t</name><memory>65536</memory><devices><emulator>/bin/sh</emulator></devices></domain>" > "$out/domain_xml/refused.xml"
