@@ -1,41 +1,31 @@
 #include "manager.h"
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 
 #include "clonekit/chain_resolver.h"
-#include "clonekit/collapse.h"
+#include "manager_internal.h"
 #include "pool_fs.h"
 #include "process.h"
 
 namespace clonekit::manager {
-
-namespace {
 
 std::string RealPath(const std::string& path) {
   char buf[PATH_MAX];
   return realpath(path.c_str(), buf) ? buf : "";
 }
 
-std::string Bytes(uint64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1 << 20));
-  return buf;
-}
-
-DomainRef RefOf(const VmRow& vm) { return {vm.uuid, vm.name}; }
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+
+namespace {
 
 // "vda".."vdz", then "vdaa".."vdzz": a target for the i-th imported disk.
 std::string ImportTarget(size_t i) {
@@ -47,35 +37,6 @@ std::string ImportTarget(size_t i) {
 constexpr size_t kMaxImportDisks = 64;
 
 }  // namespace
-
-// ---------------------------------------------------------------- jobs --
-
-struct Manager::DiskPlan {
-  std::string target, source, output, pool;
-  OutputFormat format = OutputFormat::kQcow2;
-  uint64_t data_bytes = 0;  // what the copy will write, about
-};
-
-struct Manager::ClonePlan {
-  int64_t job_id = 0, source_id = 0, clone_id = 0;
-  DomainRef source, clone;
-  std::string libvirt_name, clone_xml;
-  bool start = true;
-  std::vector<DiskPlan> disks;
-  std::string nvram_from, nvram_to;
-  std::vector<std::string> outputs;  // every file reserved (O_EXCL) for the job
-};
-
-struct Manager::RunningJob {
-  int64_t id = 0;
-  int64_t source_vm = 0;
-  ClonePlan plan;
-  std::atomic<bool> cancel{false};
-  std::atomic<bool> started{false};
-  // Live progress (the database copy is written at most once a second).
-  std::atomic<double> percent{0};
-  std::atomic<uint64_t> done_bytes{0}, total_bytes{0};
-};
 
 Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
   std::unique_ptr<Manager> m(new Manager);
@@ -148,23 +109,9 @@ void Manager::Recover() {
   }
 }
 
-void Manager::Emit(const std::string& kind, json data) {
-  std::lock_guard<std::mutex> lock(events_mu_);
-  const uint64_t seq = next_event_++;
-  events_.push_back({seq, json{{"seq", seq}, {"kind", kind}, {"data", std::move(data)}}});
-  if (events_.size() > 512) events_.pop_front();
-  events_cv_.notify_all();
-}
+void Manager::Emit(const std::string& kind, json data) { events_.Emit(kind, std::move(data)); }
 
-json Manager::WaitEvents(uint64_t after, int timeout_ms) {
-  std::unique_lock<std::mutex> lock(events_mu_);
-  events_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return next_event_ - 1 > after; });
-  json out = json::array();
-  for (const auto& [seq, e] : events_) {
-    if (seq > after) out.push_back(e);
-  }
-  return out;
-}
+json Manager::WaitEvents(uint64_t after, int timeout_ms) { return events_.After(after, timeout_ms); }
 
 std::vector<int64_t> Manager::LockingJobs(int64_t vm_id) {
   std::vector<int64_t> ids;
@@ -284,6 +231,22 @@ json Manager::VmJson(const VmRow& vm, bool full) {
   j["status"] = cloning ? "cloning" : !locks.empty() ? "locked" : PowerDetailName(detail);
   j["power"] = PowerName(PowerOf(detail));
   j["locked_by"] = locks;
+  // What may be done to it now, and why not: the console draws this and
+  // decides nothing itself.
+  const bool running = PowerOf(detail) == Power::kRunning;
+  const auto action = [](const char* why) {
+    return why ? json{{"allowed", false}, {"reason", why}} : json{{"allowed", true}};
+  };
+  const char* lock_why = cloning ? "It is still being cloned" : !locks.empty() ? "Locked while it is being cloned" : nullptr;
+  j["actions"] = {
+      {"start", action(lock_why ? lock_why : running ? "It is running" : !hv_->available() ? "No hypervisor is configured" : nullptr)},
+      {"shutdown", action(cloning ? lock_why : !running ? "It is not running" : nullptr)},
+      {"force_off", action(cloning ? lock_why : !running ? "It is not running" : nullptr)},
+      {"clone", action(cloning ? lock_why : nullptr)},
+      {"edit", action(cloning ? lock_why : nullptr)},
+      {"delete", action(lock_why ? lock_why : running ? "Shut it down first" : nullptr)},
+      {"cancel_clone", action(cloning ? nullptr : "No clone of it is being made")},
+  };
   if (cloning) {
     for (const JobRow& job : store_->Jobs()) {
       if (job.clone_vm == vm.id && Active(job.state)) {
@@ -593,570 +556,6 @@ Result<json> Manager::ListSnapshots(int64_t vm_id) {
     out.push_back({{"name", s.name}, {"created", s.created}, {"disks", disks}});
   }
   return out;
-}
-
-// ------------------------------------------------------------ clone --
-
-// What the clone dialog shows of the source's configuration, read-only.
-static json Summary(const DomainInfo& info) {
-  json disks = json::array(), nics = json::array();
-  for (const DiskSpec& d : info.disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
-  for (const InterfaceSpec& i : info.interfaces) {
-    nics.push_back({{"mac", i.mac}, {"type", i.type}, {"source", i.source}, {"model", i.model}});
-  }
-  return {{"vcpus", info.vcpus}, {"memory_mib", info.memory_kib / 1024}, {"disks", disks}, {"nics", nics}};
-}
-
-std::string Manager::UniqueName(const std::string& ns, const std::string& base) {
-  std::string name = base + "-clone";
-  for (int n = 2; store_->VmByName(ns, name); n++) name = base + "-clone-" + std::to_string(n);
-  return name;
-}
-
-Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) {
-  std::optional<VmRow> vm = store_->Vm(vm_id);
-  if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
-  // Its disks do not exist yet: there is nothing to clone from.
-  if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
-  std::string xml = vm->xml;
-  std::string description = vm->description;  // now: the entry's
-  if (!snapshot.empty()) {
-    std::optional<SnapshotRow> s = store_->Snapshot(vm_id, snapshot);
-    if (!s) return Status::NotFound("VM '" + vm->name + "' has no snapshot '" + snapshot + "'");
-    xml = s->xml;
-  }
-  Result<DomainInfo> info = ParseDomain(xml);
-  if (!info.ok()) return info.status();
-  if (!snapshot.empty()) description = info->description;  // as saved with the snapshot
-  const std::vector<Pool> pools = store_->Pools();
-  const PoolFs fs(pools);
-  json disks = json::array();
-  for (const DiskSpec& d : info->disks) {
-    const Pool* home = fs.PoolOf(d.file);
-    const std::string pool = home ? home->name : pools.empty() ? "" : pools[0].name;
-    disks.push_back({{"target", d.target}, {"source", d.file}, {"source_format", d.format},
-                     {"pool", pool}, {"format", d.format}});
-  }
-  const Power power = hv_->State(RefOf(*vm));
-  return json{{"source", {{"id", vm->id}, {"name", vm->name}, {"namespace", vm->ns}}},
-              {"snapshot", snapshot.empty() ? json(nullptr) : json(snapshot)},
-              {"name", UniqueName(vm->ns, vm->name)},
-              {"namespace", vm->ns},
-              {"description", description},
-              {"start", true},
-              {"source_running", power == Power::kRunning},
-              {"disks", disks},
-              {"summary", Summary(*info)},
-              {"configuration", xml}};
-}
-
-// The data each clone disk will write must fit its pool's free space, less
-// what queued and running clones will still write there.
-Status Manager::CheckSpace(const ClonePlan& plan) {
-  std::map<std::string, uint64_t> need, promised;
-  std::map<std::string, std::string> dir_of;
-  for (const DiskPlan& d : plan.disks) {
-    need[d.pool] += d.data_bytes;
-    dir_of[d.pool] = DirName(d.output);
-  }
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    for (const auto& [id, job] : running_) {
-      const double left = 1.0 - job->percent / 100.0;
-      for (const DiskPlan& d : job->plan.disks) promised[d.pool] += static_cast<uint64_t>(double(d.data_bytes) * left);
-    }
-  }
-  for (const auto& [pool, bytes] : need) {
-    struct statvfs vfs;
-    if (statvfs(dir_of[pool].c_str(), &vfs) != 0) return Status::FromErrno(dir_of[pool], "cannot read free space", errno);
-    const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-    const uint64_t available = free_bytes > promised[pool] ? free_bytes - promised[pool] : 0;
-    if (bytes > available) {
-      return Status::NoSpace("pool '" + pool + "'", "the clone needs " + Bytes(bytes) + " but " + Bytes(free_bytes) +
-                                                        " is free, " + Bytes(promised[pool]) +
-                                                        " of it promised to clones in progress");
-    }
-  }
-  return Status::OK();
-}
-
-Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
-  Result<json> defaults = CloneDefaults(req.source_vm, req.snapshot);
-  if (!defaults.ok()) return defaults.status();
-  const json& d = *defaults;
-  std::optional<VmRow> source = store_->Vm(req.source_vm);
-  if (!source) return Status::NotFound("no VM with id " + std::to_string(req.source_vm));
-  ClonePlan plan;
-  plan.source_id = req.source_vm;
-  plan.source = RefOf(*source);
-  const std::string clone_name = req.name.empty() ? d["name"].get<std::string>() : req.name;
-  const std::string ns = req.ns.empty() ? d["namespace"].get<std::string>() : req.ns;
-  std::string err = CheckName("VM", clone_name);
-  if (err.empty()) err = CheckNamespace(ns);
-  if (!err.empty()) return Status::InvalidArgument(err);
-  if (store_->VmByName(ns, clone_name)) {
-    return Status::Exists("VM '" + clone_name + "'", "already exists in namespace '" + ns + "'");
-  }
-  plan.libvirt_name = LibvirtName(ns, clone_name);
-  plan.clone = {RandomUuid(), clone_name};
-  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
-  plan.start = req.start;
-  const std::string configuration = d["configuration"].get<std::string>();
-  Result<DomainInfo> info = ParseDomain(configuration);
-  if (!info.ok()) return info.status();
-  const PoolFs fs = Fs();
-  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
-  std::map<std::string, Pool> pools;
-  for (const Pool& p : store_->Pools()) pools[p.name] = p;
-  std::set<std::string> targets;
-  for (const json& disk : d["disks"]) {
-    DiskPlan dp;
-    dp.target = disk["target"];
-    dp.source = disk["source"];
-    targets.insert(dp.target);
-    std::string pool = disk["pool"], format = disk["format"];
-    if (auto it = req.disks.find(dp.target); it != req.disks.end()) {
-      if (!it->second.pool.empty()) pool = it->second.pool;
-      if (!it->second.format.empty()) format = it->second.format;
-    }
-    if (format != "raw" && format != "qcow2") {
-      return Status::InvalidArgument("disk " + dp.target, "format '" + format + "' is not raw or qcow2");
-    }
-    if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");
-    dp.pool = pool;
-    dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
-    // What the copy writes: the chain's data (metadata only to find).
-    OpenOptions oopt;
-    oopt.force_share = true;
-    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
-    ChainOptions copt;
-    copt.allowed_backing_dirs = fs.Dirs();
-    Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
-    if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
-    ChainResolver resolver(**chain);
-    CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
-      dp.data_bytes += map.data_bytes();
-      return Status::OK();
-    }));
-    dp.output = pools[pool].dir + "/" + plan.libvirt_name + "-" + dp.target + "." + format;
-    plan.disks.push_back(dp);
-  }
-  for (const auto& [target, _] : req.disks) {
-    if (!targets.count(target)) return Status::InvalidArgument("disk " + target, "the source has no such disk");
-  }
-  CLONEKIT_RETURN_IF_ERROR(CheckSpace(plan));
-
-  // Reserve every file the job will make (O_EXCL, beneath the pool): what
-  // exists is never touched, and the job records each the moment it exists.
-  const auto undo = [&] {
-    for (const std::string& f : plan.outputs) unlink(f.c_str());
-  };
-  for (DiskPlan& dp : plan.disks) {
-    const std::string stem = dp.output.substr(0, dp.output.rfind('.'));
-    const std::string ext = dp.output.substr(dp.output.rfind('.'));
-    Status reserved;
-    for (int n = 1; n <= 100; n++) {
-      if (n > 1) dp.output = stem + "-" + std::to_string(n) + ext;
-      Result<UniqueFd> fd = fs.CreateExclusive(dp.output, 0600, "disk " + dp.target);
-      reserved = fd.status();
-      if (fd.ok() || fd.status().code() != Status::Code::kExists) break;
-    }
-    if (!reserved.ok()) {
-      undo();
-      return reserved;
-    }
-    plan.outputs.push_back(dp.output);
-  }
-  std::map<std::string, DiskSpec> new_disks;
-  for (const DiskPlan& dp : plan.disks) new_disks[dp.target] = {dp.target, dp.output, dp.format == OutputFormat::kRaw ? "raw" : "qcow2"};
-  if (!info->nvram.empty()) {
-    plan.nvram_from = info->nvram;
-    plan.nvram_to = DirName(info->nvram) + "/" + plan.libvirt_name + "_VARS.fd";
-    Result<UniqueFd> fd = fs.CreateExclusive(plan.nvram_to, 0600, "os/nvram");
-    if (!fd.ok()) {
-      undo();
-      return fd.status();
-    }
-    plan.outputs.push_back(plan.nvram_to);
-  }
-  // MACs unique across the inventory.
-  std::set<std::string> macs;
-  for (const VmRow& vm : store_->Vms()) {
-    if (Result<DomainInfo> i = ParseDomain(vm.xml); i.ok()) macs.insert(i->macs.begin(), i->macs.end());
-  }
-  CloneIdentity id;
-  id.name = clone_name;
-  id.uuid = plan.clone.uuid;
-  id.description = req.description ? *req.description : d["description"].get<std::string>();
-  id.new_mac = [&macs] {
-    std::string mac;
-    do mac = RandomMac(); while (!macs.insert(mac).second);
-    return mac;
-  };
-  id.disks = new_disks;
-  id.nvram = plan.nvram_to;
-  Result<std::string> xml = MakeCloneXml(configuration, id);
-  if (!xml.ok()) {
-    undo();
-    return xml.status();
-  }
-  plan.clone_xml = *xml;
-
-  // Admission: a copy slot now, else a place in the queue, else 429.
-  JobRow job;
-  job.source_vm = req.source_vm;
-  job.clone_name = clone_name;
-  job.snapshot = req.snapshot;
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    if (copying_ + static_cast<int>(queue_.size()) >= options_.max_clones) {
-      if (static_cast<int>(queue_.size()) >= options_.max_queued) {
-        undo();
-        return Status::Busy("clone: " + std::to_string(options_.max_clones) + " clones are copying and " +
-                            std::to_string(queue_.size()) + " are queued (the limit); try again later");
-      }
-      job.state = JobState::kQueued;
-    } else {
-      job.state = JobState::kRunning;
-    }
-  }
-  job.outputs = plan.outputs;
-  job.owner_pid = getpid();
-  Status written = store_->Write([&]() -> Status {
-    VmRow clone;
-    clone.uuid = id.uuid;
-    clone.name = clone_name;
-    clone.ns = ns;
-    clone.description = id.description;
-    clone.status = VmStatus::kCloning;
-    clone.xml = plan.clone_xml;
-    Result<int64_t> cid = store_->InsertVm(clone);
-    if (!cid.ok()) return cid.status();
-    plan.clone_id = *cid;
-    job.clone_vm = *cid;
-    Result<int64_t> jid = store_->InsertJob(job);
-    if (!jid.ok()) return jid.status();
-    plan.job_id = *jid;
-    return Status::OK();
-  });
-  if (!written.ok()) {
-    undo();
-    return written;
-  }
-  return plan;
-}
-
-Result<json> Manager::StartClone(const CloneRequest& request) {
-  std::lock_guard<std::mutex> plan_lock(plan_mu_);
-  Result<ClonePlan> plan = PlanClone(request);
-  if (!plan.ok()) return plan.status();
-  auto job = std::make_shared<RunningJob>();
-  job->id = plan->job_id;
-  job->source_vm = plan->source_id;
-  job->plan = std::move(plan).value();
-  Emit("vm", {{"id", job->plan.clone_id}, {"change", "cloning"}});
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    running_[job->id] = job;
-    if (copying_ < options_.max_clones && queue_.empty()) {
-      StartJob(job);
-    } else {
-      queue_.push_back(job);
-      Emit("job", {{"id", job->id}, {"state", "queued"}, {"percent", 0}, {"queue_position", queue_.size()}});
-    }
-  }
-  return GetJob(job->id);
-}
-
-// REQUIRES: jobs_mu_ held.
-void Manager::StartJob(std::shared_ptr<RunningJob> job) {
-  // Reap the threads of jobs that have ended since.
-  for (int64_t id : ended_) {
-    threads_[id].join();
-    threads_.erase(id);
-  }
-  ended_.clear();
-  copying_++;
-  job->started = true;
-  Emit("job", {{"id", job->id}, {"state", "running"}, {"percent", 0}});
-  threads_[job->id] = std::thread(&Manager::RunClone, this, job);
-}
-
-// REQUIRES: jobs_mu_ held. The next queued jobs, while there are slots.
-void Manager::StartQueued() {
-  while (copying_ < options_.max_clones && !queue_.empty()) {
-    std::shared_ptr<RunningJob> next = queue_.front();
-    queue_.pop_front();
-    StartJob(next);
-  }
-}
-
-// Collapses every disk concurrently; progress is the data bytes copied so
-// far over the allocated bytes of all disks (found by resolving the chains
-// first: metadata only), monotonic, 100 only at the end.
-Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
-  const PoolFs fs = Fs();
-  ChainOptions copt;
-  copt.allowed_backing_dirs = fs.Dirs();
-  std::unique_ptr<FileOpener> opener = fs.Opener(OpenOptions{});
-  std::vector<std::unique_ptr<Chain>> chains;
-  std::vector<uint64_t> allocated;
-  uint64_t total = 0;
-  for (const DiskPlan& dp : plan.disks) {
-    Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
-    if (!chain.ok()) return chain.status();
-    uint64_t bytes = 0;
-    ChainResolver resolver(**chain);
-    CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
-      bytes += map.data_bytes();
-      return Status::OK();
-    }));
-    allocated.push_back(std::max<uint64_t>(bytes, 1));
-    total += allocated.back();
-    chains.push_back(std::move(chain).value());
-  }
-  row.total_bytes = total;
-  const size_t n = plan.disks.size();
-  std::vector<std::atomic<uint64_t>> done(n);
-  std::vector<Status> results(n);
-  std::vector<std::thread> threads;
-  std::atomic<size_t> finished{0};
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  for (size_t i = 0; i < n; i++) {
-    threads.emplace_back([&, i] {
-      CollapseOptions o;
-      o.format = plan.disks[i].format;
-      o.cancel = &job.cancel;
-      o.workers = std::max<unsigned>(1, cores / static_cast<unsigned>(n));
-      o.max_bytes_per_second = options_.copy_rate;
-      // Into the file reserved for this disk (ours: replaced whole at the end).
-      o.overwrite = true;
-      o.regular_file_only = true;
-      o.file_mode = 0600;
-      o.data_progress = [&, i](uint64_t d) { done[i] = std::min(d, allocated[i]); };
-      results[i] = Collapse(*chains[i], plan.disks[i].output, o);
-      if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
-      finished++;
-    });
-  }
-  auto last_write = std::chrono::steady_clock::now();
-  while (finished < n) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++) sum += done[i];
-    const double pct = std::min(99.9, 100.0 * double(sum) / double(total));
-    if (pct <= row.percent) continue;
-    row.percent = pct;
-    row.done_bytes = sum;
-    job.percent = pct;
-    job.done_bytes = sum;
-    job.total_bytes = total;
-    Emit("job", {{"id", row.id}, {"state", "running"}, {"percent", pct}, {"done_bytes", sum}, {"total_bytes", total}});
-    if (std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1)) {
-      // Throttled (synchronous=FULL costs an fsync per write); only progress.
-      store_->UpdateJob(row).IgnoreError();
-      last_write = std::chrono::steady_clock::now();
-    }
-  }
-  for (auto& t : threads) t.join();
-  for (const Status& s : results) {
-    if (!s.ok() && !s.IsCancelled()) return s;
-  }
-  for (const Status& s : results) {
-    if (!s.ok()) return s;
-  }
-  if (job.cancel) return Status::Cancelled("cancelled");
-  return Status::OK();
-}
-
-// Copies the source's NVRAM into the file reserved for the clone.
-static Status CopyNvram(const PoolFs& fs, const std::string& from, const std::string& to) {
-  Result<UniqueFd> in = fs.OpenRead(from, "os/nvram");
-  if (!in.ok()) return in.status();
-  Result<UniqueFd> out = fs.OpenOwnedForWrite(to, "os/nvram");  // our reservation
-  if (!out.ok()) return out.status();
-  const UniqueFd& w = *out;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = read(in->get(), buf, sizeof buf);
-    if (n < 0) return Status::FromErrno(from, "cannot read", errno);
-    if (n == 0) break;
-    if (write(w.get(), buf, static_cast<size_t>(n)) != n) return Status::FromErrno(to, "cannot write", errno);
-  }
-  if (fsync(w.get()) != 0) return Status::FromErrno(to, "cannot sync", errno);
-  return Status::OK();
-}
-
-void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status) {
-  if (status.ok()) {
-    row.state = JobState::kSucceeded;
-    row.percent = 100;
-    row.done_bytes = row.total_bytes;
-  } else {
-    // Exactly what this job made: its reserved files, its clone entry.
-    RemoveJobFiles(plan.outputs);
-    if (Status s = store_->DeleteVm(plan.clone_id); !s.ok()) {
-      std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(row.id), s.message().c_str());
-    }
-    row.clone_vm = 0;
-    row.state = status.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
-    row.error = status.message();
-    row.error_kind = status.IsCancelled() ? "cancelled" : status.code() == Status::Code::kNoSpace ? "no_space" : "failed";
-  }
-  row.finished = NowUtc();
-  if (Status s = store_->UpdateJob(row); !s.ok()) {
-    std::fprintf(stderr, "clonekit: job %lld: its end was not saved: %s\n", static_cast<long long>(row.id), s.message().c_str());
-  }
-}
-
-// A source shut down for a clone runs again once no clone of it is left:
-// the first of two clones to end must not start it under the second.
-void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) {
-  std::lock_guard<std::mutex> power(source_power_mu_);
-  if (shut_down_by_job) restart_owed_.insert(plan.source_id);
-  // This job is still among the source's locking jobs: it is the last one
-  // when it is the only one.
-  if (LockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
-  if (Status s = hv_->Start(plan.source); !s.ok()) {
-    std::fprintf(stderr, "clonekit: source %s did not start again: %s\n", plan.source.name.c_str(), s.message().c_str());
-    Emit("vm", {{"id", plan.source_id}, {"change", "restart-failed"}, {"error", s.message()}});
-  }
-}
-
-void Manager::RunClone(std::shared_ptr<RunningJob> job) {
-  const ClonePlan& plan = job->plan;
-  std::optional<JobRow> stored = store_->Job(job->id);
-  JobRow row = stored ? *stored : JobRow{};
-  row.id = job->id;
-  row.state = JobState::kRunning;
-  Status status;
-  bool was_running;
-  {
-    std::lock_guard<std::mutex> power(source_power_mu_);
-    was_running = hv_->State(plan.source) == Power::kRunning;
-  }
-  row.source_was_running = was_running;
-  status = store_->UpdateJob(row);
-  if (status.ok() && was_running) {
-    Emit("vm", {{"id", plan.source_id}, {"change", "shutting-down"}});
-    status = hv_->Shutdown(plan.source, options_.shutdown_timeout);
-    if (!status.ok()) was_running = hv_->State(plan.source) != Power::kRunning;  // still up: nothing to restart
-  }
-  if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
-  if (status.ok()) status = CopyDisks(*job, plan, row);
-  if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
-  bool defined = false;
-  if (status.ok()) {
-    std::optional<VmRow> clone = store_->Vm(plan.clone_id);
-    if (!clone) status = Status::NotFound("the clone's entry is gone");
-    Result<std::string> for_libvirt = status.ok() ? ForLibvirt(clone->xml, plan.libvirt_name) : Result<std::string>(status);
-    if (status.ok()) status = for_libvirt.status();
-    if (status.ok()) status = CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid);
-    if (status.ok()) status = hv_->Define(*for_libvirt);
-    defined = status.ok();
-    if (status.ok()) {
-      clone->status = VmStatus::kDefined;
-      status = store_->UpdateVm(*clone);
-    }
-  }
-  if (!status.ok() && defined) hv_->Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
-  FinishJob(row, plan, status);
-  if (status.ok() && plan.start && hv_->available()) {
-    Status started = hv_->Start(plan.clone);
-    if (!started.ok()) {
-      row.error = "the clone was created but did not start: " + started.message();
-      row.error_kind = "start_failed";
-      if (Status s = store_->UpdateJob(row); !s.ok()) std::fprintf(stderr, "clonekit: %s\n", s.message().c_str());
-    }
-  }
-  RestartSourceIfLast(plan, was_running);
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    running_.erase(job->id);
-    ended_.push_back(job->id);
-    copying_--;
-    StartQueued();
-  }
-  Emit("job", {{"id", row.id}, {"state", JobStateName(row.state)}, {"percent", row.percent}, {"error", row.error}});
-  Emit("vm", {{"id", plan.clone_id}, {"change", row.state == JobState::kSucceeded ? "defined" : "removed"}});
-  Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
-}
-
-json Manager::JobJson(const JobRow& stored) {
-  JobRow j = stored;
-  std::optional<size_t> position;
-  if (Active(j.state)) {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    if (auto it = running_.find(j.id); it != running_.end()) {
-      j.state = it->second->started ? JobState::kRunning : JobState::kQueued;
-      j.percent = it->second->percent;
-      j.done_bytes = it->second->done_bytes;
-      j.total_bytes = it->second->total_bytes;
-    }
-    for (size_t i = 0; i < queue_.size(); i++) {
-      if (queue_[i]->id == j.id) position = i + 1;
-    }
-  }
-  json out{{"id", j.id},
-           {"source_vm", j.source_vm ? json(j.source_vm) : json(nullptr)},
-           {"clone_vm", j.clone_vm ? json(j.clone_vm) : json(nullptr)},
-           {"clone_name", j.clone_name},
-           {"snapshot", j.snapshot.empty() ? json(nullptr) : json(j.snapshot)},
-           {"state", JobStateName(j.state)},
-           {"percent", j.percent},
-           {"done_bytes", j.done_bytes},
-           {"total_bytes", j.total_bytes},
-           {"error", j.error},
-           {"error_kind", j.error_kind},
-           {"outputs", j.outputs},
-           {"source_was_running", j.source_was_running},
-           {"created", j.created},
-           {"finished", j.finished}};
-  if (position) out["queue_position"] = *position;
-  return out;
-}
-
-json Manager::ListJobs() {
-  json out = json::array();
-  for (const JobRow& j : store_->Jobs()) out.push_back(JobJson(j));
-  return out;
-}
-
-Result<json> Manager::GetJob(int64_t id) {
-  std::optional<JobRow> j = store_->Job(id);
-  if (!j) return Status::NotFound("no job with id " + std::to_string(id));
-  return JobJson(*j);
-}
-
-Status Manager::CancelJob(int64_t id) {
-  std::shared_ptr<RunningJob> queued;
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    auto it = running_.find(id);
-    if (it == running_.end()) {
-      if (!store_->Job(id)) return Status::NotFound("no job with id " + std::to_string(id));
-      return Status::InvalidArgument("job " + std::to_string(id), "is not running");
-    }
-    it->second->cancel = true;
-    for (auto q = queue_.begin(); q != queue_.end(); ++q) {
-      if ((*q)->id == id) {
-        queued = *q;
-        queue_.erase(q);
-        running_.erase(id);
-        break;
-      }
-    }
-  }
-  if (queued) {  // never started: undo its reservations here
-    std::optional<JobRow> row = store_->Job(id);
-    JobRow r = row ? *row : JobRow{};
-    r.id = id;
-    FinishJob(r, queued->plan, Status::Cancelled("cancelled while queued"));
-    Emit("job", {{"id", id}, {"state", "cancelled"}, {"percent", 0}, {"error", r.error}});
-    Emit("vm", {{"id", queued->plan.clone_id}, {"change", "removed"}});
-    Emit("vm", {{"id", queued->plan.source_id}, {"change", "unlocked"}});
-  }
-  return Status::OK();
 }
 
 }  // namespace clonekit::manager

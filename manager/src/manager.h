@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "domain_xml.h"
+#include "events.h"
 #include "hypervisor.h"
 #include "names.h"
 #include "store.h"
@@ -136,10 +137,7 @@ class Manager {
   std::set<int64_t> restart_owed_;
   std::mutex plan_mu_;  // one clone planned at a time: names and paths stay unique
 
-  std::mutex events_mu_;
-  std::condition_variable events_cv_;
-  std::deque<std::pair<uint64_t, json>> events_;
-  uint64_t next_event_ = 1;
+  EventFeed events_;
 };
 
 }  // namespace clonekit::manager

@@ -51,7 +51,7 @@ export default function App() {
   // Job events carry progress; the end of a job is told in a toast.
   const onJob = useCallback(async (data) => {
     if (data.state === 'running') {
-      setVms((list) => list && list.map((vm) => (vm.job === data.id ? { ...vm, percent: data.percent } : vm)));
+      setVms((list) => list && list.map((vm) => (vm.job === data.id ? { ...vm, percent: data.percent, queued: false } : vm)));
       return;
     }
     let job;
@@ -61,7 +61,7 @@ export default function App() {
       return;
     }
     const source = latest.current.find((vm) => vm.id === job.source_vm)?.name || `VM ${job.source_vm}`;
-    if (job.state === 'failed' && /did not shut down/.test(job.error)) {
+    if (job.state === 'failed' && job.error_kind === 'source_did_not_stop') {
       toast('danger', `${source} failed to shut down`,
         `Power off ${source} manually, then open Clone again. (${job.error})`);
     } else if (job.state === 'failed') {
@@ -113,26 +113,27 @@ export default function App() {
     }
   }
 
+  // The kebab draws what the manager says may be done (vm.actions), with
+  // its reason when not; it decides nothing itself.
   function actions(vm) {
-    if (vm.status === 'cloning') {
-      return [{ title: 'Cancel cloning', onClick: () => act(`Cannot cancel cloning ${vm.name}`, () => api.cancelJob(vm.job)) }];
+    const can = (name) => vm.actions?.[name] || { allowed: false };
+    const item = (name, title, onClick, extra = {}) => {
+      const a = can(name);
+      return { title, onClick, isAriaDisabled: !a.allowed, tooltipProps: a.reason && { content: a.reason }, ...extra };
+    };
+    if (can('cancel_clone').allowed) {
+      return [item('cancel_clone', 'Cancel cloning', () => act(`Cannot cancel cloning ${vm.name}`, () => api.cancelJob(vm.job)))];
     }
-    const locked = vm.status === 'locked';
-    const active = vm.power === 'running';
-    const why = locked ? 'Locked while it is being cloned' : undefined;
     return [
-      { title: 'Run', isAriaDisabled: locked || active, tooltipProps: why && { content: why },
-        onClick: () => act(`Cannot start ${vm.name}`, () => api.start(vm.id)) },
-      { title: 'Shut down', isAriaDisabled: !active || locked, onClick: () => act(`Cannot shut down ${vm.name}`, () => api.stop(vm.id)) },
+      item('start', 'Run', () => act(`Cannot start ${vm.name}`, () => api.start(vm.id))),
+      item('shutdown', 'Shut down', () => act(`Cannot shut down ${vm.name}`, () => api.stop(vm.id))),
       // For a guest that ignores the shutdown request (seed: "power off the
       // VM manually", then clone again).
-      { title: 'Force off', isAriaDisabled: !active || locked,
-        onClick: () => act(`Cannot power off ${vm.name}`, () => api.stop(vm.id, true)) },
-      { title: 'Clone', onClick: () => setClone({ vm }) },
-      { title: 'Edit', onClick: () => setEdit(vm) },
+      item('force_off', 'Force off', () => act(`Cannot power off ${vm.name}`, () => api.stop(vm.id, true))),
+      item('clone', 'Clone', () => setClone({ vm })),
+      item('edit', 'Edit', () => setEdit(vm)),
       { isSeparator: true },
-      { title: 'Delete', isDanger: true, isAriaDisabled: locked || active, tooltipProps: why && { content: why },
-        onClick: () => setRemoving(vm) },
+      item('delete', 'Delete', () => setRemoving(vm), { isDanger: true }),
     ];
   }
 
@@ -223,6 +224,9 @@ export default function App() {
 }
 
 function Status({ vm }) {
+  if (vm.status === 'cloning' && vm.queued) {
+    return <span className="ck-status"><Label className="ck-queued">Queued{vm.queue_position ? ` (${vm.queue_position} in line)` : ''}</Label></span>;
+  }
   if (vm.status === 'cloning') {
     const pct = Math.floor(vm.percent || 0);
     return <span className="ck-status"><Spinner size="md" aria-label="Cloning" /> Cloning {pct}%</span>;

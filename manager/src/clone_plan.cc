@@ -1,0 +1,274 @@
+// Clone planning: the dialog's defaults, and a request turned into a plan
+// whose every check ran and whose files are reserved, before any copy.
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "clonekit/chain_resolver.h"
+#include "manager.h"
+#include "manager_internal.h"
+#include "pool_fs.h"
+
+namespace clonekit::manager {
+
+namespace {
+
+std::string Bytes(uint64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(n) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+// What the clone dialog shows of the source's configuration, read-only.
+static json Summary(const DomainInfo& info) {
+  json disks = json::array(), nics = json::array();
+  for (const DiskSpec& d : info.disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
+  for (const InterfaceSpec& i : info.interfaces) {
+    nics.push_back({{"mac", i.mac}, {"type", i.type}, {"source", i.source}, {"model", i.model}});
+  }
+  return {{"vcpus", info.vcpus}, {"memory_mib", info.memory_kib / 1024}, {"disks", disks}, {"nics", nics}};
+}
+
+std::string Manager::UniqueName(const std::string& ns, const std::string& base) {
+  std::string name = base + "-clone";
+  for (int n = 2; store_->VmByName(ns, name); n++) name = base + "-clone-" + std::to_string(n);
+  return name;
+}
+
+Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) {
+  std::optional<VmRow> vm = store_->Vm(vm_id);
+  if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
+  // Its disks do not exist yet: there is nothing to clone from.
+  if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  std::string xml = vm->xml;
+  std::string description = vm->description;  // now: the entry's
+  if (!snapshot.empty()) {
+    std::optional<SnapshotRow> s = store_->Snapshot(vm_id, snapshot);
+    if (!s) return Status::NotFound("VM '" + vm->name + "' has no snapshot '" + snapshot + "'");
+    xml = s->xml;
+  }
+  Result<DomainInfo> info = ParseDomain(xml);
+  if (!info.ok()) return info.status();
+  if (!snapshot.empty()) description = info->description;  // as saved with the snapshot
+  const std::vector<Pool> pools = store_->Pools();
+  const PoolFs fs(pools);
+  json disks = json::array();
+  for (const DiskSpec& d : info->disks) {
+    const Pool* home = fs.PoolOf(d.file);
+    const std::string pool = home ? home->name : pools.empty() ? "" : pools[0].name;
+    disks.push_back({{"target", d.target}, {"source", d.file}, {"source_format", d.format},
+                     {"pool", pool}, {"format", d.format}});
+  }
+  const Power power = hv_->State(RefOf(*vm));
+  return json{{"source", {{"id", vm->id}, {"name", vm->name}, {"namespace", vm->ns}}},
+              {"snapshot", snapshot.empty() ? json(nullptr) : json(snapshot)},
+              {"name", UniqueName(vm->ns, vm->name)},
+              {"namespace", vm->ns},
+              {"description", description},
+              {"start", true},
+              {"source_running", power == Power::kRunning},
+              {"disks", disks},
+              {"summary", Summary(*info)},
+              {"configuration", xml}};
+}
+
+// The data each clone disk will write must fit its pool's free space, less
+// what queued and running clones will still write there.
+Status Manager::CheckSpace(const ClonePlan& plan) {
+  std::map<std::string, uint64_t> need, promised;
+  std::map<std::string, std::string> dir_of;
+  for (const DiskPlan& d : plan.disks) {
+    need[d.pool] += d.data_bytes;
+    dir_of[d.pool] = DirName(d.output);
+  }
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    for (const auto& [id, job] : running_) {
+      const double left = 1.0 - job->percent / 100.0;
+      for (const DiskPlan& d : job->plan.disks) promised[d.pool] += static_cast<uint64_t>(double(d.data_bytes) * left);
+    }
+  }
+  for (const auto& [pool, bytes] : need) {
+    struct statvfs vfs;
+    if (statvfs(dir_of[pool].c_str(), &vfs) != 0) return Status::FromErrno(dir_of[pool], "cannot read free space", errno);
+    const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    const uint64_t available = free_bytes > promised[pool] ? free_bytes - promised[pool] : 0;
+    if (bytes > available) {
+      return Status::NoSpace("pool '" + pool + "'", "the clone needs " + Bytes(bytes) + " but " + Bytes(free_bytes) +
+                                                        " is free, " + Bytes(promised[pool]) +
+                                                        " of it promised to clones in progress");
+    }
+  }
+  return Status::OK();
+}
+
+Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
+  Result<json> defaults = CloneDefaults(req.source_vm, req.snapshot);
+  if (!defaults.ok()) return defaults.status();
+  const json& d = *defaults;
+  std::optional<VmRow> source = store_->Vm(req.source_vm);
+  if (!source) return Status::NotFound("no VM with id " + std::to_string(req.source_vm));
+  ClonePlan plan;
+  plan.source_id = req.source_vm;
+  plan.source = RefOf(*source);
+  const std::string clone_name = req.name.empty() ? d["name"].get<std::string>() : req.name;
+  const std::string ns = req.ns.empty() ? d["namespace"].get<std::string>() : req.ns;
+  std::string err = CheckName("VM", clone_name);
+  if (err.empty()) err = CheckNamespace(ns);
+  if (!err.empty()) return Status::InvalidArgument(err);
+  if (store_->VmByName(ns, clone_name)) {
+    return Status::Exists("VM '" + clone_name + "'", "already exists in namespace '" + ns + "'");
+  }
+  plan.libvirt_name = LibvirtName(ns, clone_name);
+  plan.clone = {RandomUuid(), clone_name};
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
+  plan.start = req.start;
+  const std::string configuration = d["configuration"].get<std::string>();
+  Result<DomainInfo> info = ParseDomain(configuration);
+  if (!info.ok()) return info.status();
+  const PoolFs fs = Fs();
+  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
+  std::map<std::string, Pool> pools;
+  for (const Pool& p : store_->Pools()) pools[p.name] = p;
+  std::set<std::string> targets;
+  for (const json& disk : d["disks"]) {
+    DiskPlan dp;
+    dp.target = disk["target"];
+    dp.source = disk["source"];
+    targets.insert(dp.target);
+    std::string pool = disk["pool"], format = disk["format"];
+    if (auto it = req.disks.find(dp.target); it != req.disks.end()) {
+      if (!it->second.pool.empty()) pool = it->second.pool;
+      if (!it->second.format.empty()) format = it->second.format;
+    }
+    if (format != "raw" && format != "qcow2") {
+      return Status::InvalidArgument("disk " + dp.target, "format '" + format + "' is not raw or qcow2");
+    }
+    if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");
+    dp.pool = pool;
+    dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
+    // What the copy writes: the chain's data (metadata only to find).
+    OpenOptions oopt;
+    oopt.force_share = true;
+    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
+    ChainOptions copt;
+    copt.allowed_backing_dirs = fs.Dirs();
+    Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
+    if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
+    ChainResolver resolver(**chain);
+    CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
+      dp.data_bytes += map.data_bytes();
+      return Status::OK();
+    }));
+    dp.output = pools[pool].dir + "/" + plan.libvirt_name + "-" + dp.target + "." + format;
+    plan.disks.push_back(dp);
+  }
+  for (const auto& [target, _] : req.disks) {
+    if (!targets.count(target)) return Status::InvalidArgument("disk " + target, "the source has no such disk");
+  }
+  CLONEKIT_RETURN_IF_ERROR(CheckSpace(plan));
+
+  // Reserve every file the job will make (O_EXCL, beneath the pool): what
+  // exists is never touched, and the job records each the moment it exists.
+  const auto undo = [&] {
+    for (const std::string& f : plan.outputs) unlink(f.c_str());
+  };
+  for (DiskPlan& dp : plan.disks) {
+    const std::string stem = dp.output.substr(0, dp.output.rfind('.'));
+    const std::string ext = dp.output.substr(dp.output.rfind('.'));
+    Status reserved;
+    for (int n = 1; n <= 100; n++) {
+      if (n > 1) dp.output = stem + "-" + std::to_string(n) + ext;
+      Result<UniqueFd> fd = fs.CreateExclusive(dp.output, 0600, "disk " + dp.target);
+      reserved = fd.status();
+      if (fd.ok() || fd.status().code() != Status::Code::kExists) break;
+    }
+    if (!reserved.ok()) {
+      undo();
+      return reserved;
+    }
+    plan.outputs.push_back(dp.output);
+  }
+  std::map<std::string, DiskSpec> new_disks;
+  for (const DiskPlan& dp : plan.disks) new_disks[dp.target] = {dp.target, dp.output, dp.format == OutputFormat::kRaw ? "raw" : "qcow2"};
+  if (!info->nvram.empty()) {
+    plan.nvram_from = info->nvram;
+    plan.nvram_to = DirName(info->nvram) + "/" + plan.libvirt_name + "_VARS.fd";
+    Result<UniqueFd> fd = fs.CreateExclusive(plan.nvram_to, 0600, "os/nvram");
+    if (!fd.ok()) {
+      undo();
+      return fd.status();
+    }
+    plan.outputs.push_back(plan.nvram_to);
+  }
+  // MACs unique across the inventory.
+  std::set<std::string> macs;
+  for (const VmRow& vm : store_->Vms()) {
+    if (Result<DomainInfo> i = ParseDomain(vm.xml); i.ok()) macs.insert(i->macs.begin(), i->macs.end());
+  }
+  CloneIdentity id;
+  id.name = clone_name;
+  id.uuid = plan.clone.uuid;
+  id.description = req.description ? *req.description : d["description"].get<std::string>();
+  id.new_mac = [&macs] {
+    std::string mac;
+    do mac = RandomMac(); while (!macs.insert(mac).second);
+    return mac;
+  };
+  id.disks = new_disks;
+  id.nvram = plan.nvram_to;
+  Result<std::string> xml = MakeCloneXml(configuration, id);
+  if (!xml.ok()) {
+    undo();
+    return xml.status();
+  }
+  plan.clone_xml = *xml;
+
+  // Admission: a copy slot now, else a place in the queue, else 429.
+  JobRow job;
+  job.source_vm = req.source_vm;
+  job.clone_name = clone_name;
+  job.snapshot = req.snapshot;
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    if (copying_ + static_cast<int>(queue_.size()) >= options_.max_clones) {
+      if (static_cast<int>(queue_.size()) >= options_.max_queued) {
+        undo();
+        return Status::Busy("clone: " + std::to_string(options_.max_clones) + " clones are copying and " +
+                            std::to_string(queue_.size()) + " are queued (the limit); try again later");
+      }
+      job.state = JobState::kQueued;
+    } else {
+      job.state = JobState::kRunning;
+    }
+  }
+  job.outputs = plan.outputs;
+  job.owner_pid = getpid();
+  Status written = store_->Write([&]() -> Status {
+    VmRow clone;
+    clone.uuid = id.uuid;
+    clone.name = clone_name;
+    clone.ns = ns;
+    clone.description = id.description;
+    clone.status = VmStatus::kCloning;
+    clone.xml = plan.clone_xml;
+    Result<int64_t> cid = store_->InsertVm(clone);
+    if (!cid.ok()) return cid.status();
+    plan.clone_id = *cid;
+    job.clone_vm = *cid;
+    Result<int64_t> jid = store_->InsertJob(job);
+    if (!jid.ok()) return jid.status();
+    plan.job_id = *jid;
+    return Status::OK();
+  });
+  if (!written.ok()) {
+    undo();
+    return written;
+  }
+  return plan;
+}
+
+}  // namespace clonekit::manager

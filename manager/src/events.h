@@ -1,0 +1,39 @@
+// EventFeed: the change feed behind GET /api/v1/events. Every change is an
+// event with a sequence number; readers ask for what came after the last
+// one they saw, waiting a while when there is nothing new. The last 512
+// events are kept (a reader further behind reloads instead).
+//
+// Thread-safety: Emit and After may be called from any thread.
+#ifndef CLONEKIT_MANAGER_EVENTS_H_
+#define CLONEKIT_MANAGER_EVENTS_H_
+
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace clonekit::manager {
+
+class EventFeed {
+ public:
+  using json = nlohmann::ordered_json;
+  // Adds {seq, kind, data}; wakes every waiting reader.
+  void Emit(const std::string& kind, json data);
+  // The events after `after`, waiting up to timeout_ms for one.
+  json After(uint64_t after, int timeout_ms);
+
+ private:
+  static constexpr size_t kKept = 512;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<uint64_t, json>> events_;
+  uint64_t next_ = 1;
+};
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_EVENTS_H_

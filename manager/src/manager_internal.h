@@ -1,0 +1,49 @@
+// The manager's private records, shared by its files (manager.cc: VMs,
+// pools, snapshots, recovery; clone_plan.cc: defaults and planning;
+// clone_jobs.cc: running, finishing, cancelling). Not for other users.
+#ifndef CLONEKIT_MANAGER_MANAGER_INTERNAL_H_
+#define CLONEKIT_MANAGER_MANAGER_INTERNAL_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "clonekit/collapse.h"
+#include "manager.h"
+
+namespace clonekit::manager {
+
+struct Manager::DiskPlan {
+  std::string target, source, output, pool;
+  OutputFormat format = OutputFormat::kQcow2;
+  uint64_t data_bytes = 0;  // what the copy will write, about
+};
+
+struct Manager::ClonePlan {
+  int64_t job_id = 0, source_id = 0, clone_id = 0;
+  DomainRef source, clone;
+  std::string libvirt_name, clone_xml;
+  bool start = true;
+  std::vector<DiskPlan> disks;
+  std::string nvram_from, nvram_to;
+  std::vector<std::string> outputs;  // every file reserved (O_EXCL) for the job
+};
+
+struct Manager::RunningJob {
+  int64_t id = 0;
+  int64_t source_vm = 0;
+  ClonePlan plan;
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> started{false};
+  // Live progress (the database copy is written at most once a second).
+  std::atomic<double> percent{0};
+  std::atomic<uint64_t> done_bytes{0}, total_bytes{0};
+};
+
+inline DomainRef RefOf(const VmRow& vm) { return {vm.uuid, vm.name}; }
+std::string Lower(std::string s);
+std::string RealPath(const std::string& path);
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_MANAGER_INTERNAL_H_

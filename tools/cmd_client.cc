@@ -1,0 +1,22 @@
+// The clients of the manager's service: every group registered, the
+// client options on every leaf, and the chosen action run with one client.
+#include "client_commands.h"
+#include "commands.h"
+
+namespace clonekit::tools {
+
+Runner AddManagerCommands(CLI::App& app) {
+  auto c = std::make_shared<ClientContext>();
+  for (auto add : {AddPoolCommands, AddVmCommands, AddSnapshotCommands, AddJobCommands}) {
+    for (CLI::App* leaf : add(app, c)) {
+      if (!leaf->get_option_no_throw("--server")) AddClientOptions(leaf, c->args);
+    }
+  }
+  return [c]() {
+    if (!c->chosen) return 2;
+    Api api(c->args.where);
+    return c->chosen(api);
+  };
+}
+
+}  // namespace clonekit::tools

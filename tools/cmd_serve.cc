@@ -1,0 +1,103 @@
+// `clonekit serve`: the manager's service in the foreground.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "access.h"
+#include "api_client.h"
+#include "commands.h"
+#include "http_api.h"
+#include "manager.h"
+
+namespace clonekit::tools {
+
+namespace {
+
+// SIGINT, SIGTERM and SIGHUP stop the service: they are blocked in every
+// thread and taken by one thread with sigwait, which stops the HTTP server
+// from ordinary code (not from a signal handler).
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+}  // namespace
+
+// The console built beside this binary when it runs from the build tree,
+// else the installed one; "" when neither exists.
+std::string DefaultWebDir() {
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string build_root = CLONEKIT_BUILD_ROOT;
+  const std::string dir = self.rfind(build_root + "/", 0) == 0 ? CLONEKIT_BUILD_WEB_DIR : CLONEKIT_INSTALL_WEB_DIR;
+  return !dir.empty() && std::filesystem::is_regular_file(dir + "/index.html", ec) ? dir : "";
+}
+
+Runner AddServeCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "run the manager service (REST API, clone jobs)");
+  auto opts = std::make_shared<manager::ManagerOptions>();
+  auto serve = std::make_shared<manager::ServeOptions>();
+  opts->db_path = "/var/lib/clonekit/clonekit.db";
+  cmd->add_option("--db", opts->db_path, "SQLite state file")->capture_default_str();
+  cmd->add_option("--hypervisor", opts->hypervisor_uri, "libvirt URI (e.g. qemu:///system); none: VMs cannot run");
+  cmd->add_option("--shutdown-timeout", opts->shutdown_timeout, "seconds a running source may take to shut down")
+      ->capture_default_str();
+  cmd->add_option("--copy-rate", opts->copy_rate, "limit each disk copy to this many bytes/s (e.g. 100M)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--max-clones", opts->max_clones, "copies at once; later clones wait, queued")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--max-queued", opts->max_queued, "queued clones at most; more are refused (HTTP 429)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  cmd->add_option("--listen", serve->address, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", serve->port, "TCP port")->capture_default_str();
+  auto token_file = std::make_shared<std::string>();
+  cmd->add_option("--token-file", *token_file,
+                  "the TCP door's bearer token, made (0600) at the first start (default: 'token' beside --db)");
+  serve->web_dir = DefaultWebDir();
+  cmd->add_option("--web", serve->web_dir, "serve the web console from this directory (\"\": none)")
+      ->capture_default_str();
+  serve->unix_socket = kDefaultSocket;
+  cmd->add_option("--socket", serve->unix_socket,
+                  "the Unix socket: root and group clonekit, no token (\"\": none)")
+      ->capture_default_str();
+  return [=]() {
+    // Everything the service makes (database, token, clones, sockets) is
+    // private unless it widens it on purpose.
+    umask(077);
+    if (serve->unix_socket == kDefaultSocket && mkdir("/run/clonekit", 0755) != 0 && errno != EEXIST) {
+      return Fail(Status::FromErrno("/run/clonekit", "cannot make the socket's directory (--socket PATH)", errno));
+    }
+    const std::string db_dir = std::filesystem::path(opts->db_path).parent_path().string();
+    Result<std::string> token = manager::LoadOrCreateToken(
+        !token_file->empty() ? *token_file : (db_dir.empty() ? "." : db_dir) + "/token");
+    if (!token.ok()) return Fail(token.status());
+    serve->token = *token;
+    const sigset_t stop_signals = StopSignals();
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists
+    Result<std::unique_ptr<manager::Manager>> m = manager::Manager::Open(*opts);
+    if (!m.ok()) return Fail(m.status());
+    manager::ApiServer server(**m, *serve);
+    std::thread([&server, stop_signals] {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      server.Stop();
+    }).detach();
+    Status bound = server.Bind();
+    if (!bound.ok()) return Fail(bound);
+    std::fprintf(stderr, "clonekit: serving on http://%s:%d%s%s (state %s)\n", serve->address.c_str(), serve->port,
+                 serve->unix_socket.empty() ? "" : " and ", serve->unix_socket.c_str(), opts->db_path.c_str());
+    server.Serve();
+    return 0;  // ~Manager cancels clones still running
+  };
+}
+
+}  // namespace clonekit::tools
