@@ -9,6 +9,7 @@ BUILD_DIR=$build bash "$root/scripts/build.sh" "$@"
 # directory) so that the tests can also run `nbdkit clonekit` by name.
 if [ "${CLONEKIT_INSTALL:-0}" = 1 ]; then meson install -C "$build" --quiet; fi
 rc=0
-meson test -C "$build" --print-errorlogs || rc=$?
+# MESON_TEST_ARGS: e.g. "--no-suite browser" (CI's sanitizer pass).
+meson test -C "$build" --print-errorlogs ${MESON_TEST_ARGS:-} || rc=$?
 python3 "$root/scripts/test-summary.py" "$build/meson-logs/testlog.json"
 exit $rc

@@ -32,6 +32,18 @@ Status OptBool(const json& b, const std::string& key, bool* out) {
   return Status::OK();
 }
 
+// A whole number in [lo, hi], or absent.
+Status OptCount(const json& b, const std::string& key, uint64_t lo, uint64_t hi, std::optional<uint64_t>* out) {
+  auto it = b.find(key);
+  if (it == b.end()) return Status::OK();
+  if (!it->is_number_unsigned() || it->get<uint64_t>() < lo || it->get<uint64_t>() > hi) {
+    return Status::InvalidArgument("field '" + key + "'", "must be a whole number from " + std::to_string(lo) + " to " +
+                                                              std::to_string(hi));
+  }
+  *out = it->get<uint64_t>();
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<PoolRequest> DecodePool(const json& b) {
@@ -73,6 +85,11 @@ Result<UpdateRequest> DecodeUpdate(const json& b) {
     s.clear();
     CLONEKIT_RETURN_IF_ERROR(OptString(b, "description", &s));
     r.description = s;
+  }
+  CLONEKIT_RETURN_IF_ERROR(OptCount(b, "vcpus", 1, 512, &r.vcpus));
+  CLONEKIT_RETURN_IF_ERROR(OptCount(b, "memory_mib", 16, 16u << 20, &r.memory_mib));
+  if ((r.vcpus || r.memory_mib) && r.xml) {
+    return Status::InvalidArgument("field 'xml'", "give either the definition or vcpus/memory_mib, not both");
   }
   return r;
 }

@@ -29,6 +29,7 @@ struct ImportRequest {
 };
 struct UpdateRequest {
   std::optional<std::string> xml, description;
+  std::optional<uint64_t> vcpus, memory_mib;  // the console's edit form
 };
 
 Result<PoolRequest> DecodePool(const json& body);

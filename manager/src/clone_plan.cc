@@ -23,7 +23,7 @@ std::string Bytes(uint64_t n) {
 }  // namespace
 
 // What the clone dialog shows of the source's configuration, read-only.
-static json Summary(const DomainInfo& info) {
+json Summary(const DomainInfo& info) {
   json disks = json::array(), nics = json::array();
   for (const DiskSpec& d : info.disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
   for (const InterfaceSpec& i : info.interfaces) {

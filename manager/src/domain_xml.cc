@@ -138,6 +138,24 @@ Result<std::string> SetIdentity(const std::string& xml, const std::string& uuid,
   });
 }
 
+Result<std::string> SetResources(const std::string& xml, std::optional<uint64_t> vcpus, std::optional<uint64_t> memory_kib) {
+  return Rewrite(xml, [&](Element& d) {
+    if (vcpus) {
+      Element& v = d.ChildOrAdd("vcpu");
+      v.text = std::to_string(*vcpus);
+      v.RemoveAttr("current");
+    }
+    if (memory_kib) {
+      for (const char* name : {"memory", "currentMemory"}) {
+        if (Element* m = name == std::string("memory") ? &d.ChildOrAdd(name) : d.Child(name)) {
+          m->text = std::to_string(*memory_kib);
+          m->SetAttr("unit", "KiB");
+        }
+      }
+    }
+  });
+}
+
 Result<std::string> ForLibvirt(const std::string& xml, const std::string& libvirt_name) {
   return Rewrite(xml, [&](Element& d) { SetText(d, "name", libvirt_name); });
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ Result<std::string> SetDisks(const std::string& xml, const std::map<std::string,
 
 // Sets <uuid> and <description>, nothing else.
 Result<std::string> SetIdentity(const std::string& xml, const std::string& uuid, const std::string& description);
+
+// Sets <vcpu> and <memory> (KiB; <currentMemory> follows), when given.
+Result<std::string> SetResources(const std::string& xml, std::optional<uint64_t> vcpus, std::optional<uint64_t> memory_kib);
 
 // The definition libvirt gets: the same, with libvirt's own (global) name.
 Result<std::string> ForLibvirt(const std::string& xml, const std::string& libvirt_name);

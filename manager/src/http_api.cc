@@ -306,7 +306,7 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<UpdateRequest> r = DecodeUpdate(b);
-    Reply(res, r.ok() ? m.UpdateVm(Id(req), r->xml, r->description) : Result<json>(r.status()));
+    Reply(res, r.ok() ? m.UpdateVm(Id(req), r->xml, r->description, r->vcpus, r->memory_mib) : Result<json>(r.status()));
   });
   s.Delete(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.DeleteVm(Id(req))); });
   s.Post(R"(/api/v1/vms/(\d+)/start)", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.StartVm(Id(req))); });

@@ -266,7 +266,10 @@ json Manager::VmJson(const VmRow& vm, bool full) {
   }
   j["disks"] = disks;
   j["snapshots"] = store_->Snapshots(vm.id).size();
-  if (full) j["xml"] = vm.xml;
+  if (full) {
+    j["xml"] = vm.xml;
+    if (info.ok()) j["summary"] = Summary(*info);
+  }
   return j;
 }
 
@@ -327,7 +330,8 @@ Result<json> Manager::DefineVm(const std::string& xml, const std::string& ns, co
 }
 
 Result<json> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml,
-                               const std::optional<std::string>& description) {
+                               const std::optional<std::string>& description, std::optional<uint64_t> vcpus,
+                               std::optional<uint64_t> memory_mib) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
   if (vm->status == VmStatus::kCloning) {
@@ -347,6 +351,12 @@ Result<json> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml
     }
     CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, Fs()));
     base = *xml;
+  }
+  if (vcpus || memory_mib) {
+    Result<std::string> sized =
+        SetResources(base, vcpus, memory_mib ? std::optional<uint64_t>(*memory_mib * 1024) : std::nullopt);
+    if (!sized.ok()) return sized.status();
+    base = *sized;
   }
   // One source of truth for the description: the entry; the XML follows it.
   Result<std::string> pinned = SetIdentity(base, vm->uuid, updated.description);

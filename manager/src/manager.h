@@ -65,8 +65,11 @@ class Manager {
   Status RemovePool(const std::string& name);
 
   Result<json> DefineVm(const std::string& xml, const std::string& ns, const std::string& description);
+  // Replaces the definition, or sets vCPUs and memory in it, and/or the
+  // description (one source of truth: the entry; the XML follows it).
   Result<json> UpdateVm(int64_t id, const std::optional<std::string>& xml,
-                        const std::optional<std::string>& description);
+                        const std::optional<std::string>& description,
+                        std::optional<uint64_t> vcpus = std::nullopt, std::optional<uint64_t> memory_mib = std::nullopt);
   Result<json> ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& disks);
   json ListVms();
   Result<json> GetVm(int64_t id);

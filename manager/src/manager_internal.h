@@ -43,6 +43,8 @@ struct Manager::RunningJob {
 inline DomainRef RefOf(const VmRow& vm) { return {vm.uuid, vm.name}; }
 std::string Lower(std::string s);
 std::string RealPath(const std::string& path);
+// What the clone dialog and the edit form show of a configuration.
+json Summary(const DomainInfo& info);
 
 }  // namespace clonekit::manager
 

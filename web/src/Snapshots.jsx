@@ -1,0 +1,29 @@
+// A VM's snapshots, in its expanded row, each with Clone.
+import React, { useEffect, useState } from 'react';
+import { Alert, Button, Spinner } from '@patternfly/react-core';
+import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
+import { api } from './api.js';
+
+export function Snapshots({ vm, onClone }) {
+  const [list, setList] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => { api.snapshots(vm.id).then(setList, (e) => setError(e.message)); }, [vm.id, vm.snapshots]);
+  if (error) return <Alert variant="danger" isInline title="Cannot list snapshots">{error}</Alert>;
+  if (!list) return <Spinner size="md" aria-label="Loading snapshots" />;
+  return (
+    <Table aria-label={`Snapshots of ${vm.name}`} variant="compact">
+      <Thead><Tr><Th>Snapshot</Th><Th>Taken</Th><Th>Disks</Th><Th screenReaderText="Actions" /></Tr></Thead>
+      <Tbody>
+        {list.map((s) => (
+          <Tr key={s.name} data-snapshot={s.name}>
+            <Td dataLabel="Snapshot">{s.name}</Td>
+            <Td dataLabel="Taken">{new Date(s.created).toLocaleString()}</Td>
+            <Td dataLabel="Disks">{s.disks.map((d) => d.target).join(', ')}</Td>
+            <Td isActionCell><Button variant="secondary" size="sm" onClick={() => onClone(s.name)}>Clone</Button></Td>
+          </Tr>
+        ))}
+      </Tbody>
+    </Table>
+  );
+}
+
