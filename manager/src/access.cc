@@ -1,5 +1,6 @@
 #include "access.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/random.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -18,30 +20,35 @@ namespace clonekit::manager {
 
 bool PeerAllowed(pid_t pid, uid_t* uid) {
   if (pid <= 0) return false;
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  std::vector<long> uids, gids;
-  const auto numbers = [](const std::string& rest) {
-    std::vector<long> out;
-    std::istringstream in(rest);
-    for (long v; in >> v;) out.push_back(v);
-    return out;
-  };
-  while (std::getline(status, line)) {
-    if (line.rfind("Uid:", 0) == 0) uids = numbers(line.substr(4));
-    if (line.rfind("Gid:", 0) == 0 || line.rfind("Groups:", 0) == 0) {
-      for (long g : numbers(line.substr(line.find(':') + 1))) gids.push_back(g);
-    }
-  }
-  if (uids.size() < 2) return false;
-  *uid = static_cast<uid_t>(uids[1]);
-  if (uids[1] == 0) return true;
   const group* g = getgrnam(kClientGroup);
-  if (!g) return false;
-  for (long id : gids) {
-    if (id == static_cast<long>(g->gr_gid)) return true;
+  bool found = false, allowed = true;
+  uid_t least = 0;
+  DIR* fds = opendir("/proc/self/fd");
+  if (!fds) return false;
+  while (dirent* e = readdir(fds)) {
+    const int fd = std::atoi(e->d_name);
+    if (e->d_name[0] == '.' || fd == dirfd(fds)) continue;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    int domain = 0;
+    socklen_t dlen = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0 || domain != AF_UNIX) continue;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid != pid) continue;
+    found = true;
+    if (cred.uid != 0) least = cred.uid;
+    bool member = cred.uid == 0 || (g && cred.gid == g->gr_gid);
+    if (!member && g) {
+      std::vector<gid_t> groups(256);
+      socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+      if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+        for (size_t i = 0; i < glen / sizeof(gid_t); i++) member = member || groups[i] == g->gr_gid;
+      }
+    }
+    allowed = allowed && member;
   }
-  return false;
+  closedir(fds);
+  *uid = least;
+  return found && allowed;
 }
 
 namespace {

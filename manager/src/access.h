@@ -30,9 +30,13 @@ struct Caller {
 // The group whose members may use the Unix socket besides root.
 inline constexpr const char* kClientGroup = "clonekit";
 
-// Whether the process `pid` (the peer a Unix socket connection names with
-// SO_PEERCRED, which cpp-httplib hands on as the request's remote port) is
-// root or in kClientGroup (primary or supplementary). Sets *uid (effective).
+// Whether the peer of our Unix socket connection from process `pid` (the
+// pid cpp-httplib hands on as the request's remote port, from SO_PEERCRED)
+// is root or in kClientGroup, by the credentials the kernel recorded when
+// it connected: SO_PEERCRED and SO_PEERGROUPS of our own connected sockets
+// whose peer is that pid (the least privileged of them, should there be
+// several). Nothing is read of the process as it is now, so neither an
+// exec of a setuid program nor a reused pid changes the answer. Sets *uid.
 // The socket file's mode (0660, root:clonekit) is the kernel's gate in
 // front of this one.
 bool PeerAllowed(pid_t pid, uid_t* uid);

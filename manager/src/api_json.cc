@@ -133,6 +133,121 @@ Result<CloneRequest> DecodeClone(const json& b) {
   return r;
 }
 
+json EncodePool(const Pool& p) { return json{{"name", p.name}, {"dir", p.dir}}; }
+
+json EncodePools(const std::vector<Pool>& pools) {
+  json out = json::array();
+  for (const Pool& p : pools) out.push_back(EncodePool(p));
+  return out;
+}
+
+namespace {
+
+json EncodeDisks(const std::vector<DiskSpec>& disks) {
+  json out = json::array();
+  for (const DiskSpec& d : disks) out.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
+  return out;
+}
+
+json EncodeAction(const Action& a) {
+  return a.allowed ? json{{"allowed", true}} : json{{"allowed", false}, {"reason", a.reason}};
+}
+
+}  // namespace
+
+json EncodeSummary(const DomainInfo& info) {
+  json nics = json::array();
+  for (const InterfaceSpec& i : info.interfaces) {
+    nics.push_back({{"mac", i.mac}, {"type", i.type}, {"source", i.source}, {"model", i.model}});
+  }
+  return {{"vcpus", info.vcpus}, {"memory_mib", info.memory_kib / 1024}, {"disks", EncodeDisks(info.disks)}, {"nics", nics}};
+}
+
+json EncodeVm(const VmView& v) {
+  const VmRow& vm = v.vm;
+  const bool cloning = vm.status == VmStatus::kCloning;
+  json j{{"id", vm.id}, {"uuid", vm.uuid}, {"name", vm.name}, {"namespace", vm.ns},
+         {"description", vm.description}, {"created", vm.created}};
+  j["status"] = cloning ? "cloning" : !v.locked_by.empty() ? "locked" : PowerDetailName(v.detail);
+  j["power"] = PowerName(PowerOf(v.detail));
+  j["locked_by"] = v.locked_by;
+  j["actions"] = {{"start", EncodeAction(v.actions.start)},       {"shutdown", EncodeAction(v.actions.shutdown)},
+                  {"force_off", EncodeAction(v.actions.force_off)}, {"clone", EncodeAction(v.actions.clone)},
+                  {"edit", EncodeAction(v.actions.edit)},         {"delete", EncodeAction(v.actions.remove)},
+                  {"cancel_clone", EncodeAction(v.actions.cancel_clone)}};
+  if (v.job) {
+    j["job"] = *v.job;
+    j["percent"] = v.percent;
+    j["queued"] = v.queued;
+    if (v.queue_position) j["queue_position"] = *v.queue_position;
+  }
+  j["disks"] = v.info ? EncodeDisks(v.info->disks) : json::array();
+  if (v.info) j["macs"] = v.info->macs;
+  j["snapshots"] = v.snapshots;
+  if (v.full) {
+    j["xml"] = vm.xml;
+    if (v.info) j["summary"] = EncodeSummary(*v.info);
+  }
+  return j;
+}
+
+json EncodeVms(const std::vector<VmView>& vms) {
+  json out = json::array();
+  for (const VmView& v : vms) out.push_back(EncodeVm(v));
+  return out;
+}
+
+json EncodeJob(const JobView& v) {
+  const JobRow& j = v.job;
+  json out{{"id", j.id},
+           {"source_vm", j.source_vm ? json(j.source_vm) : json(nullptr)},
+           {"clone_vm", j.clone_vm ? json(j.clone_vm) : json(nullptr)},
+           {"clone_name", j.clone_name},
+           {"snapshot", j.snapshot.empty() ? json(nullptr) : json(j.snapshot)},
+           {"state", JobStateName(j.state)},
+           {"percent", j.percent},
+           {"done_bytes", j.done_bytes},
+           {"total_bytes", j.total_bytes},
+           {"error", j.error},
+           {"error_kind", j.error_kind},
+           {"outputs", j.outputs},
+           {"source_was_running", j.source_was_running},
+           {"created", j.created},
+           {"finished", j.finished}};
+  if (v.queue_position) out["queue_position"] = *v.queue_position;
+  return out;
+}
+
+json EncodeJobs(const std::vector<JobView>& jobs) {
+  json out = json::array();
+  for (const JobView& j : jobs) out.push_back(EncodeJob(j));
+  return out;
+}
+
+json EncodeSnapshots(const std::vector<SnapshotView>& snapshots) {
+  json out = json::array();
+  for (const SnapshotView& s : snapshots) out.push_back({{"name", s.name}, {"created", s.created}, {"disks", EncodeDisks(s.disks)}});
+  return out;
+}
+
+json EncodeDefaults(const CloneDefaults& d) {
+  json disks = json::array();
+  for (const DiskDefault& x : d.disks) {
+    disks.push_back({{"target", x.target}, {"source", x.source}, {"source_format", x.source_format},
+                     {"pool", x.pool}, {"format", x.format}});
+  }
+  return json{{"source", {{"id", d.source_id}, {"name", d.source_name}, {"namespace", d.source_ns}}},
+              {"snapshot", d.snapshot.empty() ? json(nullptr) : json(d.snapshot)},
+              {"name", d.name},
+              {"namespace", d.ns},
+              {"description", d.description},
+              {"start", d.start},
+              {"source_running", d.source_running},
+              {"disks", disks},
+              {"summary", EncodeSummary(d.summary)},
+              {"configuration", d.configuration}};
+}
+
 int HttpCode(const Status& s) {
   switch (s.code()) {
     case Status::Code::kInvalidArgument:

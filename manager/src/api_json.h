@@ -1,6 +1,6 @@
 // The API's JSON edge: requests decoded into typed values (every field's
-// type checked, the field named in the error), errors encoded with their
-// HTTP status. The only file besides the routes that reads request JSON.
+// type checked, the field named in the error), the manager's views and
+// errors encoded (with their HTTP status). The only file besides the routes that reads request JSON.
 //
 // Thread-safety: pure functions.
 #ifndef CLONEKIT_MANAGER_API_JSON_H_
@@ -14,6 +14,7 @@
 
 #include "clonekit/status.h"
 #include "manager.h"
+#include "views.h"
 
 namespace clonekit::manager {
 
@@ -39,6 +40,18 @@ Result<UpdateRequest> DecodeUpdate(const json& body);
 Result<bool> DecodeStop(const json& body);           // "force"
 Result<std::string> DecodeSnapshot(const json& body);  // "name"
 Result<CloneRequest> DecodeClone(const json& body);  // source_vm left 0
+
+// The answers' encodings (docs/api.md has their shapes).
+json EncodePool(const Pool& pool);
+json EncodePools(const std::vector<Pool>& pools);
+json EncodeVm(const VmView& vm);
+json EncodeVms(const std::vector<VmView>& vms);
+json EncodeJob(const JobView& job);
+json EncodeJobs(const std::vector<JobView>& jobs);
+json EncodeSnapshots(const std::vector<SnapshotView>& snapshots);
+json EncodeDefaults(const CloneDefaults& d);
+// What the clone dialog and the edit form show of a configuration.
+json EncodeSummary(const DomainInfo& info);
 
 int HttpCode(const Status& s);
 // {"error": message, "error_kind": "invalid"|"not_found"|...}

@@ -14,7 +14,7 @@
 
 namespace clonekit::manager {
 
-Result<json> Manager::StartClone(const CloneRequest& request) {
+Result<JobView> Manager::StartClone(const CloneRequest& request) {
   std::lock_guard<std::mutex> plan_lock(plan_mu_);
   Result<ClonePlan> plan = PlanClone(request);
   if (!plan.ok()) return plan.status();
@@ -71,6 +71,7 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
   std::vector<uint64_t> allocated;
   uint64_t total = 0;
   for (const DiskPlan& dp : plan.disks) {
+    copt.top_format = dp.source_format;  // the definition's, never guessed
     Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
     if (!chain.ok()) return chain.status();
     uint64_t bytes = 0;
@@ -255,9 +256,9 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
 }
 
-json Manager::JobJson(const JobRow& stored) {
-  JobRow j = stored;
-  std::optional<size_t> position;
+JobView Manager::ViewOf(const JobRow& stored) {
+  JobView v{stored, std::nullopt};
+  JobRow& j = v.job;
   if (Active(j.state)) {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     if (auto it = running_.find(j.id); it != running_.end()) {
@@ -267,38 +268,22 @@ json Manager::JobJson(const JobRow& stored) {
       j.total_bytes = it->second->total_bytes;
     }
     for (size_t i = 0; i < queue_.size(); i++) {
-      if (queue_[i]->id == j.id) position = i + 1;
+      if (queue_[i]->id == j.id) v.queue_position = i + 1;
     }
   }
-  json out{{"id", j.id},
-           {"source_vm", j.source_vm ? json(j.source_vm) : json(nullptr)},
-           {"clone_vm", j.clone_vm ? json(j.clone_vm) : json(nullptr)},
-           {"clone_name", j.clone_name},
-           {"snapshot", j.snapshot.empty() ? json(nullptr) : json(j.snapshot)},
-           {"state", JobStateName(j.state)},
-           {"percent", j.percent},
-           {"done_bytes", j.done_bytes},
-           {"total_bytes", j.total_bytes},
-           {"error", j.error},
-           {"error_kind", j.error_kind},
-           {"outputs", j.outputs},
-           {"source_was_running", j.source_was_running},
-           {"created", j.created},
-           {"finished", j.finished}};
-  if (position) out["queue_position"] = *position;
+  return v;
+}
+
+std::vector<JobView> Manager::ListJobs() {
+  std::vector<JobView> out;
+  for (const JobRow& j : store_->Jobs()) out.push_back(ViewOf(j));
   return out;
 }
 
-json Manager::ListJobs() {
-  json out = json::array();
-  for (const JobRow& j : store_->Jobs()) out.push_back(JobJson(j));
-  return out;
-}
-
-Result<json> Manager::GetJob(int64_t id) {
+Result<JobView> Manager::GetJob(int64_t id) {
   std::optional<JobRow> j = store_->Job(id);
   if (!j) return Status::NotFound("no job with id " + std::to_string(id));
-  return JobJson(*j);
+  return ViewOf(*j);
 }
 
 Status Manager::CancelJob(int64_t id) {

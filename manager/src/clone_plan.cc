@@ -22,57 +22,44 @@ std::string Bytes(uint64_t n) {
 
 }  // namespace
 
-// What the clone dialog shows of the source's configuration, read-only.
-json Summary(const DomainInfo& info) {
-  json disks = json::array(), nics = json::array();
-  for (const DiskSpec& d : info.disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
-  for (const InterfaceSpec& i : info.interfaces) {
-    nics.push_back({{"mac", i.mac}, {"type", i.type}, {"source", i.source}, {"model", i.model}});
-  }
-  return {{"vcpus", info.vcpus}, {"memory_mib", info.memory_kib / 1024}, {"disks", disks}, {"nics", nics}};
-}
-
 std::string Manager::UniqueName(const std::string& ns, const std::string& base) {
   std::string name = base + "-clone";
   for (int n = 2; store_->VmByName(ns, name); n++) name = base + "-clone-" + std::to_string(n);
   return name;
 }
 
-Result<json> Manager::CloneDefaults(int64_t vm_id, const std::string& snapshot) {
+Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapshot) {
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   // Its disks do not exist yet: there is nothing to clone from.
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
-  std::string xml = vm->xml;
-  std::string description = vm->description;  // now: the entry's
+  CloneDefaults d;
+  d.configuration = vm->xml;
+  d.description = vm->description;  // now: the entry's
   if (!snapshot.empty()) {
     std::optional<SnapshotRow> s = store_->Snapshot(vm_id, snapshot);
     if (!s) return Status::NotFound("VM '" + vm->name + "' has no snapshot '" + snapshot + "'");
-    xml = s->xml;
+    d.configuration = s->xml;
   }
-  Result<DomainInfo> info = ParseDomain(xml);
+  Result<DomainInfo> info = ParseDomain(d.configuration);
   if (!info.ok()) return info.status();
-  if (!snapshot.empty()) description = info->description;  // as saved with the snapshot
+  if (!snapshot.empty()) d.description = info->description;  // as saved with the snapshot
   const std::vector<Pool> pools = store_->Pools();
   const PoolFs fs(pools);
-  json disks = json::array();
-  for (const DiskSpec& d : info->disks) {
-    const Pool* home = fs.PoolOf(d.file);
+  for (const DiskSpec& disk : info->disks) {
+    const Pool* home = fs.PoolOf(disk.file);
     const std::string pool = home ? home->name : pools.empty() ? "" : pools[0].name;
-    disks.push_back({{"target", d.target}, {"source", d.file}, {"source_format", d.format},
-                     {"pool", pool}, {"format", d.format}});
+    d.disks.push_back({disk.target, disk.file, disk.format, pool, disk.format});
   }
-  const Power power = hv_->State(RefOf(*vm));
-  return json{{"source", {{"id", vm->id}, {"name", vm->name}, {"namespace", vm->ns}}},
-              {"snapshot", snapshot.empty() ? json(nullptr) : json(snapshot)},
-              {"name", UniqueName(vm->ns, vm->name)},
-              {"namespace", vm->ns},
-              {"description", description},
-              {"start", true},
-              {"source_running", power == Power::kRunning},
-              {"disks", disks},
-              {"summary", Summary(*info)},
-              {"configuration", xml}};
+  d.source_id = vm->id;
+  d.source_name = vm->name;
+  d.source_ns = vm->ns;
+  d.snapshot = snapshot;
+  d.name = UniqueName(vm->ns, vm->name);
+  d.ns = vm->ns;
+  d.source_running = hv_->State(RefOf(*vm)) == Power::kRunning;
+  d.summary = std::move(info).value();
+  return d;
 }
 
 // The data each clone disk will write must fit its pool's free space, less
@@ -106,16 +93,16 @@ Status Manager::CheckSpace(const ClonePlan& plan) {
 }
 
 Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
-  Result<json> defaults = CloneDefaults(req.source_vm, req.snapshot);
+  Result<CloneDefaults> defaults = Defaults(req.source_vm, req.snapshot);
   if (!defaults.ok()) return defaults.status();
-  const json& d = *defaults;
+  const CloneDefaults& d = *defaults;
   std::optional<VmRow> source = store_->Vm(req.source_vm);
   if (!source) return Status::NotFound("no VM with id " + std::to_string(req.source_vm));
   ClonePlan plan;
   plan.source_id = req.source_vm;
   plan.source = RefOf(*source);
-  const std::string clone_name = req.name.empty() ? d["name"].get<std::string>() : req.name;
-  const std::string ns = req.ns.empty() ? d["namespace"].get<std::string>() : req.ns;
+  const std::string clone_name = req.name.empty() ? d.name : req.name;
+  const std::string ns = req.ns.empty() ? d.ns : req.ns;
   std::string err = CheckName("VM", clone_name);
   if (err.empty()) err = CheckNamespace(ns);
   if (!err.empty()) return Status::InvalidArgument(err);
@@ -126,20 +113,20 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   plan.clone = {RandomUuid(), clone_name};
   CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
   plan.start = req.start;
-  const std::string configuration = d["configuration"].get<std::string>();
-  Result<DomainInfo> info = ParseDomain(configuration);
-  if (!info.ok()) return info.status();
+  const std::string& configuration = d.configuration;
+  const DomainInfo* info = &d.summary;
   const PoolFs fs = Fs();
   CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
   std::map<std::string, Pool> pools;
   for (const Pool& p : store_->Pools()) pools[p.name] = p;
   std::set<std::string> targets;
-  for (const json& disk : d["disks"]) {
+  for (const DiskDefault& disk : d.disks) {
     DiskPlan dp;
-    dp.target = disk["target"];
-    dp.source = disk["source"];
+    dp.target = disk.target;
+    dp.source = disk.source;
+    dp.source_format = FormatOf(disk.source_format);
     targets.insert(dp.target);
-    std::string pool = disk["pool"], format = disk["format"];
+    std::string pool = disk.pool, format = disk.format;
     if (auto it = req.disks.find(dp.target); it != req.disks.end()) {
       if (!it->second.pool.empty()) pool = it->second.pool;
       if (!it->second.format.empty()) format = it->second.format;
@@ -156,6 +143,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
     ChainOptions copt;
     copt.allowed_backing_dirs = fs.Dirs();
+    copt.top_format = dp.source_format;  // the definition's, never guessed
     Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
     if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
     ChainResolver resolver(**chain);
@@ -212,7 +200,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   CloneIdentity id;
   id.name = clone_name;
   id.uuid = plan.clone.uuid;
-  id.description = req.description ? *req.description : d["description"].get<std::string>();
+  id.description = req.description ? *req.description : d.description;
   id.new_mac = [&macs] {
     std::string mac;
     do mac = RandomMac(); while (!macs.insert(mac).second);

@@ -57,8 +57,8 @@ const std::vector<Rule>& Rules() {
       {"description", false, kFreeText, {}},
       {"memory", false, kNum, {{"unit", kUnit}}},
       {"currentMemory", false, kNum, {{"unit", kUnit}}},
-      {"vcpu", false, kNum, {{"placement", "static|auto"}, {"current", kNum}}},
-      {"iothreads", false, kNum, {}},
+      {"vcpu", false, "[1-9][0-9]{0,2}", {{"placement", "static|auto"}, {"current", "[1-9][0-9]{0,2}"}}},
+      {"iothreads", false, "[0-9]{1,2}", {}},
       {"os", false, nullptr, {{"firmware", "efi|bios"}}},
       {"os/type", false, "hvm", {{"arch", "x86_64|i686|aarch64"}, {"machine", kWord}}},
       {"os/loader", false, kPath, {{"readonly", kYesNo}, {"type", "rom|pflash"}, {"secure", kYesNo}}},
@@ -123,12 +123,13 @@ const std::vector<Rule>& Rules() {
       {"devices/disk/serial", false, "[A-Za-z0-9_.-]{1,20}", {}},
       {"devices/disk/address", false, nullptr, kAddress},
       {"devices/controller", true, nullptr,
-       {{"type", "pci|usb|sata|scsi|virtio-serial|ide|ccid"}, {"index", kNum}, {"model", "[a-z0-9-]{1,32}"},
-        {"ports", kNum}, {"vectors", kNum}}},
+       {{"type", "pci|usb|sata|scsi|virtio-serial|ide|ccid"}, {"index", "[0-9]{1,3}"}, {"model", "[a-z0-9-]{1,32}"},
+        {"ports", "[0-9]{1,3}"}, {"vectors", "[0-9]{1,3}"}}},
       {"devices/controller/model", false, nullptr, {{"name", "[a-z0-9-]{1,32}"}}},
       {"devices/controller/target", false, nullptr, {{"chassis", kNum}, {"port", kHex}}},
       {"devices/controller/address", false, nullptr, kAddress},
-      {"devices/interface", true, nullptr, {{"type", "network|bridge|user"}}},
+      // No "user" (slirp): it would give the guest the host's loopback.
+      {"devices/interface", true, nullptr, {{"type", "network|bridge"}}},
       {"devices/interface/mac", false, nullptr, {{"address", "[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}"}}},
       {"devices/interface/source", false, nullptr, {{"network", kWord}, {"bridge", "[A-Za-z0-9_.-]{1,15}"}}},
       {"devices/interface/model", false, nullptr, {{"type", "virtio|virtio-transitional|e1000|e1000e|rtl8139"}}},
@@ -136,7 +137,7 @@ const std::vector<Rule>& Rules() {
       {"devices/interface/target", false, nullptr, {{"dev", "vnet[0-9]{1,5}"}}},
       {"devices/interface/link", false, nullptr, {{"state", "up|down"}}},
       {"devices/interface/boot", false, nullptr, {{"order", kNum}}},
-      {"devices/interface/driver", false, nullptr, {{"name", "vhost|qemu"}, {"queues", kNum}}},
+      {"devices/interface/driver", false, nullptr, {{"name", "vhost|qemu"}, {"queues", "[1-9][0-9]?"}}},
       {"devices/interface/address", false, nullptr, kAddress},
       {"devices/graphics", true, nullptr,
        {{"type", "vnc|spice"}, {"port", "-1|[0-9]{1,5}"}, {"autoport", kYesNo}, {"listen", kLoopback}}},
@@ -308,6 +309,11 @@ Status CheckDevices(const Element& domain) {
     const std::string dev = target->AttrOr("dev");
     if (targets[dev]++) return Status::InvalidArgument("devices/disk", "target " + dev + " appears twice");
     const bool cdrom = d.AttrOr("device", "disk") == "cdrom";
+    // A cdrom is read as raw: a qcow2 header a guest wrote into a file must
+    // never name a backing file for another VM (disks' chains are checked).
+    if (const Element* drv = d.Child("driver"); cdrom && drv && drv->AttrOr("type", "raw") != "raw") {
+      return Status::InvalidArgument("devices/disk " + dev, "a cdrom must be raw");
+    }
     const Element* source = d.Child("source");
     if (!cdrom && (!source || !source->Attr("file"))) {
       return Status::InvalidArgument("devices/disk " + dev, "<source file> is required");
@@ -317,7 +323,7 @@ Status CheckDevices(const Element& domain) {
     if (i.name != "interface") continue;
     const Element* source = i.Child("source");
     const std::string type = i.AttrOr("type");
-    if (type.empty()) return Status::InvalidArgument("devices/interface", "type='network', 'bridge' or 'user' is required");
+    if (type.empty()) return Status::InvalidArgument("devices/interface", "type='network' or 'bridge' is required");
     if (source && source->Attr(type == "network" ? "bridge" : "network")) {
       return Status::InvalidArgument("devices/interface/source", "does not match the interface type '" + type + "'");
     }

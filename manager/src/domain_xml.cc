@@ -220,6 +220,15 @@ std::string RandomUuid() {
   return s;
 }
 
+std::string CanonicalUuid(const std::string& uuid) {
+  std::string hex;
+  for (char c : uuid) {
+    if (c != '-') hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (hex.size() != 32) return uuid;
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
 std::string RandomMac() {
   // 52:54:00 is qemu's prefix (locally administered, unicast), as virt-clone uses.
   static thread_local std::mt19937 rng(std::random_device{}());

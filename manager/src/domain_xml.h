@@ -81,6 +81,9 @@ std::string MinimalDomainXml(const std::string& name, const std::string& uuid, c
 
 // A random UUID (v4) and a random locally administered unicast MAC.
 std::string RandomUuid();
+// The lowercase, dashed form of a UUID the model accepted (with or without
+// dashes, any case).
+std::string CanonicalUuid(const std::string& uuid);
 std::string RandomMac();
 
 }  // namespace clonekit::manager

@@ -40,8 +40,10 @@ void Reply(httplib::Response& res, const Status& s) {
   Reply(res, ErrorJson(s), HttpCode(s));
 }
 
-void Reply(httplib::Response& res, Result<json> r, int ok_code = 200) {
-  if (r.ok()) return Reply(res, *r, ok_code);
+// A view encoded, or its error.
+template <typename T, typename Encode>
+void Reply(httplib::Response& res, Result<T> r, Encode encode, int ok_code = 200) {
+  if (r.ok()) return Reply(res, encode(*r), ok_code);
   Reply(res, r.status());
 }
 
@@ -92,13 +94,19 @@ bool JsonContentType(const httplib::Request& req) {
 
 // One thread per connection, so that a long-lived event stream holds only
 // its own thread; at most kMaxThreads at once, later connections wait for
-// one to end (a flood is slowed, never crashes the service).
+// one to end, and past kMaxPending the service stops accepting (a flood is
+// slowed by the kernel's backlog, never runs the service out of sockets).
 class ConnectionThreads : public httplib::TaskQueue {
  public:
   static constexpr int kMaxThreads = 512;
+  static constexpr size_t kMaxPending = 256;
   void enqueue(std::function<void()> fn) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (active_ >= kMaxThreads) {
+      // Runs on the accepting thread: waiting here stops accepting, and the
+      // kernel's backlog pushes back on a flood (no unbounded queue of open
+      // sockets).
+      room_.wait(lock, [&] { return pending_.size() < kMaxPending; });
       pending_.push_back(std::move(fn));
       return;
     }
@@ -121,10 +129,11 @@ class ConnectionThreads : public httplib::TaskQueue {
       }
       fn = std::move(pending_.front());
       pending_.pop_front();
+      room_.notify_one();
     }
   }
   std::mutex mu_;
-  std::condition_variable done_;
+  std::condition_variable done_, room_;
   std::deque<std::function<void()>> pending_;
   int active_ = 0;
 };
@@ -268,13 +277,13 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
   s.Get("/api/v1/health", [&m](const httplib::Request&, httplib::Response& res) {
     Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}});
   });
-  s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, m.Pools()); });
+  s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodePools(m.Pools())); });
   s.Post("/api/v1/pools", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("pools: adding one needs root on the Unix socket"));
     json b;
     if (!Body(req, res, &b)) return;
     Result<PoolRequest> r = DecodePool(b);
-    Reply(res, r.ok() ? m.AddPool(r->name, r->dir) : Result<json>(r.status()), 201);
+    Reply(res, r.ok() ? m.AddPool(r->name, r->dir) : Result<Pool>(r.status()), EncodePool, 201);
   });
   s.Delete(R"(/api/v1/pools/([A-Za-z0-9._-]+))", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("pools: removing one needs root on the Unix socket"));
@@ -285,28 +294,29 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     if (req.has_param("name")) {
       Result<int64_t> id = m.FindVm(req.has_param("namespace") ? req.get_param_value("namespace") : "default",
                                     req.get_param_value("name"));
-      return id.ok() ? Reply(res, m.GetVm(*id)) : Reply(res, id.status());
+      return id.ok() ? Reply(res, m.GetVm(*id), EncodeVm) : Reply(res, id.status());
     }
-    Reply(res, m.ListVms());
+    Reply(res, EncodeVms(m.ListVms()));
   });
   s.Post("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<DefineRequest> r = DecodeDefine(b);
-    Reply(res, r.ok() ? m.DefineVm(r->xml, r->ns, r->description) : Result<json>(r.status()), 201);
+    Reply(res, r.ok() ? m.DefineVm(r->xml, r->ns, r->description) : Result<VmView>(r.status()), EncodeVm, 201);
   });
   s.Post("/api/v1/vms/import", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<ImportRequest> r = DecodeImport(b);
-    Reply(res, r.ok() ? m.ImportVm(r->name, r->ns, r->disks) : Result<json>(r.status()), 201);
+    Reply(res, r.ok() ? m.ImportVm(r->name, r->ns, r->disks) : Result<VmView>(r.status()), EncodeVm, 201);
   });
-  s.Get(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetVm(Id(req))); });
+  s.Get(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetVm(Id(req)), EncodeVm); });
   s.Put(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<UpdateRequest> r = DecodeUpdate(b);
-    Reply(res, r.ok() ? m.UpdateVm(Id(req), r->xml, r->description, r->vcpus, r->memory_mib) : Result<json>(r.status()));
+    Reply(res, r.ok() ? m.UpdateVm(Id(req), r->xml, r->description, r->vcpus, r->memory_mib) : Result<VmView>(r.status()),
+          EncodeVm);
   });
   s.Delete(R"(/api/v1/vms/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.DeleteVm(Id(req))); });
   s.Post(R"(/api/v1/vms/(\d+)/start)", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.StartVm(Id(req))); });
@@ -317,16 +327,17 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     Reply(res, force.ok() ? m.StopVm(Id(req), *force) : force.status());
   });
   s.Get(R"(/api/v1/vms/(\d+)/snapshots)", [&m](const httplib::Request& req, httplib::Response& res) {
-    Reply(res, m.ListSnapshots(Id(req)));
+    Reply(res, m.ListSnapshots(Id(req)), EncodeSnapshots);
   });
   s.Post(R"(/api/v1/vms/(\d+)/snapshots)", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<std::string> name = DecodeSnapshot(b);
-    Reply(res, name.ok() ? m.CreateSnapshot(Id(req), *name) : Result<json>(name.status()), 201);
+    Reply(res, name.ok() ? m.CreateSnapshot(Id(req), *name) : Result<std::vector<SnapshotView>>(name.status()),
+          EncodeSnapshots, 201);
   });
   s.Get(R"(/api/v1/vms/(\d+)/clone-defaults)", [&m](const httplib::Request& req, httplib::Response& res) {
-    Reply(res, m.CloneDefaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : ""));
+    Reply(res, m.Defaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : ""), EncodeDefaults);
   });
   s.Post(R"(/api/v1/vms/(\d+)/clone)", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
@@ -334,11 +345,11 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     Result<CloneRequest> r = DecodeClone(b);
     if (!r.ok()) return Reply(res, r.status());
     r->source_vm = Id(req);
-    Reply(res, m.StartClone(*r), 202);
+    Reply(res, m.StartClone(*r), EncodeJob, 202);
   });
 
-  s.Get("/api/v1/jobs", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, m.ListJobs()); });
-  s.Get(R"(/api/v1/jobs/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetJob(Id(req))); });
+  s.Get("/api/v1/jobs", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodeJobs(m.ListJobs())); });
+  s.Get(R"(/api/v1/jobs/(\d+))", [&m](const httplib::Request& req, httplib::Response& res) { Reply(res, m.GetJob(Id(req)), EncodeJob); });
   s.Post(R"(/api/v1/jobs/(\d+)/cancel)", [&m](const httplib::Request& req, httplib::Response& res) {
     Reply(res, m.CancelJob(Id(req)));
   });

@@ -105,8 +105,11 @@ class Libvirt final : public Hypervisor {
 
   Status Undefine(const DomainRef& vm) override {
     return WithDomain(vm, "undefine", [](virDomainPtr d) {
-      // Drivers without NVRAM or managed save (the test driver) refuse the flags.
-      int rc = virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
+      // The NVRAM file stays: the definition names it, so libvirt would
+      // unlink whatever file a caller put there; clonekit removes only the
+      // NVRAM copies it made itself. Drivers without NVRAM or managed save
+      // (the test driver) refuse the flags.
+      int rc = virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_KEEP_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE);
       return rc == 0 ? 0 : virDomainUndefine(d);
     }, /*missing_ok=*/true);
   }

@@ -50,7 +50,7 @@ class Hypervisor {
   virtual bool KnowsUuid(const std::string& uuid) = 0;
   // Defines (or, for a UUID libvirt already has, redefines) from XML.
   [[nodiscard]] virtual Status Define(const std::string& xml) = 0;
-  // Undefines the domain with this UUID (and its NVRAM); OK when gone.
+  // Undefines the domain with this UUID (its NVRAM file is kept); OK when gone.
   [[nodiscard]] virtual Status Undefine(const DomainRef& vm) = 0;
   [[nodiscard]] virtual Status Start(const DomainRef& vm) = 0;
   // Asks the guest to shut down (ACPI) and waits up to timeout_seconds.

@@ -127,7 +127,7 @@ std::vector<int64_t> Manager::LockingJobs(int64_t vm_id) {
 // Pools are where clones are written and every disk must lie: an admin's
 // choice, so the checks keep one pool from reaching into another or into
 // the service's own state.
-Result<json> Manager::AddPool(const std::string& name, const std::string& dir) {
+Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir) {
   std::string err = CheckName("pool", name);
   if (!err.empty()) return Status::InvalidArgument(err);
   const std::string real = RealPath(dir);
@@ -155,7 +155,7 @@ Result<json> Manager::AddPool(const std::string& name, const std::string& dir) {
   }
   CLONEKIT_RETURN_IF_ERROR(store_->AddPool({name, real}));
   Emit("pool", {{"name", name}, {"dir", real}});
-  return json{{"name", name}, {"dir", real}};
+  return Pool{name, real};
 }
 
 // A pool still holding a VM's disk stays.
@@ -179,11 +179,7 @@ Status Manager::RemovePool(const std::string& name) {
   return Status::OK();
 }
 
-json Manager::Pools() {
-  json out = json::array();
-  for (const Pool& p : store_->Pools()) out.push_back({{"name", p.name}, {"dir", p.dir}});
-  return out;
-}
+std::vector<Pool> Manager::Pools() { return store_->Pools(); }
 
 // -------------------------------------------------------------- VMs --
 
@@ -191,10 +187,10 @@ json Manager::Pools() {
 // without a symlink, and a disk's whole backing chain does too. Run at
 // define, at every edit, and again by each use (the openers are the same).
 Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
-  std::set<std::string> disk_files;
-  for (const DiskSpec& d : info.disks) disk_files.insert(d.file);
+  std::map<std::string, std::string> disk_format;  // file -> the format the definition gives it
+  for (const DiskSpec& d : info.disks) disk_format[d.file] = d.format;
   for (const auto& [path, what] : info.host_paths) {
-    if (!disk_files.count(path)) {
+    if (!disk_format.count(path)) {
       Result<UniqueFd> fd = fs.OpenRead(path, what);
       if (!fd.ok()) return fd.status();
       continue;
@@ -204,6 +200,9 @@ Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
     std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
     ChainOptions copt;
     copt.allowed_backing_dirs = fs.Dirs();
+    // The top's format is the definition's, never guessed from its bytes
+    // (a guest can write a qcow2 header into its raw disk).
+    copt.top_format = FormatOf(disk_format[path]);
     Result<std::unique_ptr<Chain>> chain = OpenChain(path, *opener, copt);
     if (!chain.ok()) return Status::InvalidArgument(what, chain.status().message());
   }
@@ -221,68 +220,53 @@ Status Manager::CheckLibvirtFree(const std::string& libvirt_name, const std::str
   return Status::OK();
 }
 
-json Manager::VmJson(const VmRow& vm, bool full) {
-  json j{{"id", vm.id}, {"uuid", vm.uuid}, {"name", vm.name}, {"namespace", vm.ns},
-         {"description", vm.description}, {"created", vm.created}};
-  const std::vector<int64_t> locks = LockingJobs(vm.id);
+VmView Manager::ViewOf(const VmRow& vm, bool full) {
+  VmView v;
+  v.vm = vm;
+  v.full = full;
+  v.locked_by = LockingJobs(vm.id);
   const bool cloning = vm.status == VmStatus::kCloning;
-  PowerDetail detail = cloning ? PowerDetail::kShutoff : hv_->Detail(RefOf(vm));
-  if (detail == PowerDetail::kUndefined) detail = PowerDetail::kShutoff;
-  j["status"] = cloning ? "cloning" : !locks.empty() ? "locked" : PowerDetailName(detail);
-  j["power"] = PowerName(PowerOf(detail));
-  j["locked_by"] = locks;
+  v.detail = cloning ? PowerDetail::kShutoff : hv_->Detail(RefOf(vm));
+  if (v.detail == PowerDetail::kUndefined) v.detail = PowerDetail::kShutoff;
   // What may be done to it now, and why not: the console draws this and
   // decides nothing itself.
-  const bool running = PowerOf(detail) == Power::kRunning;
-  const auto action = [](const char* why) {
-    return why ? json{{"allowed", false}, {"reason", why}} : json{{"allowed", true}};
-  };
-  const char* lock_why = cloning ? "It is still being cloned" : !locks.empty() ? "Locked while it is being cloned" : nullptr;
-  j["actions"] = {
-      {"start", action(lock_why ? lock_why : running ? "It is running" : !hv_->available() ? "No hypervisor is configured" : nullptr)},
-      {"shutdown", action(cloning ? lock_why : !running ? "It is not running" : nullptr)},
-      {"force_off", action(cloning ? lock_why : !running ? "It is not running" : nullptr)},
-      {"clone", action(cloning ? lock_why : nullptr)},
-      {"edit", action(cloning ? lock_why : nullptr)},
-      {"delete", action(lock_why ? lock_why : running ? "Shut it down first" : nullptr)},
-      {"cancel_clone", action(cloning ? nullptr : "No clone of it is being made")},
-  };
+  const bool running = PowerOf(v.detail) == Power::kRunning;
+  const auto action = [](const char* why) { return why ? Action{false, why} : Action{}; };
+  const char* lock_why =
+      cloning ? "It is still being cloned" : !v.locked_by.empty() ? "Locked while it is being cloned" : nullptr;
+  v.actions.start = action(lock_why ? lock_why : running ? "It is running" : !hv_->available() ? "No hypervisor is configured" : nullptr);
+  v.actions.shutdown = action(cloning ? lock_why : !running ? "It is not running" : nullptr);
+  v.actions.force_off = v.actions.shutdown;
+  v.actions.clone = action(cloning ? lock_why : nullptr);
+  v.actions.edit = action(cloning ? lock_why : nullptr);
+  v.actions.remove = action(lock_why ? lock_why : running ? "Shut it down first" : nullptr);
+  v.actions.cancel_clone = action(cloning ? nullptr : "No clone of it is being made");
   if (cloning) {
     for (const JobRow& job : store_->Jobs()) {
       if (job.clone_vm == vm.id && Active(job.state)) {
-        const json jj = JobJson(job);
-        j["job"] = job.id;
-        j["percent"] = jj["percent"];
-        j["queued"] = job.state == JobState::kQueued;
-        if (jj.contains("queue_position")) j["queue_position"] = jj["queue_position"];
+        const JobView jv = ViewOf(job);
+        v.job = job.id;
+        v.percent = jv.job.percent;
+        v.queued = jv.job.state == JobState::kQueued;
+        v.queue_position = jv.queue_position;
       }
     }
   }
-  Result<DomainInfo> info = ParseDomain(vm.xml);
-  json disks = json::array();
-  if (info.ok()) {
-    for (const DiskSpec& d : info->disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
-    j["macs"] = info->macs;
-  }
-  j["disks"] = disks;
-  j["snapshots"] = store_->Snapshots(vm.id).size();
-  if (full) {
-    j["xml"] = vm.xml;
-    if (info.ok()) j["summary"] = Summary(*info);
-  }
-  return j;
+  if (Result<DomainInfo> info = ParseDomain(vm.xml); info.ok()) v.info = *info;
+  v.snapshots = store_->Snapshots(vm.id).size();
+  return v;
 }
 
-json Manager::ListVms() {
-  json out = json::array();
-  for (const VmRow& vm : store_->Vms()) out.push_back(VmJson(vm, false));
+std::vector<VmView> Manager::ListVms() {
+  std::vector<VmView> out;
+  for (const VmRow& vm : store_->Vms()) out.push_back(ViewOf(vm, false));
   return out;
 }
 
-Result<json> Manager::GetVm(int64_t id) {
+Result<VmView> Manager::GetVm(int64_t id) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  return VmJson(*vm, true);
+  return ViewOf(*vm, true);
 }
 
 Result<int64_t> Manager::FindVm(const std::string& ns, const std::string& name) {
@@ -291,7 +275,7 @@ Result<int64_t> Manager::FindVm(const std::string& ns, const std::string& name) 
   return vm->id;
 }
 
-Result<json> Manager::DefineVm(const std::string& xml, const std::string& ns, const std::string& description) {
+Result<VmView> Manager::DefineVm(const std::string& xml, const std::string& ns, const std::string& description) {
   Result<DomainInfo> info = ParseDomain(xml);
   if (!info.ok()) return info.status();
   std::string err = CheckName("VM", info->name);
@@ -302,9 +286,9 @@ Result<json> Manager::DefineVm(const std::string& xml, const std::string& ns, co
     return Status::Exists("VM '" + info->name + "'", "already exists in namespace '" + ns + "'");
   }
   VmRow vm;
-  vm.uuid = info->uuid.empty() ? RandomUuid() : Lower(info->uuid);
+  vm.uuid = info->uuid.empty() ? RandomUuid() : CanonicalUuid(info->uuid);  // one spelling per UUID
   for (const VmRow& other : store_->Vms()) {
-    if (Lower(other.uuid) == vm.uuid) return Status::Exists("UUID " + vm.uuid, "is VM '" + other.name + "''s already");
+    if (CanonicalUuid(other.uuid) == vm.uuid) return Status::Exists("UUID " + vm.uuid, "belongs to VM '" + other.name + "' already");
   }
   const std::string libvirt_name = LibvirtName(ns, info->name);
   CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(libvirt_name, vm.uuid));
@@ -326,10 +310,10 @@ Result<json> Manager::DefineVm(const std::string& xml, const std::string& ns, co
     return defined;
   }
   Emit("vm", {{"id", vm.id}, {"change", "defined"}});
-  return VmJson(vm, true);
+  return ViewOf(vm, true);
 }
 
-Result<json> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml,
+Result<VmView> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml,
                                const std::optional<std::string>& description, std::optional<uint64_t> vcpus,
                                std::optional<uint64_t> memory_mib) {
   std::optional<VmRow> vm = store_->Vm(id);
@@ -346,7 +330,7 @@ Result<json> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml
     Result<DomainInfo> info = ParseDomain(*xml);
     if (!info.ok()) return info.status();
     if (info->name != vm->name) return Status::InvalidArgument("VM '" + vm->name + "'", "renaming is not supported");
-    if (!info->uuid.empty() && Lower(info->uuid) != Lower(vm->uuid)) {
+    if (!info->uuid.empty() && CanonicalUuid(info->uuid) != CanonicalUuid(vm->uuid)) {
       return Status::InvalidArgument("VM '" + vm->name + "'", "the UUID cannot change");
     }
     CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, Fs()));
@@ -367,10 +351,10 @@ Result<json> Manager::UpdateVm(int64_t id, const std::optional<std::string>& xml
   CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
   CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(updated));
   Emit("vm", {{"id", id}, {"change", "updated"}});
-  return VmJson(updated, true);
+  return ViewOf(updated, true);
 }
 
-Result<json> Manager::ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& paths) {
+Result<VmView> Manager::ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& paths) {
   if (paths.empty()) return Status::InvalidArgument("import needs at least one disk");
   if (paths.size() > kMaxImportDisks) {
     return Status::InvalidArgument("import", std::to_string(paths.size()) + " disks: at most " +
@@ -404,9 +388,9 @@ Result<json> Manager::ImportVm(const std::string& name, const std::string& ns, c
     }
   }
   const std::string xml = MinimalDomainXml(name, RandomUuid(), disks);
-  Result<json> vm = DefineVm(xml, ns, "");
+  Result<VmView> vm = DefineVm(xml, ns, "");
   if (!vm.ok()) return vm.status();
-  const int64_t id = (*vm)["id"];
+  const int64_t id = vm->vm.id;
   std::set<std::string> used;
   for (size_t k = depth; k-- > 1;) {
     std::map<std::string, DiskSpec> at;
@@ -471,7 +455,7 @@ Status Manager::StopVm(int64_t id, bool force) {
 
 // -------------------------------------------------------- snapshots --
 
-Result<json> Manager::CreateSnapshot(int64_t vm_id, const std::string& name) {
+Result<std::vector<SnapshotView>> Manager::CreateSnapshot(int64_t vm_id, const std::string& name) {
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   std::string err = CheckName("snapshot", name);
@@ -555,15 +539,13 @@ Result<json> Manager::CreateSnapshot(int64_t vm_id, const std::string& name) {
   return ListSnapshots(vm_id);
 }
 
-Result<json> Manager::ListSnapshots(int64_t vm_id) {
+Result<std::vector<SnapshotView>> Manager::ListSnapshots(int64_t vm_id) {
   if (!store_->Vm(vm_id)) return Status::NotFound("no VM with id " + std::to_string(vm_id));
-  json out = json::array();
+  std::vector<SnapshotView> out;
   for (const SnapshotRow& s : store_->Snapshots(vm_id)) {
-    json disks = json::array();
-    if (Result<DomainInfo> info = ParseDomain(s.xml); info.ok()) {
-      for (const DiskSpec& d : info->disks) disks.push_back({{"target", d.target}, {"file", d.file}, {"format", d.format}});
-    }
-    out.push_back({{"name", s.name}, {"created", s.created}, {"disks", disks}});
+    SnapshotView v{s.name, s.created, {}};
+    if (Result<DomainInfo> info = ParseDomain(s.xml); info.ok()) v.disks = info->disks;
+    out.push_back(std::move(v));
   }
   return out;
 }

@@ -2,8 +2,9 @@
 // jobs (the seeds' "clone VM from snapshot"), on top of Store, DomainXml,
 // Hypervisor and the engine's Collapse.
 //
-// Every call returns JSON ready for the REST API (or a Status saying why
-// not); the HTTP layer and the CLI only translate. Clone jobs run on their
+// Every call returns a typed view (views.h) or a Status saying why not; the
+// API's JSON is only their encoding (api_json.cc). The change feed's events
+// are the one place JSON is built here (they are the API's feed). Clone jobs run on their
 // own threads; everything they change goes through the single Store.
 #ifndef CLONEKIT_MANAGER_MANAGER_H_
 #define CLONEKIT_MANAGER_MANAGER_H_
@@ -25,6 +26,7 @@
 #include "events.h"
 #include "hypervisor.h"
 #include "names.h"
+#include "views.h"
 #include "store.h"
 
 namespace clonekit::manager {
@@ -60,34 +62,34 @@ class Manager {
   // Cancels running clones (their partial images removed) and waits for them.
   ~Manager();
 
-  Result<json> AddPool(const std::string& name, const std::string& dir);
-  json Pools();
+  Result<Pool> AddPool(const std::string& name, const std::string& dir);
+  std::vector<Pool> Pools();
   Status RemovePool(const std::string& name);
 
-  Result<json> DefineVm(const std::string& xml, const std::string& ns, const std::string& description);
+  Result<VmView> DefineVm(const std::string& xml, const std::string& ns, const std::string& description);
   // Replaces the definition, or sets vCPUs and memory in it, and/or the
   // description (one source of truth: the entry; the XML follows it).
-  Result<json> UpdateVm(int64_t id, const std::optional<std::string>& xml,
+  Result<VmView> UpdateVm(int64_t id, const std::optional<std::string>& xml,
                         const std::optional<std::string>& description,
                         std::optional<uint64_t> vcpus = std::nullopt, std::optional<uint64_t> memory_mib = std::nullopt);
-  Result<json> ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& disks);
-  json ListVms();
-  Result<json> GetVm(int64_t id);
+  Result<VmView> ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& disks);
+  std::vector<VmView> ListVms();
+  Result<VmView> GetVm(int64_t id);
   Result<int64_t> FindVm(const std::string& ns, const std::string& name);
   Status DeleteVm(int64_t id);
   Status StartVm(int64_t id);
   Status StopVm(int64_t id, bool force);
 
-  Result<json> CreateSnapshot(int64_t vm_id, const std::string& name);
-  Result<json> ListSnapshots(int64_t vm_id);
+  Result<std::vector<SnapshotView>> CreateSnapshot(int64_t vm_id, const std::string& name);
+  Result<std::vector<SnapshotView>> ListSnapshots(int64_t vm_id);
 
   // The configuration at a snapshot (or now) and the clone dialog's defaults.
-  Result<json> CloneDefaults(int64_t vm_id, const std::string& snapshot);
+  Result<CloneDefaults> Defaults(int64_t vm_id, const std::string& snapshot);
   // Validates, creates the clone entry ("cloning") and its job, and starts it.
-  Result<json> StartClone(const CloneRequest& request);
+  Result<JobView> StartClone(const CloneRequest& request);
 
-  json ListJobs();
-  Result<json> GetJob(int64_t id);
+  std::vector<JobView> ListJobs();
+  Result<JobView> GetJob(int64_t id);
   Status CancelJob(int64_t id);
 
   // Change feed: events after `after` (waits up to timeout_ms for one).
@@ -111,8 +113,8 @@ class Manager {
   void StartQueued();
   void RemoveJobFiles(const std::vector<std::string>& outputs);
   void Emit(const std::string& kind, json data);
-  json VmJson(const VmRow& vm, bool full);
-  json JobJson(const JobRow& job);
+  VmView ViewOf(const VmRow& vm, bool full);
+  JobView ViewOf(const JobRow& job);
   std::vector<int64_t> LockingJobs(int64_t vm_id);
   Result<ClonePlan> PlanClone(const CloneRequest& request);
   void RunClone(std::shared_ptr<RunningJob> job);

@@ -15,6 +15,7 @@ namespace clonekit::manager {
 
 struct Manager::DiskPlan {
   std::string target, source, output, pool;
+  ImageFormat source_format = ImageFormat::kQcow2;  // as the definition says
   OutputFormat format = OutputFormat::kQcow2;
   uint64_t data_bytes = 0;  // what the copy will write, about
 };
@@ -41,10 +42,12 @@ struct Manager::RunningJob {
 };
 
 inline DomainRef RefOf(const VmRow& vm) { return {vm.uuid, vm.name}; }
+// A definition's disk format ("raw" or "qcow2", checked by the model).
+inline ImageFormat FormatOf(const std::string& format) {
+  return format == "raw" ? ImageFormat::kRaw : ImageFormat::kQcow2;
+}
 std::string Lower(std::string s);
 std::string RealPath(const std::string& path);
-// What the clone dialog and the edit form show of a configuration.
-json Summary(const DomainInfo& info);
 
 }  // namespace clonekit::manager
 

@@ -34,7 +34,10 @@ domain() {
     echo "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$f'/><target dev='vd$t' bus='virtio'/></disk>"
     t=$(echo "$t" | tr a-y b-z)
   done
-  echo "<interface type='user'><mac address='52:54:00:$(printf '%02x' $((RANDOM % 256))):00:01'/><model type='virtio'/></interface>"
+  # A NIC on the test driver's own network; a real qemu guest gets none
+  # (clonekit accepts no user-mode networking, and the host here has no
+  # libvirt network).
+  [ "$type" = test ] && echo "<interface type='network'><mac address='52:54:00:$(printf '%02x' $((RANDOM % 256))):00:01'/><source network='default'/><model type='virtio'/></interface>"
   echo "</devices></domain>"
 }
 

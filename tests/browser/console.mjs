@@ -174,7 +174,7 @@ await check('modal: "Clone Virtual Machine" active with the defaults', async () 
 await check('modal: source configuration read-only (CPUs, memory, disks, NICs)', async () => {
   const text = await dialog.locator('#clone-configuration').innerText();
   return text.includes('2') && text.includes('1024 MiB') && text.includes('web-off-vda-s2.qcow2') &&
-    text.includes('vdb') && text.includes('user / virtio') && (await dialog.locator('#clone-configuration input').count()) === 0;
+    text.includes('vdb') && text.includes('network / default / virtio') && (await dialog.locator('#clone-configuration input').count()) === 0;
 });
 await check('modal: per disk a storage pool and a format', async () =>
   (await dialog.getByLabel('Storage pool for vda').inputValue()) === 'main' &&

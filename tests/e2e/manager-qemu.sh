@@ -29,7 +29,6 @@ cat > vm.xml <<XML
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$WORK/pool/$vm.qcow2'/><target dev='vda' bus='virtio'/></disk>
-    <interface type='user'><mac address='52:54:00:aa:bb:01'/><model type='virtio'/></interface>
   </devices>
 </domain>
 XML

@@ -34,6 +34,16 @@ qemu-img create -q -f qcow2 -b 'json:{"file":{"driver":"file","filename":"/etc/s
 r=$(define "$(domain_xml js "$(disk_xml "$WORK/pool/json.qcow2")")")
 check "a json: backing name is refused at define" status_is 400 "$r" "json: name"
 
+# A raw disk whose guest wrote a qcow2 header naming another VM's image:
+# its format is the definition's, never guessed, so the clone is its bytes.
+qemu-img create -q -f qcow2 pool/victim.qcow2 16M && qio pool/victim.qcow2 'write -P 0x76 0 1M'
+qemu-img create -q -f qcow2 -b "$WORK/pool/victim.qcow2" -F qcow2 pool/guest.raw 16M
+r=$(define "$(domain_xml guest "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$WORK/pool/guest.raw'/><target dev='vda'/></disk>")")
+check "a raw disk holding a qcow2 header is defined as raw" status_is 201 "$r"
+j=$(ck vm clone guest --name guest-clone --no-start --json | jq_ "d['id']"); wait_end "$j"
+gout=$(ck vm show guest-clone | jq_ "d['disks'][0]['file']")
+check "... its clone is the raw bytes, not the other VM's image" \
+  bash -c "qemu-img compare -q -f raw -F raw '$WORK/pool/guest.raw' '$gout' && ! qemu-img compare -q -f qcow2 -F raw '$WORK/pool/victim.qcow2' '$gout' 2>/dev/null"
 r=$(define "$(domain_xml good "$(disk_xml "$WORK/pool/a.qcow2")")")
 check "a VM whose disk is in the pool is defined" status_is 201 "$r"
 id=$(jq_ "d['id']" <<<"${r#* }")

@@ -33,6 +33,12 @@ refused "two <name> elements" "name: appears twice" \
   "<domain type='test'><name>good</name><name>../../evil</name><memory>65536</memory></domain>"
 refused "NVRAM outside the pools" "os/nvram: '/var/lib/libvirt/x_VARS.fd' is outside every storage pool" \
   "$(domain_xml v "$DISK" "<os><type>hvm</type><nvram>/var/lib/libvirt/x_VARS.fd</nvram></os>")"
+refused "a qcow2 cdrom (its header could name any backing file)" "a cdrom must be raw" \
+  "$(domain_xml q "<disk type='file' device='cdrom'><driver name='qemu' type='qcow2'/><source file='$WORK/pool/a.qcow2'/><target dev='sda'/></disk>")"
+refused "user-mode networking (the host's loopback for the guest)" "devices/interface/@type: value 'user' is not allowed" \
+  "$(domain_xml u "$DISK<interface type='user'/>")"
+refused "an unbounded vCPU count" "vcpu: value '99999' is not allowed" \
+  "$(domain_xml c "$DISK" "<vcpu>99999</vcpu>")"
 check "nothing of it was defined" [ "$(vm_count)" = 0 ]
 
 # <backingStore> is read and dropped: the image's own chain is checked.

@@ -1,0 +1,74 @@
+// Views: what the manager answers, as typed records. The manager decides
+// every value here (status, actions and their reasons, queue places); the
+// API's JSON is only their encoding (api_json.cc).
+//
+// Thread-safety: values.
+#ifndef CLONEKIT_MANAGER_VIEWS_H_
+#define CLONEKIT_MANAGER_VIEWS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain_xml.h"
+#include "hypervisor.h"
+#include "store.h"
+
+namespace clonekit::manager {
+
+// May it be done now, and if not, why (shown to the user as is).
+struct Action {
+  bool allowed = true;
+  std::string reason;
+};
+
+struct VmActions {
+  Action start, shutdown, force_off, clone, edit, remove, cancel_clone;
+};
+
+struct VmView {
+  VmRow vm;                       // xml is encoded only when `full`
+  bool full = false;
+  PowerDetail detail = PowerDetail::kShutoff;  // libvirt's; shutoff while cloning or undefined
+  std::vector<int64_t> locked_by;  // active clone jobs reading it
+  // While it is being made by a clone:
+  std::optional<int64_t> job;
+  double percent = 0;
+  bool queued = false;
+  std::optional<size_t> queue_position;
+  std::optional<DomainInfo> info;  // its definition, read
+  size_t snapshots = 0;
+  VmActions actions;
+};
+
+struct JobView {
+  JobRow job;  // state and progress as live as the manager knows them
+  std::optional<size_t> queue_position;
+};
+
+struct SnapshotView {
+  std::string name, created;
+  std::vector<DiskSpec> disks;
+};
+
+struct DiskDefault {
+  std::string target, source, source_format, pool, format;
+};
+
+// The clone dialog's defaults and the source configuration it shows.
+struct CloneDefaults {
+  int64_t source_id = 0;
+  std::string source_name, source_ns;
+  std::string snapshot;  // "" = now
+  std::string name, ns, description;
+  bool start = true;
+  bool source_running = false;
+  std::vector<DiskDefault> disks;
+  DomainInfo summary;
+  std::string configuration;  // the XML at the snapshot (or now)
+};
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_VIEWS_H_
