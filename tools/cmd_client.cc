@@ -13,9 +13,13 @@ Runner AddManagerCommands(CLI::App& app) {
     }
   }
   return [c]() {
-    if (!c->chosen) return 2;
+    // Taken out of the context: the action holds the context, and a context
+    // holding its action would never be freed.
+    std::function<int(Api&)> chosen = std::move(c->chosen);
+    c->chosen = nullptr;
+    if (!chosen) return 2;
     Api api(c->args.where);
-    return c->chosen(api);
+    return chosen(api);
   };
 }
 

@@ -50,5 +50,14 @@ check "then the clone succeeds" ck vm clone "$vm" --no-start --wait
 check "the clone's disk equals the source disk" qemu-img compare -q "pool/$vm.qcow2" "pool/$vm-clone-vda.qcow2"
 knows() { virsh -c qemu:///system dominfo "$1" >/dev/null; }
 check "libvirt knows the clone" knows "$vm-clone"
+
+# libvirtd restarts under the service: its dropped connection is reopened.
+if [ -f /run/libvirtd.pid ]; then
+  kill "$(cat /run/libvirtd.pid)"; for _ in $(seq 1 100); do virsh -c qemu:///system version >/dev/null 2>&1 || break; sleep 0.1; done
+  libvirtd -d; for _ in $(seq 1 100); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
+  check "after a libvirtd restart the service reaches libvirt again (start works)" ck vm start "$vm-clone"
+  check "... and sees it run" [ "$(power "$vm-clone")" = running ]
+  virsh -c qemu:///system destroy "$vm-clone" >/dev/null 2>&1 || true
+fi
 kill "$SVC"; wait "$SVC" 2>/dev/null || true
 finish

@@ -105,7 +105,8 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                     {disks.map((d) => (
                       <Tr key={d.target}>
                         <Td dataLabel="Disk">{d.target}</Td>
-                        <Td dataLabel="Source" modifier="breakWord">{d.source} ({d.source_format})</Td>
+                        {/* The file's name; its whole path on hover and in the configuration below. */}
+                        <Td dataLabel="Source" modifier="truncate"><span title={d.source}>{d.source.split('/').pop()}</span> ({d.source_format})</Td>
                         <Td dataLabel="Storage pool">
                           <FormSelect value={d.pool} aria-label={`Storage pool for ${d.target}`}
                             onChange={(_, v) => setDisk(d.target, 'pool', v)}>
