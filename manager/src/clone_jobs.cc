@@ -64,15 +64,13 @@ void Manager::StartQueued() {
 // first: metadata only), monotonic, 100 only at the end.
 Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
   const PoolFs fs = Fs();
-  ChainOptions copt;
-  copt.allowed_backing_dirs = fs.Dirs();
-  std::unique_ptr<FileOpener> opener = fs.Opener(OpenOptions{});
   std::vector<std::unique_ptr<Chain>> chains;
   std::vector<uint64_t> allocated;
   uint64_t total = 0;
   for (const DiskPlan& dp : plan.disks) {
-    copt.top_format = dp.source_format;  // the definition's, never guessed
-    Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
+    // Counted again (not the plan's count): a running source wrote on until
+    // its shutdown, and a queued job may start much later.
+    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(dp.source, dp.source_format, /*headers_only=*/false);
     if (!chain.ok()) return chain.status();
     uint64_t bytes = 0;
     ChainResolver resolver(**chain);

@@ -138,13 +138,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     dp.pool = pool;
     dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
     // What the copy writes: the chain's data (metadata only to find).
-    OpenOptions oopt;
-    oopt.force_share = true;
-    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
-    ChainOptions copt;
-    copt.allowed_backing_dirs = fs.Dirs();
-    copt.top_format = dp.source_format;  // the definition's, never guessed
-    Result<std::unique_ptr<Chain>> chain = OpenChain(dp.source, *opener, copt);
+    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(dp.source, dp.source_format, /*headers_only=*/true);
     if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
     ChainResolver resolver(**chain);
     CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {

@@ -20,11 +20,6 @@ std::string RealPath(const std::string& path) {
   return realpath(path.c_str(), buf) ? buf : "";
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 namespace {
 
 // "vda".."vdz", then "vdaa".."vdzz": a target for the i-th imported disk.
@@ -195,15 +190,7 @@ Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
       if (!fd.ok()) return fd.status();
       continue;
     }
-    OpenOptions oopt;
-    oopt.force_share = true;  // only reading headers; the VM may run
-    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
-    ChainOptions copt;
-    copt.allowed_backing_dirs = fs.Dirs();
-    // The top's format is the definition's, never guessed from its bytes
-    // (a guest can write a qcow2 header into its raw disk).
-    copt.top_format = FormatOf(disk_format[path]);
-    Result<std::unique_ptr<Chain>> chain = OpenChain(path, *opener, copt);
+    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(path, FormatOf(disk_format[path]), /*headers_only=*/true);
     if (!chain.ok()) return Status::InvalidArgument(what, chain.status().message());
   }
   return Status::OK();
@@ -213,7 +200,7 @@ Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
 // domain clonekit did not make (libvirt would redefine it).
 Status Manager::CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid) {
   if (!hv_->available()) return Status::OK();
-  if (std::optional<std::string> owner = hv_->UuidOfName(libvirt_name); owner && Lower(*owner) != Lower(uuid)) {
+  if (std::optional<std::string> owner = hv_->UuidOfName(libvirt_name); owner && CanonicalUuid(*owner) != CanonicalUuid(uuid)) {
     return Status::Exists("VM '" + libvirt_name + "'", "libvirt already has a domain of that name (" + *owner + ")");
   }
   if (hv_->KnowsUuid(uuid)) return Status::Exists("UUID " + uuid, "libvirt already has a domain with this UUID");
@@ -365,12 +352,8 @@ Result<VmView> Manager::ImportVm(const std::string& name, const std::string& ns,
   std::vector<std::vector<std::pair<std::string, std::string>>> layers;  // per disk: (path, format), top first
   for (size_t i = 0; i < paths.size(); i++) {
     const std::string target = ImportTarget(i);
-    OpenOptions oopt;
-    oopt.force_share = true;  // only reading headers
-    std::unique_ptr<FileOpener> opener = fs.Opener(oopt);
-    ChainOptions copt;
-    copt.allowed_backing_dirs = fs.Dirs();
-    Result<std::unique_ptr<Chain>> chain = OpenChain(paths[i], *opener, copt);
+    // An import takes what is there: the only place a top's format is probed.
+    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(paths[i], std::nullopt, /*headers_only=*/true);
     if (!chain.ok()) return Status::InvalidArgument("disk " + target, chain.status().message());
     std::vector<std::pair<std::string, std::string>> l;
     for (const auto& layer : (*chain)->layers()) l.push_back({layer->name(), FormatName(layer->info().format)});

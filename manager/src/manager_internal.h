@@ -46,7 +46,6 @@ inline DomainRef RefOf(const VmRow& vm) { return {vm.uuid, vm.name}; }
 inline ImageFormat FormatOf(const std::string& format) {
   return format == "raw" ? ImageFormat::kRaw : ImageFormat::kQcow2;
 }
-std::string Lower(std::string s);
 std::string RealPath(const std::string& path);
 
 }  // namespace clonekit::manager

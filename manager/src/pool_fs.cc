@@ -100,13 +100,15 @@ Result<UniqueFd> PoolFs::OpenOwnedForWrite(const std::string& path, const std::s
   return fd;
 }
 
-bool PoolFs::Free(const std::string& path) const {
-  struct stat st;
-  return lstat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
-std::unique_ptr<FileOpener> PoolFs::Opener(const OpenOptions& options) const {
-  return std::make_unique<PoolOpener>(*this, options);
+Result<std::unique_ptr<Chain>> PoolFs::OpenChain(const std::string& top, std::optional<ImageFormat> top_format,
+                                                bool headers_only) const {
+  OpenOptions oopt;
+  oopt.force_share = headers_only;
+  PoolOpener opener(*this, oopt);
+  ChainOptions copt;
+  copt.allowed_backing_dirs = Dirs();
+  copt.top_format = top_format;
+  return clonekit::OpenChain(top, opener, copt);
 }
 
 }  // namespace clonekit::manager

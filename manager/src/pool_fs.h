@@ -15,9 +15,11 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "clonekit/chain.h"
 #include "clonekit/file.h"
 #include "clonekit/status.h"
 #include "store.h"
@@ -39,11 +41,13 @@ class PoolFs {
   // A regular file in a pool the service made itself (a reservation),
   // opened write-only and truncated.
   [[nodiscard]] Result<UniqueFd> OpenOwnedForWrite(const std::string& path, const std::string& what) const;
-  // Whether the name is free (nothing, not even a dangling symlink, there).
-  bool Free(const std::string& path) const;
 
-  // For OpenChain: every layer of a chain opened as OpenRead does.
-  std::unique_ptr<FileOpener> Opener(const OpenOptions& options) const;
+  // A disk's chain, every layer opened as OpenRead does and every backing
+  // file in a pool. `top_format`: the definition's (never guessed from the
+  // bytes, which a guest writes); none only for an import, which probes.
+  // headers_only: shared locks only (the VM may run); else the copy's.
+  [[nodiscard]] Result<std::unique_ptr<Chain>> OpenChain(const std::string& top, std::optional<ImageFormat> top_format,
+                                                         bool headers_only) const;
 
   std::vector<std::string> Dirs() const;
 
