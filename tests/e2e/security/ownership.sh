@@ -18,6 +18,10 @@ r=$(define "<domain type='test'><name>other</name><uuid>6695eb01-f6a4-8304-79aa-
 check "a VM with that domain's UUID is refused (409)" status_is 409 "$r" "libvirt already has a domain with this UUID"
 check "... the foreign domain is still there" status_is 409 "$(define "$(domain_xml test "$(disk_xml "$WORK/pool/web.qcow2")")")" "of that name"
 check "nothing was stored" [ "$(vm_count)" = 0 ]
+check "a VM with a UUID of its own" status_is 201 "$(define "<domain type='test'><name>u1</name><uuid>0a1b2c3d-0000-4000-8000-00000000abcd</uuid><memory>65536</memory><os><type>hvm</type></os></domain>")"
+check "the same UUID spelled otherwise (no dashes, upper case) is refused" \
+  status_is 409 "$(define "<domain type='test'><name>u2</name><uuid>0A1B2C3D000040008000-00000000ABCD</uuid><memory>65536</memory><os><type>hvm</type></os></domain>")" "belongs to VM 'u1'"
+unix DELETE "/api/v1/vms/$(unix GET '/api/v1/vms?name=u1' | cut -d' ' -f2- | jq_ "d['id']")" >/dev/null
 
 check "VM web in namespace default" status_is 201 "$(define "$(domain_xml web "$(disk_xml "$WORK/pool/web.qcow2")")")"
 check "VM web in namespace x too (libvirt: x+web)" status_is 201 "$(define "$(domain_xml web "$(disk_xml "$WORK/pool/web.qcow2")")" x)"
