@@ -64,9 +64,9 @@ void BM_ExtentCoalescing(benchmark::State& state) {
     Extent e;
     e.start = i * 65536;
     e.length = 65536;
-    e.kind = ExtentKind::kData;
-    e.offset_valid = true;
-    e.host_offset = (i % 4 == 3 ? 1ull << 40 : 0) + i * 65536;  // every 4th breaks the run
+    e.kind = RunKind::kData;
+    e.host.valid = true;
+    e.host.offset = (i % 4 == 3 ? 1ull << 40 : 0) + i * 65536;  // every 4th breaks the run
     input.push_back(e);
   }
   std::shuffle(input.begin(), input.end(), std::mt19937(2));

@@ -29,8 +29,8 @@ MapEntry ToEntry(const Extent& e) {
   m.present = e.present();
   m.zero = e.reads_zero();
   m.data = !e.reads_zero();
-  m.has_offset = e.offset_valid && e.kind != ExtentKind::kCompressed;
-  m.offset = e.host_offset;
+  m.has_offset = e.host.valid && e.kind != RunKind::kCompressed;
+  m.offset = e.host.offset;
   return m;
 }
 

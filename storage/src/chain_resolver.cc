@@ -6,16 +6,7 @@ namespace clonekit {
 
 namespace {
 
-ExtentKind ToExtentKind(RunKind kind) {
-  switch (kind) {
-    case RunKind::kData: return ExtentKind::kData;
-    case RunKind::kCompressed: return ExtentKind::kCompressed;
-    case RunKind::kZero: return ExtentKind::kZero;
-    default: return ExtentKind::kUnallocated;
-  }
-}
-
-Extent MakeExtent(uint64_t start, uint64_t length, uint32_t depth, ExtentKind kind) {
+Extent MakeExtent(uint64_t start, uint64_t length, uint32_t depth, RunKind kind) {
   Extent e;
   e.start = start;
   e.length = length;
@@ -49,7 +40,7 @@ Status ChainResolver::Resolve(uint64_t offset, uint64_t length, ExtentMap* out) 
 // reports them at this depth as not present.
 Status ChainResolver::ResolveLayer(uint32_t depth, const std::vector<Range>& pending,
                                    std::vector<Range>* below, ExtentMap* out) const {
-  Image& layer = chain_.layer(depth);
+  const Image& layer = chain_.layer(depth);
   const bool has_backing = depth + 1 < chain_.depth();
   const uint64_t backing_size = has_backing ? chain_.layer(depth + 1).virtual_size() : 0;
 
@@ -63,11 +54,8 @@ Status ChainResolver::ResolveLayer(uint32_t depth, const std::vector<Range>& pen
       }
       const uint64_t run_end = pos + run.length;
       if (run.kind != RunKind::kUnallocated) {
-        Extent e = MakeExtent(pos, run.length, depth, ToExtentKind(run.kind));
-        e.offset_valid = run.offset_valid;
-        e.host_offset = run.host_offset;
-        e.compressed_size = run.compressed_size;
-        e.cluster_start = run.cluster_start;
+        Extent e = MakeExtent(pos, run.length, depth, run.kind);
+        e.host = run.host;
         out->Append(e);
       } else {
         uint64_t split = std::clamp(backing_size, pos, run_end);
@@ -78,7 +66,7 @@ Status ChainResolver::ResolveLayer(uint32_t depth, const std::vector<Range>& pen
             below->push_back({pos, split});
           }
         }
-        if (run_end > split) out->Append(MakeExtent(split, run_end - split, depth, ExtentKind::kUnallocated));
+        if (run_end > split) out->Append(MakeExtent(split, run_end - split, depth, RunKind::kUnallocated));
       }
       pos = run_end;
     }

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "extent_copier.h"
+#include "extent_reader.h"
 
 namespace clonekit {
 
@@ -36,10 +36,10 @@ Status CollapsedView::Prefetch(uint64_t offset, uint64_t length) const {
   ExtentMap map;
   CLONEKIT_RETURN_IF_ERROR(resolver_.Resolve(offset, length, &map));
   for (const Extent& e : map.extents()) {
-    if (e.kind != ExtentKind::kData && e.kind != ExtentKind::kCompressed) continue;
-    const uint64_t len = e.kind == ExtentKind::kData ? e.length : e.compressed_size;
+    if (e.kind != RunKind::kData && e.kind != RunKind::kCompressed) continue;
+    const uint64_t len = e.kind == RunKind::kData ? e.length : e.host.compressed_size;
     // Advice only: a failure changes nothing the client can see.
-    posix_fadvise(chain_.layer(e.depth).file().fd(), static_cast<off_t>(e.host_offset),
+    posix_fadvise(chain_.layer(e.depth).file().fd(), static_cast<off_t>(e.host.offset),
                   static_cast<off_t>(len), POSIX_FADV_WILLNEED);
   }
   return Status::OK();

@@ -6,8 +6,8 @@ namespace clonekit {
 
 bool CanMerge(const Extent& a, const Extent& b) {
   if (a.end() != b.start || a.depth != b.depth || a.kind != b.kind) return false;
-  if (a.kind == ExtentKind::kCompressed || a.offset_valid != b.offset_valid) return false;
-  return !a.offset_valid || a.host_offset + a.length == b.host_offset;
+  if (a.kind == RunKind::kCompressed || a.host.valid != b.host.valid) return false;
+  return !a.host.valid || a.host.offset + a.length == b.host.offset;
 }
 
 void ExtentMap::Append(const Extent& extent) {

@@ -21,7 +21,7 @@ class RawImage final : public Image {
 
   const ImageInfo& info() const override { return info_; }
 
-  Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) override {
+  Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const override {
     uint64_t limit = std::min(offset + max_length, info_.virtual_size);
     bool is_data = false;
     uint64_t end = limit;
@@ -30,8 +30,8 @@ class RawImage final : public Image {
     *run = LayerRun();
     run->kind = is_data ? RunKind::kData : RunKind::kZero;
     run->length = end - offset;
-    run->host_offset = offset;
-    run->offset_valid = true;
+    run->host.offset = offset;
+    run->host.valid = true;
     return Status::OK();
   }
 
@@ -50,7 +50,7 @@ Status Image::ReadHost(uint64_t host_offset, void* buf, size_t length) const {
   return Status::OK();
 }
 
-Status Image::ReadCompressed(const LayerRun&, uint8_t*, std::vector<uint8_t>*) const {
+Status Image::ReadCompressed(const HostLocation&, uint8_t*, std::vector<uint8_t>*) const {
   return Status::NotSupported(name(), "compressed clusters in a raw image");
 }
 

@@ -1,8 +1,12 @@
-// The copy is split into tasks (a chunk of data, or a range to zero) that
-// the connections take in turn. Each connection runs on its own thread: it
-// reads a chunk through a CollapsedView, issues the write asynchronously and
-// keeps up to queue_depth commands in flight, polling libnbd only when the
-// queue is full. Several connections are used only when the server says
+// The NBD copier: raw bytes into an NBD export (how a clone reaches storage
+// on another host). The export is written in place, like `-n`: it is the disk.
+//
+// A window becomes tasks: the plan's jobs (data to read and write) and the
+// ranges that read as zero (WRITE_ZEROES, or nothing on a target that
+// already reads as zero). Each connection runs on its own thread: it takes
+// tasks in turn, reads a job's segments, issues the writes asynchronously
+// and keeps up to queue_depth commands in flight, polling libnbd only when
+// the queue is full. Several connections are used only when the server says
 // that they all see the same disk (multi-conn).
 #include "nbd_destination.h"
 
@@ -11,15 +15,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "clonekit/chain_resolver.h"
-#include "clonekit/collapsed_view.h"
-#include "image_writer.h"
+#include "block_runs.h"
+#include "copier.h"
+#include "copy_plan.h"
+#include "first_error.h"
 
 namespace clonekit {
 
@@ -29,47 +32,29 @@ namespace {
 constexpr uint64_t kMaxZero = 1ull << 30;
 constexpr unsigned kDefaultConnections = 4;  // as nbdcopy
 
+// A job of the plan, or a range to zero.
 struct Task {
-  uint64_t offset;
-  uint64_t length;
-  bool zero;  // a range to zero (no data to read)
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  const CopyJob* job = nullptr;  // null: zero the range
 };
 
-// The outcome of the commands in flight, shared with libnbd's callbacks.
-struct Outcome {
-  std::mutex mu;
-  int error = 0;
-  uint64_t error_offset = 0;
-  std::atomic<uint64_t> done{0};  // bytes of the disk settled
-};
+class NbdCopier;
 
 // A command's context: the buffer it sends (shared by the pieces of one
-// chunk) and what to account when it completes.
+// job), and the data bytes it settles when it completes.
 struct Command {
   std::shared_ptr<std::vector<uint8_t>> buffer;
-  Outcome* outcome;
+  NbdCopier* copier;
   uint64_t offset;
-  uint64_t length;
+  uint64_t data_bytes;
 };
-
-int OnComplete(void* user_data, int* error) {
-  auto* c = static_cast<Command*>(user_data);
-  if (*error) {
-    std::lock_guard<std::mutex> lock(c->outcome->mu);
-    if (!c->outcome->error) {
-      c->outcome->error = *error;
-      c->outcome->error_offset = c->offset;
-    }
-  } else {
-    c->outcome->done += c->length;
-  }
-  return 1;  // retire the command
-}
-
-void FreeCommand(void* user_data) { delete static_cast<Command*>(user_data); }
 
 class Connection {
  public:
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
   ~Connection() {
     if (h_) nbd_close(h_);
   }
@@ -85,49 +70,66 @@ class Connection {
   nbd_handle* h_ = nullptr;
 };
 
-class NbdCopy {
+class NbdCopier final : public Copier {
  public:
-  NbdCopy(const Chain& chain, const std::string& uri, const CollapseOptions& options)
-      : chain_(chain), view_(chain, 0), uri_(uri), options_(options) {}
+  NbdCopier(const Chain& chain, const std::string& uri, const CollapseOptions& options)
+      : chain_(chain), uri_(uri), options_(options) {}
 
-  Status Run(CollapseStats* stats);
+  Status Connect();
+  Status CopyWindow(const ExtentMap& map, CopySignals& signals) override;
+  Status Finish() override;
+
+  // libnbd's completion callback.
+  static int OnComplete(void* user_data, int* error);
 
  private:
-  Status Connect();
   void PlanWindow(const ExtentMap& map);
-  Status RunWindow();
   void Worker(nbd_handle* h);
-  Status IssueChunk(nbd_handle* h, const Task& task);
+  Status IssueJob(nbd_handle* h, const CopyJob& job, ReadScratch* scratch);
   Status Issue(nbd_handle* h, std::shared_ptr<std::vector<uint8_t>> buf, const uint8_t* data, uint64_t offset,
-               uint64_t length, bool zero);
+               uint64_t length, bool zero, uint64_t data_bytes);
   Status WaitBelow(nbd_handle* h, unsigned limit);
   Status Failed(const std::string& what) const { return Status::IOError(uri_, what); }
-  bool Cancelled() const { return options_.cancel && options_.cancel->load(); }
+  bool Stopping() const { return error_.failed() || signals_->stopped(); }
 
   const Chain& chain_;
-  const CollapsedView view_;
   const std::string uri_;
   const CollapseOptions& options_;
   std::vector<std::unique_ptr<Connection>> connections_;
   bool can_zero_ = false;
+
+  // The window being copied.
+  const ExtentMap* map_ = nullptr;
+  CopySignals* signals_ = nullptr;
+  CopyPlan plan_;
   std::vector<Task> tasks_;
   std::atomic<size_t> next_task_{0};
-  Outcome outcome_;
-  std::mutex status_mu_;
-  Status worker_status_;
-  uint64_t data_bytes_ = 0;
+  FirstError error_;
 };
 
-Status NbdCopy::Connect() {
+int NbdCopier::OnComplete(void* user_data, int* error) {
+  auto* c = static_cast<Command*>(user_data);
+  if (*error) {
+    c->copier->error_.Set(
+        c->copier->Failed("write at offset " + std::to_string(c->offset) + " failed: " + strerror(*error)));
+  } else {
+    c->copier->signals_->data_done.fetch_add(c->data_bytes, std::memory_order_relaxed);
+  }
+  return 1;  // retire the command
+}
+
+void FreeCommand(void* user_data) { delete static_cast<Command*>(user_data); }
+
+Status NbdCopier::Connect() {
   auto first = std::make_unique<Connection>();
   CLONEKIT_RETURN_IF_ERROR(first->Open(uri_));
   nbd_handle* h = first->handle();
   const int64_t size = nbd_get_size(h);
   if (size < 0) return Failed(nbd_get_error());
   if (nbd_is_read_only(h) == 1) return Failed("the export is read-only");
-  if (static_cast<uint64_t>(size) < view_.size()) {
+  if (static_cast<uint64_t>(size) < chain_.virtual_size()) {
     return Failed("the export is smaller (" + std::to_string(size) + " bytes) than the disk (" +
-                  std::to_string(view_.size()) + " bytes)");
+                  std::to_string(chain_.virtual_size()) + " bytes)");
   }
   can_zero_ = nbd_can_zero(h) == 1;
   const bool multi_conn = nbd_can_multi_conn(h) == 1;
@@ -142,58 +144,51 @@ Status NbdCopy::Connect() {
   return Status::OK();
 }
 
-// Data and compressed extents become chunks of request_bytes; ranges that
-// read as zero become zero tasks, unless the target already reads as zero.
-void NbdCopy::PlanWindow(const ExtentMap& map) {
+// The plan's jobs, then the ranges that read as zero (merged, in commands of
+// at most kMaxZero) unless the target already reads as zero.
+void NbdCopier::PlanWindow(const ExtentMap& map) {
+  PlanCopy(map, options_.request_bytes, &plan_);
   tasks_.clear();
   next_task_ = 0;
+  for (const CopyJob& job : plan_.jobs) tasks_.push_back({job.dst, job.length, &job});
+  if (options_.target_is_zero) return;
   for (const Extent& e : map.extents()) {
-    const bool zero = e.reads_zero();
-    if (zero && options_.target_is_zero) {
-      outcome_.done += e.length;
-      continue;
-    }
-    const uint64_t step = zero ? kMaxZero : options_.request_bytes;
-    for (uint64_t pos = e.start; pos < e.end(); pos += step) {
-      const uint64_t len = std::min(step, e.end() - pos);
-      if (!zero && !tasks_.empty() && !tasks_.back().zero && tasks_.back().offset + tasks_.back().length == pos &&
-          tasks_.back().length + len <= options_.request_bytes) {
-        tasks_.back().length += len;  // small extents of several layers share a chunk
-      } else if (zero && !tasks_.empty() && tasks_.back().zero &&
-                 tasks_.back().offset + tasks_.back().length == pos && tasks_.back().length + len <= kMaxZero) {
-        tasks_.back().length += len;
+    if (!e.reads_zero()) continue;
+    for (uint64_t pos = e.start; pos < e.end();) {
+      Task* last = tasks_.empty() || tasks_.back().job ? nullptr : &tasks_.back();
+      if (last && last->offset + last->length == pos && last->length < kMaxZero) {
+        const uint64_t n = std::min(kMaxZero - last->length, e.end() - pos);
+        last->length += n;
+        pos += n;
       } else {
-        tasks_.push_back({pos, len, zero});
+        const uint64_t n = std::min(kMaxZero, e.end() - pos);
+        tasks_.push_back({pos, n, nullptr});
+        pos += n;
       }
     }
   }
 }
 
-Status NbdCopy::WaitBelow(nbd_handle* h, unsigned limit) {
+Status NbdCopier::WaitBelow(nbd_handle* h, unsigned limit) {
   while (nbd_aio_in_flight(h) >= static_cast<int>(limit)) {
     if (nbd_poll(h, -1) == -1) return Failed(nbd_get_error());
   }
-  std::lock_guard<std::mutex> lock(outcome_.mu);
-  if (outcome_.error) {
-    return Failed("write at offset " + std::to_string(outcome_.error_offset) +
-                  " failed: " + strerror(outcome_.error));
-  }
-  return Status::OK();
+  return error_.status();
 }
 
-Status NbdCopy::Issue(nbd_handle* h, std::shared_ptr<std::vector<uint8_t>> buf, const uint8_t* data,
-                      uint64_t offset, uint64_t length, bool zero) {
+Status NbdCopier::Issue(nbd_handle* h, std::shared_ptr<std::vector<uint8_t>> buf, const uint8_t* data,
+                        uint64_t offset, uint64_t length, bool zero, uint64_t data_bytes) {
   CLONEKIT_RETURN_IF_ERROR(WaitBelow(h, options_.queue_depth));
   if (zero && !can_zero_) {
     // No WRITE_ZEROES: send zeros, at most one request's worth at a time.
     for (uint64_t pos = offset; pos < offset + length; pos += options_.request_bytes) {
       const uint64_t n = std::min<uint64_t>(options_.request_bytes, offset + length - pos);
       auto zeros = std::make_shared<std::vector<uint8_t>>(n);
-      CLONEKIT_RETURN_IF_ERROR(Issue(h, zeros, zeros->data(), pos, n, false));
+      CLONEKIT_RETURN_IF_ERROR(Issue(h, zeros, zeros->data(), pos, n, false, data_bytes ? n : 0));
     }
     return Status::OK();
   }
-  auto* c = new Command{std::move(buf), &outcome_, offset, length};
+  auto* c = new Command{std::move(buf), this, offset, data_bytes};
   nbd_completion_callback cb = {};
   cb.callback = OnComplete;
   cb.user_data = c;
@@ -203,87 +198,63 @@ Status NbdCopy::Issue(nbd_handle* h, std::shared_ptr<std::vector<uint8_t>> buf, 
   return Status::OK();
 }
 
-// Reads one chunk and writes its non-zero runs; all-zero blocks of
-// sparse_block bytes become zero commands (or nothing on a zeroed target).
-Status NbdCopy::IssueChunk(nbd_handle* h, const Task& task) {
-  auto buf = std::make_shared<std::vector<uint8_t>>(task.length);
-  CLONEKIT_RETURN_IF_ERROR(view_.Read(task.offset, buf->data(), task.length));
-  const uint64_t block = options_.sparse_block ? options_.sparse_block : task.length;
-  uint64_t run_start = 0;
-  bool run_zero = false;
-  for (uint64_t pos = 0; pos <= task.length; pos += block) {
-    const bool end = pos >= task.length;
-    const bool zero = !end && options_.sparse_block && IsZero(buf->data() + pos, std::min(block, task.length - pos));
-    if (pos > run_start && (end || zero != run_zero)) {
-      const uint64_t len = pos - run_start;
-      if (!run_zero) {
-        CLONEKIT_RETURN_IF_ERROR(Issue(h, buf, buf->data() + run_start, task.offset + run_start, len, false));
-      } else if (options_.target_is_zero) {
-        outcome_.done += len;
-      } else {
-        CLONEKIT_RETURN_IF_ERROR(Issue(h, nullptr, nullptr, task.offset + run_start, len, true));
-      }
-      run_start = pos;
+// Reads one job and writes its non-zero runs; its all-zero blocks become
+// zero commands (or nothing on a zeroed target).
+Status NbdCopier::IssueJob(nbd_handle* h, const CopyJob& job, ReadScratch* scratch) {
+  auto buf = std::make_shared<std::vector<uint8_t>>(job.length);
+  for (uint32_t k = 0; k < job.count; k++) {
+    CLONEKIT_RETURN_IF_ERROR(ReadSegment(chain_, *map_, plan_.segments[job.first + k], buf->data(), scratch));
+  }
+  size_t cursor = 0;
+  BlockRun run;
+  while (NextBlockRun(buf->data(), job.length, job.dst, options_.sparse_block, &cursor, &run)) {
+    const uint64_t len = run.end - run.start;
+    if (!run.zero) {
+      CLONEKIT_RETURN_IF_ERROR(Issue(h, buf, buf->data() + run.start, job.dst + run.start, len, false, len));
+    } else if (options_.target_is_zero) {
+      signals_->data_done.fetch_add(len, std::memory_order_relaxed);
+    } else {
+      CLONEKIT_RETURN_IF_ERROR(Issue(h, nullptr, nullptr, job.dst + run.start, len, true, len));
     }
-    if (pos == run_start) run_zero = zero;
-    if (end) break;
   }
   return Status::OK();
 }
 
-void NbdCopy::Worker(nbd_handle* h) {
+void NbdCopier::Worker(nbd_handle* h) {
   Status status;
-  while (status.ok() && !Cancelled()) {
+  ReadScratch scratch;
+  while (status.ok() && !Stopping()) {
     const size_t i = next_task_++;
     if (i >= tasks_.size()) break;
     const Task& t = tasks_[i];
-    status = t.zero ? Issue(h, nullptr, nullptr, t.offset, t.length, true) : IssueChunk(h, t);
+    status = t.job ? IssueJob(h, *t.job, &scratch) : Issue(h, nullptr, nullptr, t.offset, t.length, true, 0);
   }
   // Wait for everything in flight, even after an error: the buffers are ours.
   Status drained = WaitBelow(h, 1);
-  if (status.ok()) status = drained;
-  if (!status.ok()) {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    if (worker_status_.ok()) worker_status_ = status;
-    next_task_ = tasks_.size();  // the others stop taking tasks
-  }
+  error_.Set(status);
+  error_.Set(drained);
 }
 
-Status NbdCopy::RunWindow() {
+Status NbdCopier::CopyWindow(const ExtentMap& map, CopySignals& signals) {
+  map_ = &map;
+  signals_ = &signals;
+  PlanWindow(map);
   std::vector<std::thread> threads;
-  std::atomic<size_t> finished{0};
-  for (auto& c : connections_) {
-    threads.emplace_back([this, &c, &finished] {
-      Worker(c->handle());
-      finished++;
-    });
+  for (size_t i = 1; i < connections_.size(); i++) {
+    threads.emplace_back([this, i] { Worker(connections_[i]->handle()); });
   }
-  while (finished < threads.size()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (options_.progress) options_.progress(outcome_.done, view_.size());
-  }
+  Worker(connections_[0]->handle());
   for (auto& t : threads) t.join();
-  return worker_status_;
+  if (error_.failed()) return error_.status();
+  if (signals.stopped()) return Status::Cancelled("interrupted");
+  return Status::OK();
 }
 
-Status NbdCopy::Run(CollapseStats* stats) {
-  CLONEKIT_RETURN_IF_ERROR(Connect());
-  ChainResolver resolver(chain_);
-  ExtentMap map;
-  for (uint64_t pos = 0; pos < view_.size(); pos += options_.window_bytes) {
-    if (Cancelled()) return Status::Cancelled("interrupted");
-    CLONEKIT_RETURN_IF_ERROR(resolver.Resolve(pos, options_.window_bytes, &map));
-    data_bytes_ += map.data_bytes();
-    PlanWindow(map);
-    CLONEKIT_RETURN_IF_ERROR(RunWindow());
-  }
-  if (Cancelled()) return Status::Cancelled("interrupted");
+Status NbdCopier::Finish() {
   for (auto& c : connections_) {
     if (nbd_can_flush(c->handle()) == 1 && nbd_flush(c->handle(), 0) == -1) return Failed(nbd_get_error());
   }
   for (auto& c : connections_) nbd_shutdown(c->handle(), 0);
-  if (options_.progress) options_.progress(view_.size(), view_.size());
-  if (stats) stats->data_bytes = data_bytes_;
   return Status::OK();
 }
 
@@ -296,10 +267,11 @@ bool IsNbdUri(const std::string& destination) {
   return false;
 }
 
-Status CollapseToNbd(const Chain& chain, const std::string& uri, const CollapseOptions& options,
-                     CollapseStats* stats) {
-  NbdCopy copy(chain, uri, options);
-  return copy.Run(stats);
+Result<std::unique_ptr<Copier>> NewNbdCopier(const Chain& chain, const std::string& uri,
+                                             const CollapseOptions& options) {
+  auto copier = std::make_unique<NbdCopier>(chain, uri, options);
+  CLONEKIT_RETURN_IF_ERROR(copier->Connect());
+  return std::unique_ptr<Copier>(std::move(copier));
 }
 
 }  // namespace clonekit

@@ -12,9 +12,6 @@ namespace clonekit {
 // nbd://, nbds://, nbd+unix://, nbds+unix://, nbd+vsock:// (libnbd's URIs).
 bool IsNbdUri(const std::string& destination);
 
-Status CollapseToNbd(const Chain& chain, const std::string& uri, const CollapseOptions& options,
-                     CollapseStats* stats);
-
 }  // namespace clonekit
 
 #endif  // CLONEKIT_STORAGE_NBD_DESTINATION_H_

@@ -1,95 +1,98 @@
-#include "qcow2_copier.h"
-
+// The qcow2 copier: whole 64 KiB clusters into a new qcow2 image.
+//
+// The plan is cut at output clusters (request size = cluster size), so the
+// jobs of one cluster sit side by side in it. Worker threads take a few
+// clusters at a time, gather each cluster's segments into a zeroed buffer
+// (reading, inflating compressed source clusters) and hand the whole
+// cluster to Qcow2Writer::WriteCluster, which skips it if all zero, else
+// compresses and writes it on the same thread. After a window the writer
+// writes out the L2 tables below its end.
 #include <cstring>
-#include <mutex>
 #include <thread>
+#include <vector>
 
-#include "extent_copier.h"
+#include "copier.h"
+#include "copy_plan.h"
+#include "first_error.h"
+#include "qcow2_writer.h"
 
 namespace clonekit {
 
 namespace {
 
-// A piece of an extent that lands in one output cluster.
-struct Piece {
-  uint32_t extent;     // index into the map
-  uint32_t in_cluster; // offset inside the output cluster
-  uint32_t length;
-  uint64_t skip;       // offset inside the extent
-  uint64_t cluster;    // output cluster index
-};
-
 constexpr uint64_t kCs = Qcow2Writer::kClusterSize;
 constexpr size_t kClustersPerTask = 16;
 
-std::vector<Piece> CutIntoPieces(const ExtentMap& map) {
-  std::vector<Piece> pieces;
-  const auto& extents = map.extents();
-  for (uint32_t i = 0; i < extents.size(); i++) {
-    const Extent& e = extents[i];
-    if (e.reads_zero()) continue;
-    for (uint64_t pos = e.start; pos < e.end();) {
-      uint64_t end = std::min(e.end(), (pos / kCs + 1) * kCs);
-      pieces.push_back({i, static_cast<uint32_t>(pos % kCs), static_cast<uint32_t>(end - pos), pos - e.start,
-                        pos / kCs});
-      pos = end;
+class Qcow2Copier final : public Copier {
+ public:
+  Qcow2Copier(const Chain& chain, Qcow2Writer& writer, const CollapseOptions& options)
+      : chain_(chain),
+        writer_(writer),
+        threads_(options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency())) {}
+
+  Status CopyWindow(const ExtentMap& map, CopySignals& signals) override {
+    PlanCopy(map, kCs, &plan_);
+    // Task boundaries: the first job of every kClustersPerTask-th cluster.
+    starts_.clear();
+    for (size_t i = 0, clusters = 0; i < plan_.jobs.size(); i++) {
+      if (i == 0 || ClusterOf(i) != ClusterOf(i - 1)) {
+        if (clusters++ % kClustersPerTask == 0) starts_.push_back(i);
+      }
     }
+    starts_.push_back(plan_.jobs.size());
+
+    std::atomic<size_t> next{0};
+    FirstError error;
+    auto work = [&] {
+      std::vector<uint8_t> buf(kCs);
+      ReadScratch scratch;
+      Qcow2Writer::Scratch packed;
+      for (size_t t; (t = next.fetch_add(1)) + 1 < starts_.size();) {
+        if (error.failed() || signals.stopped()) return;
+        for (size_t i = starts_[t]; i < starts_[t + 1];) {
+          const uint64_t cluster = ClusterOf(i);
+          std::memset(buf.data(), 0, kCs);
+          uint64_t bytes = 0;
+          Status s;
+          for (; i < starts_[t + 1] && ClusterOf(i) == cluster && s.ok(); i++) {
+            const CopyJob& job = plan_.jobs[i];
+            uint8_t* at = buf.data() + (job.dst - cluster * kCs);
+            for (uint32_t k = 0; k < job.count && s.ok(); k++) {
+              s = ReadSegment(chain_, map, plan_.segments[job.first + k], at, &scratch);
+            }
+            bytes += job.length;
+          }
+          if (s.ok()) s = writer_.WriteCluster(cluster, buf.data(), &packed);
+          if (!s.ok()) return error.Set(s);
+          signals.data_done.fetch_add(bytes, std::memory_order_relaxed);
+        }
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (unsigned t = 1; t < threads_ && t + 1 < starts_.size(); t++) helpers.emplace_back(work);
+    work();
+    for (auto& h : helpers) h.join();
+    if (error.failed()) return error.status();
+    if (signals.stopped()) return Status::Cancelled("interrupted");
+    return writer_.CompleteBelow(map.empty() ? 0 : map.extents().back().end());
   }
-  return pieces;
-}
+
+  Status Finish() override { return writer_.Finish(); }
+
+ private:
+  uint64_t ClusterOf(size_t job) const { return plan_.jobs[job].dst / kCs; }
+
+  const Chain& chain_;
+  Qcow2Writer& writer_;
+  const unsigned threads_;
+  CopyPlan plan_;
+  std::vector<size_t> starts_;
+};
 
 }  // namespace
 
-Status CopyToQcow2(const Chain& chain, const ExtentMap& map, Qcow2Writer& writer, unsigned threads,
-                   const std::atomic<bool>* cancel, std::atomic<uint64_t>* copied) {
-  const std::vector<Piece> pieces = CutIntoPieces(map);
-  // Task boundaries: the first piece of every kClustersPerTask-th cluster.
-  std::vector<size_t> starts;
-  for (size_t i = 0, clusters = 0; i < pieces.size(); i++) {
-    if (i == 0 || pieces[i].cluster != pieces[i - 1].cluster) {
-      if (clusters++ % kClustersPerTask == 0) starts.push_back(i);
-    }
-  }
-  starts.push_back(pieces.size());
-
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status first_error;
-  auto work = [&] {
-    std::vector<uint8_t> buf(kCs);
-    ReadScratch scratch;
-    Qcow2Writer::Scratch packed;
-    for (size_t t; (t = next.fetch_add(1)) + 1 < starts.size();) {
-      if (failed || (cancel && cancel->load(std::memory_order_relaxed))) return;
-      for (size_t i = starts[t]; i < starts[t + 1];) {
-        const uint64_t cluster = pieces[i].cluster;
-        std::memset(buf.data(), 0, kCs);
-        uint64_t bytes = 0;
-        Status s;
-        for (; i < starts[t + 1] && pieces[i].cluster == cluster && s.ok(); i++) {
-          const Piece& p = pieces[i];
-          s = ReadExtent(chain, map.extents()[p.extent], p.skip, buf.data() + p.in_cluster, p.length, &scratch);
-          bytes += p.length;
-        }
-        if (s.ok()) s = writer.WriteCluster(cluster, buf.data(), &packed);
-        if (!s.ok()) {
-          std::lock_guard<std::mutex> lock(mu);
-          if (!failed.exchange(true)) first_error = s;
-          return;
-        }
-        copied->fetch_add(bytes, std::memory_order_relaxed);
-      }
-    }
-  };
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> helpers;
-  for (unsigned t = 1; t < threads && t + 1 < starts.size(); t++) helpers.emplace_back(work);
-  work();
-  for (auto& h : helpers) h.join();
-  if (failed) return first_error;
-  if (cancel && cancel->load()) return Status::Cancelled("interrupted");
-  return Status::OK();
+std::unique_ptr<Copier> NewQcow2Copier(const Chain& chain, Qcow2Writer& writer, const CollapseOptions& options) {
+  return std::make_unique<Qcow2Copier>(chain, writer, options);
 }
 
 }  // namespace clonekit

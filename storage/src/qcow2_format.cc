@@ -260,9 +260,9 @@ std::string DecodeL2Entry(uint64_t entry, const Geometry& g, L2Entry* out) {
     uint64_t offset = entry & ((1ull << x) - 1);
     uint64_t extra = (entry >> x) & ((1ull << (g.cluster_bits - 8)) - 1);
     if (offset > kMaxHostOffset) return "compressed cluster offset " + Hex(offset) + " is too large";
-    out->kind = ClusterKind::kCompressed;
-    out->host_offset = offset;
-    out->compressed_size = static_cast<uint32_t>((extra + 1) * 512 - (offset & 511));
+    out->kind = RunKind::kCompressed;
+    out->host.offset = offset;
+    out->host.compressed_size = static_cast<uint32_t>((extra + 1) * 512 - (offset & 511));
     return "";
   }
   if (entry & kL2Reserved) return "reserved bits set in L2 entry " + Hex(entry);
@@ -273,36 +273,36 @@ std::string DecodeL2Entry(uint64_t entry, const Geometry& g, L2Entry* out) {
   bool zero_flag = entry & kL2ZeroFlag;
   if (zero_flag && g.version < 3) return "zero cluster entry found in pre-v3 image";
   if (zero_flag && g.extended_l2) return "zero flag set in an extended L2 entry";
-  out->host_offset = offset;
-  out->offset_valid = offset != 0;
+  out->host.offset = offset;
+  out->host.valid = offset != 0;
   if (offset == 0 && (entry & kL2Copied) && !zero_flag) {
     return "cluster offset 0 with the COPIED flag (only valid with an external data file)";
   }
   if (zero_flag) {
-    out->kind = ClusterKind::kZero;
+    out->kind = RunKind::kZero;
   } else {
-    out->kind = offset != 0 ? ClusterKind::kData : ClusterKind::kUnallocated;
+    out->kind = offset != 0 ? RunKind::kData : RunKind::kUnallocated;
   }
   return "";
 }
 
 std::string SubclusterKind(const L2Entry& cluster, uint64_t bitmap, unsigned index,
-                           ClusterKind* kind) {
-  if (cluster.kind == ClusterKind::kCompressed) {
+                           RunKind* kind) {
+  if (cluster.kind == RunKind::kCompressed) {
     if (bitmap != 0) return "compressed cluster with a non-zero subcluster bitmap";
-    *kind = ClusterKind::kCompressed;
+    *kind = RunKind::kCompressed;
     return "";
   }
   bool alloc = (bitmap >> index) & 1;
   bool zero = (bitmap >> (32 + index)) & 1;
   if (alloc && zero) return "subcluster " + std::to_string(index) + " is both allocated and zero";
   if (zero) {
-    *kind = ClusterKind::kZero;
+    *kind = RunKind::kZero;
   } else if (alloc) {
-    if (!cluster.offset_valid) return "subcluster " + std::to_string(index) + " allocated in an unallocated cluster";
-    *kind = ClusterKind::kData;
+    if (!cluster.host.valid) return "subcluster " + std::to_string(index) + " allocated in an unallocated cluster";
+    *kind = RunKind::kData;
   } else {
-    *kind = ClusterKind::kUnallocated;
+    *kind = RunKind::kUnallocated;
   }
   return "";
 }

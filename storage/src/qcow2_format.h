@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "clonekit/run_kind.h"
 #include "clonekit/status.h"
 
 namespace clonekit::qcow2 {
@@ -81,19 +82,12 @@ Result<Header> DecodeHeader(const std::string& name, const uint8_t* bytes, size_
 // How many L1 entries a virtual size needs; fails on arithmetic overflow.
 bool L1EntriesFor(uint64_t size, uint32_t cluster_bits, uint64_t l2_entries, uint64_t* entries);
 
-// What one (sub)cluster of a layer holds.
-enum class ClusterKind : uint8_t {
-  kUnallocated,  // read from the backing file
-  kZero,         // reads as zeros, never from the backing file
-  kData,         // uncompressed at host_offset
-  kCompressed,   // compressed stream at host_offset, compressed_size bytes
-};
-
+// What one (sub)cluster of a layer holds: kUnallocated reads from the
+// backing file, kZero never does. host.offset is cluster-aligned for kData,
+// a byte offset for kCompressed (cluster_start is the reader's to fill).
 struct L2Entry {
-  ClusterKind kind = ClusterKind::kUnallocated;
-  uint64_t host_offset = 0;      // cluster-aligned for kData; byte offset for kCompressed
-  bool offset_valid = false;     // a zero cluster may keep its host cluster
-  uint32_t compressed_size = 0;  // bytes to read for kCompressed (sector-rounded)
+  RunKind kind = RunKind::kUnallocated;
+  HostLocation host;
 };
 
 struct Geometry {
@@ -111,7 +105,7 @@ std::string DecodeL2Entry(uint64_t entry, const Geometry& g, L2Entry* out);
 // For extended L2: the kind of subcluster `index` (0..31) given the decoded
 // entry and the bitmap. Returns a message on an invalid combination.
 std::string SubclusterKind(const L2Entry& cluster, uint64_t bitmap, unsigned index,
-                           ClusterKind* kind);
+                           RunKind* kind);
 
 // L1 entry -> L2 table offset (0 = none). Message on reserved bits or misalignment.
 std::string DecodeL1Entry(uint64_t entry, uint32_t cluster_bits, uint64_t* l2_offset);

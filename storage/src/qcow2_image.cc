@@ -8,24 +8,23 @@
 
 namespace clonekit {
 
-using qcow2::ClusterKind;
 
 namespace {
 
-RunKind ToRunKind(ClusterKind kind) {
+RunKind ToRunKind(RunKind kind) {
   switch (kind) {
-    case ClusterKind::kZero: return RunKind::kZero;
-    case ClusterKind::kData: return RunKind::kData;
-    case ClusterKind::kCompressed: return RunKind::kCompressed;
+    case RunKind::kZero: return RunKind::kZero;
+    case RunKind::kData: return RunKind::kData;
+    case RunKind::kCompressed: return RunKind::kCompressed;
     default: return RunKind::kUnallocated;
   }
 }
 
 // Whether `next` continues `run` (same kind, host bytes contiguous).
 bool Continues(const LayerRun& run, const LayerRun& next) {
-  if (run.kind != next.kind || run.offset_valid != next.offset_valid) return false;
+  if (run.kind != next.kind || run.host.valid != next.host.valid) return false;
   if (run.kind == RunKind::kCompressed) return false;
-  return !run.offset_valid || run.host_offset + run.length == next.host_offset;
+  return !run.host.valid || run.host.offset + run.length == next.host.offset;
 }
 
 }  // namespace
@@ -95,7 +94,7 @@ std::string Qcow2Image::Where(uint64_t guest_offset) const {
          std::to_string(cluster % header_.l2_entries()) + ")";
 }
 
-Status Qcow2Image::LoadL2(uint64_t l1_index, L2Cache::Table* table) {
+Status Qcow2Image::LoadL2(uint64_t l1_index, L2Cache::Table* table) const {
   uint64_t l2_offset = 0;
   std::string err = qcow2::DecodeL1Entry(l1_[l1_index], header_.cluster_bits, &l2_offset);
   if (!err.empty()) return Status::Corruption(name(), err + " (L1 index " + std::to_string(l1_index) + ")");
@@ -151,12 +150,12 @@ Status Qcow2Image::UnitAt(const uint8_t* l2, uint64_t offset, LayerRun* unit, ui
 
   qcow2::L2Entry entry;
   std::string err = qcow2::DecodeL2Entry(qcow2::LoadBE64(p), geometry_, &entry);
-  ClusterKind kind = entry.kind;
+  RunKind kind = entry.kind;
   *unit_end = cluster_start + cs;
   if (err.empty() && header_.extended_l2()) {
     unsigned sub = static_cast<unsigned>((offset - cluster_start) / header_.subcluster_size());
     err = qcow2::SubclusterKind(entry, qcow2::LoadBE64(p + 8), sub, &kind);
-    if (kind != ClusterKind::kCompressed) {
+    if (kind != RunKind::kCompressed) {
       *unit_end = cluster_start + (sub + 1) * header_.subcluster_size();
     }
   }
@@ -165,36 +164,36 @@ Status Qcow2Image::UnitAt(const uint8_t* l2, uint64_t offset, LayerRun* unit, ui
   *unit = LayerRun();
   unit->kind = ToRunKind(kind);
   unit->length = *unit_end - offset;
-  if (kind == ClusterKind::kCompressed) {
-    if (entry.host_offset >= file_->size()) {
-      return Status::Corruption(name(), "compressed cluster at " + Hex(entry.host_offset) + " " +
+  if (kind == RunKind::kCompressed) {
+    if (entry.host.offset >= file_->size()) {
+      return Status::Corruption(name(), "compressed cluster at " + Hex(entry.host.offset) + " " +
                                             Where(offset) + " is past end of file (size " +
                                             Hex(file_->size()) + ")");
     }
-    if (entry.host_offset < cs) {
-      return Status::Corruption(name(), "compressed cluster at " + Hex(entry.host_offset) + " " +
+    if (entry.host.offset < cs) {
+      return Status::Corruption(name(), "compressed cluster at " + Hex(entry.host.offset) + " " +
                                             Where(offset) + " points into the image header");
     }
-    unit->host_offset = entry.host_offset;
-    unit->compressed_size = entry.compressed_size;
-    unit->cluster_start = cluster_start;
+    unit->host.offset = entry.host.offset;
+    unit->host.compressed_size = entry.host.compressed_size;
+    unit->host.cluster_start = cluster_start;
     return Status::OK();
   }
-  if (entry.offset_valid && (kind == ClusterKind::kData || kind == ClusterKind::kZero)) {
-    if (kind == ClusterKind::kData && entry.host_offset >= file_->size()) {
-      return Status::Corruption(name(), "data cluster at " + Hex(entry.host_offset) + " " +
+  if (entry.host.valid && (kind == RunKind::kData || kind == RunKind::kZero)) {
+    if (kind == RunKind::kData && entry.host.offset >= file_->size()) {
+      return Status::Corruption(name(), "data cluster at " + Hex(entry.host.offset) + " " +
                                             Where(offset) + " is past end of file (size " +
                                             Hex(file_->size()) + ")");
     }
-    unit->offset_valid = true;
-    unit->host_offset = entry.host_offset + (offset - cluster_start);
+    unit->host.valid = true;
+    unit->host.offset = entry.host.offset + (offset - cluster_start);
     // A cluster cut short by the end of the file: the missing tail reads as
     // zeros (qemu pads such reads), so describe it as zeros, not data.
     const uint64_t file_size = file_->size();
-    if (kind == ClusterKind::kData && unit->host_offset >= file_size) {
+    if (kind == RunKind::kData && unit->host.offset >= file_size) {
       unit->kind = RunKind::kZero;
-    } else if (kind == ClusterKind::kData && unit->length > file_size - unit->host_offset) {
-      unit->length = file_size - unit->host_offset;
+    } else if (kind == RunKind::kData && unit->length > file_size - unit->host.offset) {
+      unit->length = file_size - unit->host.offset;
       *unit_end = offset + unit->length;
     }
   }
@@ -229,7 +228,7 @@ uint64_t Qcow2Image::EmptyEntriesEnd(const uint8_t* l2, uint64_t offset, uint64_
   return std::min(limit, (cluster + (i - index)) << bits);
 }
 
-Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run) {
+Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const {
   const uint64_t end = std::min(offset + max_length, header_.size);
   const uint64_t table_span = header_.l2_entries() << header_.cluster_bits;
   const uint64_t l1_index = offset / table_span;
@@ -267,15 +266,15 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
   return Status::OK();
 }
 
-Status Qcow2Image::ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const {
+Status Qcow2Image::ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch) const {
   std::vector<uint8_t>& in = *scratch;
-  in.resize(run.compressed_size);
-  CLONEKIT_RETURN_IF_ERROR(ReadHost(run.host_offset, in.data(), in.size()));
+  in.resize(stream.compressed_size);
+  CLONEKIT_RETURN_IF_ERROR(ReadHost(stream.offset, in.data(), in.size()));
   Codec codec = header_.compression == qcow2::Compression::kZstd ? Codec::kZstd : Codec::kDeflate;
   std::string err = DecompressCluster(codec, in.data(), in.size(), out, header_.cluster_size());
   if (!err.empty()) {
-    return Status::Corruption(name(), "compressed cluster at " + Hex(run.host_offset) + " (guest offset " +
-                                          Hex(run.cluster_start) + "): " + err);
+    return Status::Corruption(name(), "compressed cluster at " + Hex(stream.offset) + " (guest offset " +
+                                          Hex(stream.cluster_start) + "): " + err);
   }
   return Status::OK();
 }

@@ -16,8 +16,8 @@ class Qcow2Image final : public Image {
   static Result<std::unique_ptr<Image>> Open(std::unique_ptr<ReadableFile> file);
 
   const ImageInfo& info() const override { return info_; }
-  Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) override;
-  Status ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const override;
+  Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const override;
+  Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch) const override;
   void SetMetadataCacheBytes(uint64_t bytes) override;
 
  private:
@@ -25,7 +25,7 @@ class Qcow2Image final : public Image {
   Status LoadL1();
   // The L2 table for l1_index, from the cache or the file; null when the
   // L1 entry says the table is unallocated.
-  Status LoadL2(uint64_t l1_index, L2Cache::Table* table);
+  Status LoadL2(uint64_t l1_index, L2Cache::Table* table) const;
   // Decodes the (sub)cluster holding guest offset `offset` from table l2.
   Status UnitAt(const uint8_t* l2, uint64_t offset, LayerRun* unit, uint64_t* unit_end) const;
   std::string Where(uint64_t guest_offset) const;
@@ -37,7 +37,7 @@ class Qcow2Image final : public Image {
   qcow2::Geometry geometry_;
   ImageInfo info_;
   std::vector<uint64_t> l1_;
-  L2Cache l2_cache_;
+  mutable L2Cache l2_cache_;  // thread-safe; filled by const readers
   const uint64_t id_;  // unique per process, for the per-thread memo in LoadL2
 };
 

@@ -15,11 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "image_writer.h"
+#include "block_runs.h"
+#include "clonekit/collapse.h"
+#include "write_fully.h"
 
 namespace clonekit {
 
-class Qcow2Writer final : public ImageWriter {
+class Qcow2Writer final {
  public:
   static constexpr uint32_t kClusterBits = 16;
   static constexpr uint64_t kClusterSize = 1ull << kClusterBits;
@@ -37,9 +39,11 @@ class Qcow2Writer final : public ImageWriter {
   // Every cluster below guest offset `limit` is written: write out their L2 tables.
   Status CompleteBelow(uint64_t limit);
 
-  // ImageWriter, for one sequential caller: assembles clusters from pieces.
-  Status Write(uint64_t offset, const uint8_t* data, size_t length) override;
-  Status Finish() override;
+  // For one sequential caller (the unit test's writer of arbitrary pieces):
+  // assembles whole clusters from pieces in ascending order.
+  [[nodiscard]] Status Write(uint64_t offset, const uint8_t* data, size_t length);
+  // Writes the remaining L2 tables, the L1 table, refcounts and the header.
+  [[nodiscard]] Status Finish();
 
  private:
   Qcow2Writer(int fd, std::string name, uint64_t virtual_size, OutputCompression compression, uint64_t l1_size);

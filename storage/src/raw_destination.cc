@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "image_writer.h"
+#include "write_fully.h"
 
 namespace clonekit {
 
@@ -89,6 +89,14 @@ Status RawDestination::Zero(uint64_t offset, uint64_t length) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
     CLONEKIT_RETURN_IF_ERROR(WriteFully(fd_, name_, zeros.data(), n, offset + done));
     done += n;
+  }
+  return Status::OK();
+}
+
+Status RawDestination::ZeroWhereMapReadsZero(const ExtentMap& map) {
+  if (reads_zero_) return Status::OK();
+  for (const Extent& e : map.extents()) {
+    if (e.reads_zero()) CLONEKIT_RETURN_IF_ERROR(Zero(e.start, e.length));
   }
   return Status::OK();
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "clonekit/collapse.h"
+#include "clonekit/extent_map.h"
 #include "output_file.h"
 
 namespace clonekit {
@@ -28,7 +29,9 @@ class RawDestination {
   bool is_block_device() const { return block_device_; }
 
   // Makes [offset, offset + length) read as zeros (no-op on a zeroed target).
-  Status Zero(uint64_t offset, uint64_t length);
+  [[nodiscard]] Status Zero(uint64_t offset, uint64_t length);
+  // The same for every extent of `map` that reads as zero.
+  [[nodiscard]] Status ZeroWhereMapReadsZero(const ExtentMap& map);
   // Durable and, for a fresh file, in place under its final name.
   Status Commit();
 

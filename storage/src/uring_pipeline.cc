@@ -1,5 +1,17 @@
-#include "uring_pipeline.h"
-
+// The io_uring copier: raw bytes into a file or a block device.
+//
+// Laid out like liburing's examples/io_uring-cp.c. Each worker thread owns a
+// ring and a fixed set of requests (the queue depth), each with an aligned
+// buffer. A worker's loop has four phases:
+//   fill:    take jobs from the window's plan while a request is idle, and
+//            submit a read per segment (compressed segments are inflated
+//            right here, so decompression uses every worker's core);
+//   submit:  hand the queued SQEs to the kernel and wait for one completion;
+//   reap:    for each completion, on_read or on_write;
+//   requeue: a short or interrupted read or write is submitted again for the
+//            rest; a request whose reads are all in turns to writing its
+//            non-zero runs; one whose writes are done is idle again.
+// Reads and writes of different requests complete in any order.
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <liburing.h>
@@ -7,12 +19,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
+#include <thread>
+#include <vector>
 
-#include "extent_copier.h"
-#include "image_writer.h"
+#include "block_runs.h"
+#include "copier.h"
+#include "copy_plan.h"
+#include "first_error.h"
+#include "raw_destination.h"
 
 namespace clonekit {
 
@@ -20,382 +35,376 @@ namespace {
 
 constexpr size_t kAlign = 4096;  // O_DIRECT and page alignment
 
+// An io_uring instance, torn down with its owner.
+class Ring {
+ public:
+  Ring() = default;
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  ~Ring() {
+    if (ready_) io_uring_queue_exit(&ring_);
+  }
+  Status Init(unsigned entries) {
+    const int ret = io_uring_queue_init(entries, &ring_, 0);
+    if (ret < 0) return Status::FromErrno("io_uring", "cannot set up a ring", -ret);
+    ready_ = true;
+    return Status::OK();
+  }
+  struct io_uring* get() { return &ring_; }
+
+ private:
+  struct io_uring ring_ {};
+  bool ready_ = false;
+};
+
+// `count` buffers of `each` bytes, 4 KiB aligned, freed with the pool.
+class BufferPool {
+ public:
+  Status Init(size_t count, size_t each) {
+    void* mem = nullptr;
+    if (posix_memalign(&mem, kAlign, count * each) != 0) {
+      return Status::IOError("io_uring", "cannot allocate I/O buffers");
+    }
+    mem_.reset(static_cast<uint8_t*>(mem));
+    each_ = each;
+    return Status::OK();
+  }
+  uint8_t* at(size_t i) const { return mem_.get() + i * each_; }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> mem_;
+  size_t each_ = 0;
+};
+
+struct Settings {
+  uint32_t sparse_block = 0;  // 0: write zero blocks too
+  int target_fd = -1;         // buffered writes
+  int direct_fd = -1;         // O_DIRECT writes (aligned ones), or -1
+  bool offload = false;       // copy_file_range / reflink for plain data
+  bool early_writeback = false;
+  std::string target_name;
+  std::function<int(bool is_write, uint32_t requested, int result)> io_hook;
+};
+
+// One window's work, shared by the workers.
+struct Window {
+  const Chain& chain;
+  const ExtentMap& map;
+  const CopyPlan& plan;
+  CopySignals& signals;
+  FirstError& error;
+  std::atomic<size_t> next_job{0};
+};
+
 // One request in flight: a job, its buffer, and where its I/O stands.
 struct Request {
   const CopyJob* job = nullptr;
   uint8_t* buf = nullptr;
   bool writing = false;
   uint32_t reads_pending = 0;
-  uint32_t seg_done[UringPipeline::kMaxSegments] = {};  // bytes read per segment
-  uint32_t scan = 0;       // where the search for the next non-zero run resumes
-  uint32_t run_start = 0;  // current write run [run_start, run_end) of buf
-  uint32_t run_end = 0;
-  uint32_t run_done = 0;
+  uint32_t seg_done[kMaxSegmentsPerJob] = {};  // bytes read per segment
+  size_t scan = 0;  // where the search for the next non-zero run resumes
+  BlockRun run;     // the run being written
+  size_t run_done = 0;
 };
 
-// user_data: request index << 8 | segment (reads), or | 0xff (writes).
+// user_data: request index << 8 | segment (reads), or | kWriteTag (writes).
 constexpr uint64_t kWriteTag = 0xff;
+static_assert(kMaxSegmentsPerJob < kWriteTag);
 
-// Copies a job's plain-data segments inside the kernel: a reflink
-// (FICLONERANGE) when everything is block aligned, else copy_file_range.
-// Returns false, and clears *enabled, when the kernel cannot; the caller
-// then copies the whole job by hand (a partial copy is simply redone).
-bool Offload(const Chain& chain, const CopyPlan& plan, const CopyJob& job, const PipelineConfig& config,
-             bool* enabled) {
-  for (uint32_t k = 0; k < job.count; k++) {
-    if (plan.segments[job.first + k].compressed) return false;
-  }
-  for (uint32_t k = 0; k < job.count; k++) {
-    const CopySegment& g = plan.segments[job.first + k];
-    int in = chain.layer(g.depth).file().fd();
-    if (g.src % kAlign == 0 && g.dst % kAlign == 0 && g.length % kAlign == 0) {
-      struct file_clone_range range = {in, g.src, g.length, g.dst};
-      if (ioctl(config.target_fd, FICLONERANGE, &range) == 0) continue;
-    }
-    loff_t off_in = static_cast<loff_t>(g.src), off_out = static_cast<loff_t>(g.dst);
-    size_t left = g.length;
-    while (left > 0) {
-      ssize_t n = copy_file_range(in, &off_in, config.target_fd, &off_out, left, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        *enabled = false;  // EXDEV, EOPNOTSUPP, EINVAL...: stop trying
-        return false;
-      }
-      left -= static_cast<size_t>(n);
-    }
-  }
-  return true;
-}
+class Worker {
+ public:
+  Worker(const Settings& settings, unsigned queue_depth, size_t buffer_bytes)
+      : settings_(settings), requests_(queue_depth), buffer_bytes_(buffer_bytes), offload_(settings.offload) {}
 
-}  // namespace
-
-struct UringPipeline::Worker {
-  struct io_uring ring;
-  bool ring_ready = false;
-  std::vector<Request> requests;
-  std::vector<uint32_t> idle;  // indexes into requests
-  uint8_t* buffers = nullptr;
-  ReadScratch scratch;  // compressed stream and the last inflated cluster
-  unsigned inflight = 0;
-  bool offload = false;  // copy_file_range / reflink, until the kernel says no
-
-  ~Worker() {
-    if (ring_ready) io_uring_queue_exit(&ring);
-    std::free(buffers);
-  }
-};
-
-Result<std::unique_ptr<UringPipeline>> UringPipeline::Create(const Chain& chain, const PipelineConfig& config) {
-  std::unique_ptr<UringPipeline> p(new UringPipeline(chain, config));
-  unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
-  p->buffer_bytes_ = (config.request_bytes + kAlign - 1) & ~(kAlign - 1);
-  for (unsigned i = 0; i < n; i++) {
-    auto w = std::make_unique<Worker>();
-    w->offload = config.copy_offload && config.direct_fd < 0;
+  Status Init() {
     // Every segment of every request may have a read in flight at once.
-    int ret = io_uring_queue_init(config.queue_depth * kMaxSegments, &w->ring, 0);
-    if (ret < 0) return Status::FromErrno("io_uring", "cannot set up a ring", -ret);
-    w->ring_ready = true;
-    if (posix_memalign(reinterpret_cast<void**>(&w->buffers), kAlign, p->buffer_bytes_ * config.queue_depth) != 0) {
-      return Status::IOError("io_uring", "cannot allocate I/O buffers");
-    }
-    w->requests.resize(config.queue_depth);
-    for (unsigned r = 0; r < config.queue_depth; r++) {
-      w->requests[r].buf = w->buffers + r * p->buffer_bytes_;
-      w->idle.push_back(r);
-    }
-    p->workers_.push_back(std::move(w));
+    CLONEKIT_RETURN_IF_ERROR(ring_.Init(static_cast<unsigned>(requests_.size()) * kMaxSegmentsPerJob));
+    CLONEKIT_RETURN_IF_ERROR(buffers_.Init(requests_.size(), buffer_bytes_));
+    for (size_t i = 0; i < requests_.size(); i++) requests_[i].buf = buffers_.at(i);
+    return Status::OK();
   }
-  for (auto& w : p->workers_) p->threads_.emplace_back(&UringPipeline::WorkerMain, p.get(), w.get());
-  return p;
-}
 
-UringPipeline::UringPipeline(const Chain& chain, const PipelineConfig& config) : chain_(chain), config_(config) {}
-
-UringPipeline::~UringPipeline() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  work_cv_.notify_all();
-  for (auto& t : threads_) t.join();
-}
-
-void UringPipeline::Plan(const ExtentMap& map, CopyPlan* plan) const {
-  const uint64_t step = config_.request_bytes;
-  auto open_job = [&](uint64_t dst) {
-    CopyJob job;
-    job.dst = dst;
-    job.first = static_cast<uint32_t>(plan->segments.size());
-    plan->jobs.push_back(job);
-  };
-  bool have_job = false;
-  for (const Extent& e : map.extents()) {
-    if (e.reads_zero()) {
-      have_job = false;  // a gap: the next data starts a new job
-      continue;
+  // Copies jobs of the window until none is left, or it stops.
+  void Run(Window& w) {
+    w_ = &w;
+    idle_.clear();
+    for (uint32_t i = 0; i < requests_.size(); i++) idle_.push_back(i);
+    while (true) {
+      Fill();
+      if (inflight_ == 0) break;
+      io_uring_submit_and_wait(ring_.get(), 1);
+      Reap();
     }
-    for (uint64_t pos = e.start; pos < e.end();) {
-      const uint64_t end = std::min(e.end(), (pos / step + 1) * step);  // never cross a request boundary
-      CopyJob* job = have_job ? &plan->jobs.back() : nullptr;
-      if (!job || job->dst + job->length != pos || pos % step == 0 || job->count == kMaxSegments) {
-        open_job(pos);
-        job = &plan->jobs.back();
-        have_job = true;
+    w_ = nullptr;
+  }
+
+ private:
+  bool Stopping() const { return w_->error.failed() || w_->signals.stopped(); }
+  uint32_t Index(const Request* r) const { return static_cast<uint32_t>(r - requests_.data()); }
+  const CopySegment& Segment(const Request* r, uint32_t k) const { return w_->plan.segments[r->job->first + k]; }
+  const Extent& ExtentOf(const CopySegment& g) const { return w_->map.extents()[g.extent]; }
+
+  // fill: start jobs while a request is idle.
+  void Fill() {
+    while (!idle_.empty() && !Stopping()) {
+      const size_t i = w_->next_job.fetch_add(1);
+      if (i >= w_->plan.jobs.size()) return;
+      Request* r = &requests_[idle_.back()];
+      idle_.pop_back();
+      uint8_t* buf = r->buf;
+      *r = Request();
+      r->buf = buf;
+      r->job = &w_->plan.jobs[i];
+      Start(r);
+    }
+  }
+
+  void Start(Request* r) {
+    if (offload_ && Offload(*r->job)) {
+      Done(r);
+      return;
+    }
+    for (uint32_t k = 0; k < r->job->count; k++) {
+      const CopySegment& g = Segment(r, k);
+      if (ExtentOf(g).kind == RunKind::kData) {
+        SubmitRead(r, k);
+        r->reads_pending++;
+        continue;
       }
-      CopySegment g;
-      g.depth = e.depth;
-      g.offset = job->length;
-      g.length = static_cast<uint32_t>(end - pos);
-      g.dst = pos;
-      if (e.kind == ExtentKind::kCompressed) {
-        g.compressed = true;
-        g.src = e.host_offset;
-        g.compressed_size = e.compressed_size;
-        g.cluster_start = e.cluster_start;
-      } else {
-        g.src = e.host_offset + (pos - e.start);
+      // Compressed: inflate here, on this worker's core; the pieces of one
+      // cluster inflate it once (the scratch remembers the last cluster).
+      Status s = ReadSegment(w_->chain, w_->map, g, r->buf, &scratch_);
+      if (!s.ok()) {
+        w_->error.Set(s);
+        if (r->reads_pending == 0) Release(r);
+        return;
       }
-      plan->segments.push_back(g);
-      job->length += g.length;
-      job->count++;
-      pos = end;
     }
+    if (r->reads_pending == 0) StartWrites(r);
   }
-}
-
-void UringPipeline::Fail(const Status& status) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!failed_.exchange(true)) error_ = status;
-}
-
-Status UringPipeline::Run(const CopyPlan& plan, std::atomic<uint64_t>* copied, const std::atomic<bool>* cancel,
-                          const std::function<void()>& tick) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (failed_) return error_;
-  plan_ = &plan;
-  next_job_ = 0;
-  copied_ = copied;
-  cancel_ = cancel;
-  busy_ = static_cast<unsigned>(workers_.size());
-  generation_++;
-  work_cv_.notify_all();
-  while (!done_cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return busy_ == 0; })) {
-    lock.unlock();
-    if (tick) tick();
-    lock.lock();
-  }
-  plan_ = nullptr;
-  if (failed_) return error_;
-  if (cancel && cancel->load()) return Status::Cancelled("interrupted");
-  return Status::OK();
-}
-
-namespace {
-
-// Drives one worker's requests through its ring.
-struct Driver {
-  struct io_uring* ring;
-  const PipelineConfig& config;
-  const Chain& chain;
-  const CopyPlan& plan;
-  std::vector<Request>& requests;
-
-  uint32_t Index(const Request* r) const { return static_cast<uint32_t>(r - requests.data()); }
 
   void SubmitRead(Request* r, uint32_t k) {
-    const CopySegment& g = plan.segments[r->job->first + k];
-    uint32_t done = r->seg_done[k];
-    struct io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    io_uring_prep_read(sqe, chain.layer(g.depth).file().fd(), r->buf + g.offset + done, g.length - done,
-                       g.src + done);
+    const CopySegment& g = Segment(r, k);
+    const Extent& e = ExtentOf(g);
+    const uint32_t done = r->seg_done[k];
+    struct io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+    io_uring_prep_read(sqe, w_->chain.layer(e.depth).file().fd(), r->buf + g.offset + done, g.length - done,
+                       e.host.offset + g.skip + done);
     io_uring_sqe_set_data64(sqe, (uint64_t(Index(r)) << 8) | k);
+    inflight_++;
   }
 
   void SubmitWrite(Request* r) {
-    uint32_t start = r->run_start + r->run_done;
-    uint32_t len = r->run_end - start;
-    uint64_t at = r->job->dst + start;
-    bool aligned = config.direct_fd >= 0 && at % kAlign == 0 && len % kAlign == 0 && start % kAlign == 0;
-    struct io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    io_uring_prep_write(sqe, aligned ? config.direct_fd : config.target_fd, r->buf + start, len, at);
+    const size_t start = r->run.start + r->run_done;
+    const size_t len = r->run.end - start;
+    const uint64_t at = r->job->dst + start;
+    const bool aligned = settings_.direct_fd >= 0 && at % kAlign == 0 && len % kAlign == 0 && start % kAlign == 0;
+    struct io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+    io_uring_prep_write(sqe, aligned ? settings_.direct_fd : settings_.target_fd, r->buf + start,
+                        static_cast<unsigned>(len), at);
     io_uring_sqe_set_data64(sqe, (uint64_t(Index(r)) << 8) | kWriteTag);
+    inflight_++;
   }
 
-  // Finds the next run of blocks to write (all of it without sparse
-  // detection). Returns false when the request has nothing left to write.
+  // The next run of non-zero blocks, skipping zero ones (the destination
+  // reads as zero there). False when the request has nothing left to write.
   bool NextRun(Request* r) {
-    const uint32_t len = r->job->length;
-    if (r->scan >= len) return false;
-    const uint32_t block = config.target_is_zero ? config.sparse_block : 0;
-    if (block == 0) {
-      r->run_start = r->scan;
-      r->run_end = len;
-      r->run_done = 0;
-      r->scan = len;
-      return true;
+    while (NextBlockRun(r->buf, r->job->length, r->job->dst, settings_.sparse_block, &r->scan, &r->run)) {
+      if (!r->run.zero) {
+        r->run_done = 0;
+        return true;
+      }
     }
-    auto block_end = [&](uint32_t pos) {
-      uint64_t abs = r->job->dst + pos;
-      return static_cast<uint32_t>(std::min<uint64_t>(len, pos + (block - abs % block)));
-    };
-    uint32_t pos = r->scan;
-    while (pos < len && IsZero(r->buf + pos, block_end(pos) - pos)) pos = block_end(pos);
-    if (pos >= len) {
-      r->scan = len;
-      return false;
+    return false;
+  }
+
+  // A request whose buffer is full turns to writing.
+  void StartWrites(Request* r) {
+    r->writing = true;
+    r->scan = 0;
+    if (NextRun(r)) {
+      SubmitWrite(r);
+    } else {
+      Done(r);
     }
-    uint32_t end = block_end(pos);
-    while (end < len && !IsZero(r->buf + end, block_end(end) - end)) end = block_end(end);
-    r->run_start = pos;
-    r->run_end = end;
-    r->run_done = 0;
-    r->scan = end;
+  }
+
+  void Done(Request* r) {
+    // Start writeback of the range just written: the disk works while we
+    // copy, and the final fdatasync finds little left (as nbdcopy does).
+    // Small ranges, as they finish: one call over the whole file blocks.
+    if (settings_.early_writeback && r->writing) {
+      sync_file_range(settings_.target_fd, static_cast<off_t>(r->job->dst), r->job->length, SYNC_FILE_RANGE_WRITE);
+    }
+    w_->signals.data_done.fetch_add(r->job->length, std::memory_order_relaxed);
+    Release(r);
+  }
+
+  void Release(Request* r) { idle_.push_back(Index(r)); }
+
+  // reap: every completion now in the ring.
+  void Reap() {
+    struct io_uring_cqe* cqe;
+    unsigned head, handled = 0;
+    io_uring_for_each_cqe(ring_.get(), head, cqe) {
+      handled++;
+      inflight_--;
+      const uint64_t tag = io_uring_cqe_get_data64(cqe);
+      Request* r = &requests_[tag >> 8];
+      const bool is_write = (tag & 0xff) == kWriteTag;
+      const uint32_t k = static_cast<uint32_t>(tag & 0xff);
+      int res = cqe->res;
+      if (settings_.io_hook) {
+        const uint32_t want = static_cast<uint32_t>(is_write ? r->run.end - r->run.start - r->run_done
+                                                             : Segment(r, k).length - r->seg_done[k]);
+        res = settings_.io_hook(is_write, want, res);
+      }
+      if (is_write) {
+        OnWrite(r, res);
+      } else {
+        OnRead(r, k, res);
+      }
+    }
+    io_uring_cq_advance(ring_.get(), handled);
+  }
+
+  void OnRead(Request* r, uint32_t k, int res) {
+    const CopySegment& g = Segment(r, k);
+    if (res == -EAGAIN || res == -EINTR) return SubmitRead(r, k);  // requeue: the same read again
+    if (res <= 0) {
+      const Extent& e = ExtentOf(g);
+      const Image& layer = w_->chain.layer(e.depth);
+      const uint64_t at = e.host.offset + g.skip + r->seg_done[k];
+      w_->error.Set(res < 0 ? Status::FromErrno(layer.name(), "read error at byte " + std::to_string(at), -res)
+                            : Status::Corruption(layer.name(), "unexpected end of file at byte " + std::to_string(at) +
+                                                                   " (was the image changed while being read?)"));
+      if (--r->reads_pending == 0) Release(r);
+      return;
+    }
+    if ((r->seg_done[k] += static_cast<uint32_t>(res)) < g.length) return SubmitRead(r, k);  // requeue: the rest
+    if (--r->reads_pending > 0) return;
+    if (w_->error.failed()) {
+      Release(r);
+    } else {
+      StartWrites(r);
+    }
+  }
+
+  void OnWrite(Request* r, int res) {
+    if (res == -EAGAIN || res == -EINTR) return SubmitWrite(r);  // requeue
+    if (res <= 0) {
+      w_->error.Set(Status::FromErrno(settings_.target_name,
+                                      "write error at byte " + std::to_string(r->job->dst + r->run.start + r->run_done),
+                                      res < 0 ? -res : EIO));
+      Release(r);
+      return;
+    }
+    r->run_done += static_cast<size_t>(res);
+    if (r->run.start + r->run_done < r->run.end || NextRun(r)) return SubmitWrite(r);  // the rest, or the next run
+    Done(r);
+  }
+
+  // Copies a job's plain-data segments inside the kernel: a reflink
+  // (FICLONERANGE) when everything is block aligned, else copy_file_range.
+  // Returns false, and stops offloading, when the kernel cannot; the job is
+  // then copied by hand (a partial copy is simply redone).
+  bool Offload(const CopyJob& job) {
+    for (uint32_t k = 0; k < job.count; k++) {
+      if (ExtentOf(w_->plan.segments[job.first + k]).kind != RunKind::kData) return false;
+    }
+    for (uint32_t k = 0; k < job.count; k++) {
+      const CopySegment& g = w_->plan.segments[job.first + k];
+      const Extent& e = ExtentOf(g);
+      const int in = w_->chain.layer(e.depth).file().fd();
+      const uint64_t src = e.host.offset + g.skip, dst = e.start + g.skip;
+      if (src % kAlign == 0 && dst % kAlign == 0 && g.length % kAlign == 0) {
+        struct file_clone_range range = {in, src, g.length, dst};
+        if (ioctl(settings_.target_fd, FICLONERANGE, &range) == 0) continue;
+      }
+      loff_t off_in = static_cast<loff_t>(src), off_out = static_cast<loff_t>(dst);
+      size_t left = g.length;
+      while (left > 0) {
+        const ssize_t n = copy_file_range(in, &off_in, settings_.target_fd, &off_out, left, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          offload_ = false;  // EXDEV, EOPNOTSUPP, EINVAL...: stop trying
+          return false;
+        }
+        left -= static_cast<size_t>(n);
+      }
+    }
     return true;
   }
+
+  const Settings& settings_;
+  Ring ring_;
+  BufferPool buffers_;
+  std::vector<Request> requests_;
+  std::vector<uint32_t> idle_;  // indexes into requests_
+  const size_t buffer_bytes_;
+  ReadScratch scratch_;  // compressed stream and the last inflated cluster
+  unsigned inflight_ = 0;
+  bool offload_;
+  Window* w_ = nullptr;
+};
+
+class UringCopier final : public Copier {
+ public:
+  UringCopier(const Chain& chain, RawDestination& destination, const CollapseOptions& options)
+      : chain_(chain), destination_(destination), request_bytes_(options.request_bytes) {
+    settings_.sparse_block = destination.reads_zero() ? options.sparse_block : 0;
+    settings_.target_fd = destination.fd();
+    settings_.direct_fd = destination.direct_fd();
+    settings_.offload = options.copy_offload && destination.direct_fd() < 0;
+    settings_.early_writeback = options.early_writeback && destination.direct_fd() < 0;
+    settings_.target_name = destination.name();
+    settings_.io_hook = options.io_hook;
+  }
+
+  Status Init(const CollapseOptions& options) {
+    const unsigned n = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+    const size_t buffer_bytes = (options.request_bytes + kAlign - 1) & ~(kAlign - 1);
+    for (unsigned i = 0; i < n; i++) {
+      workers_.push_back(std::make_unique<Worker>(settings_, options.queue_depth, buffer_bytes));
+      CLONEKIT_RETURN_IF_ERROR(workers_.back()->Init());
+    }
+    return Status::OK();
+  }
+
+  Status CopyWindow(const ExtentMap& map, CopySignals& signals) override {
+    CLONEKIT_RETURN_IF_ERROR(destination_.ZeroWhereMapReadsZero(map));
+    PlanCopy(map, request_bytes_, &plan_);
+    FirstError error;
+    Window window{chain_, map, plan_, signals, error};
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < workers_.size(); i++) threads.emplace_back([&, i] { workers_[i]->Run(window); });
+    workers_[0]->Run(window);
+    for (auto& t : threads) t.join();
+    if (error.failed()) return error.status();
+    if (signals.stopped()) return Status::Cancelled("interrupted");
+    return Status::OK();
+  }
+
+ private:
+  const Chain& chain_;
+  RawDestination& destination_;
+  const uint32_t request_bytes_;
+  Settings settings_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  CopyPlan plan_;
 };
 
 }  // namespace
 
-void UringPipeline::WorkerMain(Worker* w) {
-  uint64_t seen = 0;
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-    }
-    const CopyPlan& plan = *plan_;
-    Driver d{&w->ring, config_, chain_, plan, w->requests};
-
-    auto release = [&](Request* r) { w->idle.push_back(d.Index(r)); };
-    auto finish = [&](Request* r) {
-      // Start writeback of the range just written: the disk works while we
-      // copy, and the final fdatasync finds little left (as nbdcopy does).
-      // Small ranges, as they finish: one call over the whole file blocks.
-      if (config_.early_writeback && r->writing) {
-        sync_file_range(config_.target_fd, static_cast<off_t>(r->job->dst), r->job->length, SYNC_FILE_RANGE_WRITE);
-      }
-      copied_->fetch_add(r->job->length, std::memory_order_relaxed);
-      release(r);
-    };
-    // Moves a request whose buffer is full to its write phase.
-    auto start_writes = [&](Request* r) {
-      r->writing = true;
-      r->scan = 0;
-      if (d.NextRun(r)) {
-        d.SubmitWrite(r);
-        w->inflight++;
-      } else {
-        finish(r);
-      }
-    };
-    auto stop = [&] { return failed_.load() || (cancel_ && cancel_->load(std::memory_order_relaxed)); };
-
-    while (true) {
-      // Refill up to the queue depth.
-      while (!w->idle.empty() && !stop()) {
-        size_t i = next_job_.fetch_add(1);
-        if (i >= plan.jobs.size()) break;
-        Request* r = &w->requests[w->idle.back()];
-        w->idle.pop_back();
-        uint8_t* buf = r->buf;
-        *r = Request();
-        r->buf = buf;
-        r->job = &plan.jobs[i];
-        if (w->offload && Offload(chain_, plan, *r->job, config_, &w->offload)) {
-          finish(r);
-          continue;
-        }
-        Status s;
-        for (uint32_t k = 0; k < r->job->count && s.ok(); k++) {
-          const CopySegment& g = plan.segments[r->job->first + k];
-          if (!g.compressed) {
-            d.SubmitRead(r, k);
-            r->reads_pending++;
-            w->inflight++;
-            continue;
-          }
-          // Inflate here: decompression runs on every worker's core. A
-          // cluster split into several pieces is inflated once.
-          Extent e;
-          e.start = g.dst;
-          e.length = g.length;
-          e.depth = g.depth;
-          e.kind = ExtentKind::kCompressed;
-          e.host_offset = g.src;
-          e.compressed_size = g.compressed_size;
-          e.cluster_start = g.cluster_start;
-          s = ReadExtent(chain_, e, 0, r->buf + g.offset, g.length, &w->scratch);
-        }
-        if (!s.ok()) {
-          Fail(s);
-          if (r->reads_pending == 0) release(r);
-          break;
-        }
-        if (r->reads_pending == 0) start_writes(r);
-      }
-      if (w->inflight == 0) break;
-      io_uring_submit_and_wait(&w->ring, 1);
-
-      struct io_uring_cqe* cqe;
-      unsigned head, handled = 0;
-      io_uring_for_each_cqe(&w->ring, head, cqe) {
-        handled++;
-        w->inflight--;
-        const uint64_t tag = io_uring_cqe_get_data64(cqe);
-        Request* r = &w->requests[tag >> 8];
-        const bool is_write = (tag & 0xff) == kWriteTag;
-        const uint32_t k = static_cast<uint32_t>(tag & 0xff);
-        int res = cqe->res;
-        if (config_.io_hook) {
-          uint32_t want = is_write ? r->run_end - r->run_start - r->run_done
-                                   : plan.segments[r->job->first + k].length - r->seg_done[k];
-          res = config_.io_hook(is_write, want, res);
-        }
-        if (res == -EAGAIN || res == -EINTR) {  // try the same I/O again
-          if (is_write) d.SubmitWrite(r); else d.SubmitRead(r, k);
-          w->inflight++;
-          continue;
-        }
-        if (!is_write) {
-          const CopySegment& g = plan.segments[r->job->first + k];
-          const Image& layer = chain_.layer(g.depth);
-          if (res <= 0) {
-            Fail(res < 0 ? Status::FromErrno(layer.name(), "read error at byte " + std::to_string(g.src + r->seg_done[k]), -res)
-                         : Status::Corruption(layer.name(), "unexpected end of file at byte " +
-                                                                std::to_string(g.src + r->seg_done[k]) +
-                                                                " (was the image changed while being read?)"));
-            if (--r->reads_pending == 0) release(r);
-          } else if ((r->seg_done[k] += res) < g.length) {
-            d.SubmitRead(r, k);  // short read: ask for the rest
-            w->inflight++;
-          } else if (--r->reads_pending == 0) {
-            if (failed_) release(r); else start_writes(r);
-          }
-          continue;
-        }
-        if (res <= 0) {
-          int err = res < 0 ? -res : EIO;
-          Fail(Status::FromErrno(config_.target_name,
-                                 "write error at byte " + std::to_string(r->job->dst + r->run_start + r->run_done), err));
-          release(r);
-          continue;
-        }
-        r->run_done += res;
-        if (r->run_start + r->run_done < r->run_end || d.NextRun(r)) {
-          d.SubmitWrite(r);  // the rest of a short write, or the next run
-          w->inflight++;
-        } else {
-          finish(r);
-        }
-      }
-      io_uring_cq_advance(&w->ring, handled);
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--busy_ == 0) done_cv_.notify_all();
-  }
+Result<std::unique_ptr<Copier>> NewUringCopier(const Chain& chain, RawDestination& destination,
+                                               const CollapseOptions& options) {
+  auto copier = std::make_unique<UringCopier>(chain, destination, options);
+  CLONEKIT_RETURN_IF_ERROR(copier->Init(options));
+  return std::unique_ptr<Copier>(std::move(copier));
 }
 
 }  // namespace clonekit

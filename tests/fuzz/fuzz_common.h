@@ -4,7 +4,7 @@
 #define CLONEKIT_TESTS_FUZZ_COMMON_H_
 
 #include "clonekit/chain_resolver.h"
-#include "extent_copier.h"
+#include "extent_reader.h"
 
 namespace clonekit::fuzz {
 

@@ -10,9 +10,9 @@ Extent Data(uint64_t start, uint64_t len, uint64_t host, uint32_t depth = 0) {
   Extent e;
   e.start = start;
   e.length = len;
-  e.kind = ExtentKind::kData;
-  e.offset_valid = true;
-  e.host_offset = host;
+  e.kind = RunKind::kData;
+  e.host.valid = true;
+  e.host.offset = host;
   e.depth = depth;
   return e;
 }
@@ -33,12 +33,12 @@ TEST(ExtentMap, KeepsApartWhatDiffers) {
   Extent z;
   z.start = 300;
   z.length = 10;
-  z.kind = ExtentKind::kZero;
+  z.kind = RunKind::kZero;
   m.Append(z);
   Extent c;
   c.start = 310;
   c.length = 10;
-  c.kind = ExtentKind::kCompressed;
+  c.kind = RunKind::kCompressed;
   m.Append(c);
   c.start = 320;
   m.Append(c);  // compressed extents never merge

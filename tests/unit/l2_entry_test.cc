@@ -11,21 +11,21 @@ const Geometry kV3 = {16, 3, false};
 TEST(L2Entry, StandardKinds) {
   L2Entry e;
   EXPECT_EQ(DecodeL2Entry(0, kV3, &e), "");
-  EXPECT_EQ(e.kind, ClusterKind::kUnallocated);
+  EXPECT_EQ(e.kind, RunKind::kUnallocated);
 
   EXPECT_EQ(DecodeL2Entry((1ull << 63) | 0x50000, kV3, &e), "");
-  EXPECT_EQ(e.kind, ClusterKind::kData);
-  EXPECT_EQ(e.host_offset, 0x50000u);
-  EXPECT_TRUE(e.offset_valid);
+  EXPECT_EQ(e.kind, RunKind::kData);
+  EXPECT_EQ(e.host.offset, 0x50000u);
+  EXPECT_TRUE(e.host.valid);
 
   EXPECT_EQ(DecodeL2Entry(1, kV3, &e), "");
-  EXPECT_EQ(e.kind, ClusterKind::kZero);
-  EXPECT_FALSE(e.offset_valid);
+  EXPECT_EQ(e.kind, RunKind::kZero);
+  EXPECT_FALSE(e.host.valid);
 
   EXPECT_EQ(DecodeL2Entry(0x60000 | 1, kV3, &e), "");  // zero, host cluster kept
-  EXPECT_EQ(e.kind, ClusterKind::kZero);
-  EXPECT_TRUE(e.offset_valid);
-  EXPECT_EQ(e.host_offset, 0x60000u);
+  EXPECT_EQ(e.kind, RunKind::kZero);
+  EXPECT_TRUE(e.host.valid);
+  EXPECT_EQ(e.host.offset, 0x60000u);
 }
 
 TEST(L2Entry, RefusesBadEntries) {
@@ -46,9 +46,9 @@ TEST(L2Entry, CompressedDescriptor64k) {
   uint64_t entry = (1ull << 62) | (extra << 54) | offset;
   L2Entry e;
   ASSERT_EQ(DecodeL2Entry(entry, kV3, &e), "");
-  EXPECT_EQ(e.kind, ClusterKind::kCompressed);
-  EXPECT_EQ(e.host_offset, offset);
-  EXPECT_EQ(e.compressed_size, 4 * 512 - (offset & 511));
+  EXPECT_EQ(e.kind, RunKind::kCompressed);
+  EXPECT_EQ(e.host.offset, offset);
+  EXPECT_EQ(e.host.compressed_size, 4 * 512 - (offset & 511));
 }
 
 TEST(L2Entry, CompressedDescriptor2MiB) {
@@ -57,8 +57,8 @@ TEST(L2Entry, CompressedDescriptor2MiB) {
   uint64_t entry = (1ull << 62) | (5ull << 49) | 0x200;
   L2Entry e;
   ASSERT_EQ(DecodeL2Entry(entry, g, &e), "");
-  EXPECT_EQ(e.host_offset, 0x200u);
-  EXPECT_EQ(e.compressed_size, 6u * 512);
+  EXPECT_EQ(e.host.offset, 0x200u);
+  EXPECT_EQ(e.host.compressed_size, 6u * 512);
 }
 
 TEST(L2Entry, CompressedOffsetTooLargeWithSmallClusters) {
@@ -73,20 +73,20 @@ TEST(L2Entry, Subclusters) {
   Geometry ext = {16, 3, true};
   ASSERT_EQ(DecodeL2Entry(0x70000, ext, &cluster), "");
   uint64_t bitmap = (1ull << 0) | (1ull << (32 + 1));  // sub 0 data, sub 1 zero, rest unallocated
-  ClusterKind k;
+  RunKind k;
   EXPECT_EQ(SubclusterKind(cluster, bitmap, 0, &k), "");
-  EXPECT_EQ(k, ClusterKind::kData);
+  EXPECT_EQ(k, RunKind::kData);
   EXPECT_EQ(SubclusterKind(cluster, bitmap, 1, &k), "");
-  EXPECT_EQ(k, ClusterKind::kZero);
+  EXPECT_EQ(k, RunKind::kZero);
   EXPECT_EQ(SubclusterKind(cluster, bitmap, 2, &k), "");
-  EXPECT_EQ(k, ClusterKind::kUnallocated);
+  EXPECT_EQ(k, RunKind::kUnallocated);
   EXPECT_NE(SubclusterKind(cluster, (1ull << 3) | (1ull << 35), 3, &k).find("both"), std::string::npos);
 
   L2Entry none;
   ASSERT_EQ(DecodeL2Entry(0, ext, &none), "");
   EXPECT_NE(SubclusterKind(none, 1, 0, &k).find("unallocated cluster"), std::string::npos);
   EXPECT_EQ(SubclusterKind(none, 1ull << 32, 0, &k), "");
-  EXPECT_EQ(k, ClusterKind::kZero);
+  EXPECT_EQ(k, RunKind::kZero);
 
   L2Entry comp;
   ASSERT_EQ(DecodeL2Entry((1ull << 62) | 0x70000, ext, &comp), "");

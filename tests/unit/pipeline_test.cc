@@ -11,7 +11,7 @@
 
 #include "clonekit/chain_resolver.h"
 #include "clonekit/collapse.h"
-#include "extent_copier.h"
+#include "extent_reader.h"
 #include "test_images.h"
 
 namespace clonekit::testing {
@@ -23,23 +23,8 @@ class PipelineTest : public ::testing::Test {
     char tmpl[] = "/tmp/clonekit-pipeline-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    // base: data + compressed clusters; top: data, zero clusters.
-    TestImageSpec base;
-    base.size = 8 << 20;
-    std::mt19937 rng(11);
-    for (uint64_t i = 0; i < 128; i += 1 + rng() % 3) {
-      base.clusters.push_back({i, i % 5 == 0 ? Fill::kCompressed : Fill::kData, static_cast<uint8_t>(1 + i)});
-    }
-    TestImageSpec top;
-    top.size = 8 << 20;
-    top.backing = "base.qcow2";
-    for (uint64_t i = 0; i < 128; i += 4 + rng() % 5) {
-      top.clusters.push_back({i, i % 3 == 0 ? Fill::kZero : Fill::kData, static_cast<uint8_t>(200 - i)});
-    }
-    Write("base.qcow2", BuildQcow2(base));
-    Write("top.qcow2", BuildQcow2(top));
     auto opener = NewPosixFileOpener({});
-    auto chain = OpenChain(dir_ + "/top.qcow2", *opener, {});
+    auto chain = OpenChain(WriteTwoLayerChain(dir_, 8 << 20, 11), *opener, {});
     ASSERT_TRUE(chain.ok()) << chain.status().message();
     chain_ = std::move(chain).value();
     // The reference comes from another path: the resolver plus ReadExtent,
@@ -54,9 +39,6 @@ class PipelineTest : public ::testing::Test {
   }
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
-  void Write(const std::string& name, const std::vector<uint8_t>& bytes) {
-    std::ofstream(dir_ + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  }
   std::vector<uint8_t> Read(const std::string& name) {
     std::ifstream in(dir_ + "/" + name, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};

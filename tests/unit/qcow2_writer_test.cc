@@ -8,8 +8,8 @@
 #include <random>
 
 #include "clonekit/chain_resolver.h"
-#include "extent_copier.h"
-#include "image_writer.h"
+#include "extent_reader.h"
+#include "block_runs.h"
 #include "qcow2_format.h"
 #include "qcow2_writer.h"
 #include <thread>

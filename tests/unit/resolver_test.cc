@@ -7,7 +7,7 @@
 #include <random>
 
 #include "clonekit/chain_resolver.h"
-#include "extent_copier.h"
+#include "extent_reader.h"
 #include "test_images.h"
 
 namespace clonekit::testing {
@@ -15,7 +15,7 @@ namespace {
 
 struct Expect {
   uint32_t depth;
-  ExtentKind kind;
+  RunKind kind;
   uint8_t byte;  // pattern of the providing cluster (data/compressed)
 };
 
@@ -26,13 +26,13 @@ Expect Naive(const std::vector<TestImageSpec>& specs, uint64_t offset) {
     uint64_t index = offset >> s.cluster_bits;
     for (const TestCluster& c : s.clusters) {
       if (c.index != index) continue;
-      if (c.fill == Fill::kZero) return {d, ExtentKind::kZero, 0};
-      return {d, c.fill == Fill::kData ? ExtentKind::kData : ExtentKind::kCompressed, c.byte};
+      if (c.fill == Fill::kZero) return {d, RunKind::kZero, 0};
+      return {d, c.fill == Fill::kData ? RunKind::kData : RunKind::kCompressed, c.byte};
     }
     bool last = d + 1 == specs.size();
-    if (last || offset >= specs[d + 1].size) return {d, ExtentKind::kUnallocated, 0};
+    if (last || offset >= specs[d + 1].size) return {d, RunKind::kUnallocated, 0};
   }
-  return {0, ExtentKind::kUnallocated, 0};
+  return {0, RunKind::kUnallocated, 0};
 }
 
 uint8_t PatternByte(const TestImageSpec& spec, uint8_t byte, uint64_t offset) {

@@ -1,6 +1,8 @@
 #include "test_images.h"
 
 #include <cerrno>
+#include <fstream>
+#include <random>
 #include <functional>
 
 #include "compression.h"
@@ -87,6 +89,27 @@ Result<std::unique_ptr<ReadableFile>> MemoryOpener::Open(const std::string& path
   if (it == files_.end()) return Status::FromErrno(path, "cannot open", ENOENT);
   FileIdentity id{1, std::hash<std::string>()(path)};
   return NewMemoryFile(path, it->second, id);
+}
+
+std::string WriteTwoLayerChain(const std::string& dir, uint64_t size, unsigned seed) {
+  const uint64_t clusters = size >> 16;
+  TestImageSpec base;
+  base.size = size;
+  std::mt19937 rng(seed);
+  for (uint64_t i = 0; i < clusters; i += 1 + rng() % 3) {
+    base.clusters.push_back({i, i % 5 == 0 ? Fill::kCompressed : Fill::kData, static_cast<uint8_t>(1 + i)});
+  }
+  TestImageSpec top;
+  top.size = size;
+  top.backing = "base.qcow2";
+  for (uint64_t i = 0; i < clusters; i += 4 + rng() % 5) {
+    top.clusters.push_back({i, i % 3 == 0 ? Fill::kZero : Fill::kData, static_cast<uint8_t>(200 - i)});
+  }
+  for (const auto& [name, spec] : {std::pair{"base.qcow2", &base}, std::pair{"top.qcow2", &top}}) {
+    const std::vector<uint8_t> bytes = BuildQcow2(*spec);
+    std::ofstream(dir + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  return dir + "/top.qcow2";
 }
 
 }  // namespace clonekit::testing

@@ -33,6 +33,11 @@ struct TestImageSpec {
 
 std::vector<uint8_t> BuildQcow2(const TestImageSpec& spec);
 
+// Writes base.qcow2 (data and compressed clusters) and top.qcow2 (data and
+// zero clusters over it), `size` bytes each, into `dir`; `seed` picks the
+// clusters. Returns the top's path.
+std::string WriteTwoLayerChain(const std::string& dir, uint64_t size, unsigned seed);
+
 // Offsets of header fields, for corruption tests.
 constexpr size_t kOffVersion = 4, kOffBackingOffset = 8, kOffBackingSize = 16, kOffClusterBits = 20,
                  kOffSize = 24, kOffCrypt = 32, kOffL1Size = 36, kOffL1Offset = 40, kOffRefcountOffset = 48,

@@ -32,7 +32,7 @@ class Chain {
  public:
   // layers[0] is the top (depth 0); layers.back() is the base.
   const std::vector<std::unique_ptr<Image>>& layers() const { return layers_; }
-  Image& layer(size_t depth) const { return *layers_[depth]; }
+  const Image& layer(size_t depth) const { return *layers_[depth]; }
   size_t depth() const { return layers_.size(); }
   uint64_t virtual_size() const { return layers_.front()->virtual_size(); }
 

@@ -1,33 +1,26 @@
 // ExtentMap: the collapsed view of a chain, as sorted non-overlapping
-// extents that each say which layer provides the bytes and how.
+// extents that each say which layer provides the bytes and how (the same
+// RunKind and HostLocation a layer describes its own runs with).
 #ifndef CLONEKIT_EXTENT_MAP_H_
 #define CLONEKIT_EXTENT_MAP_H_
 
 #include <cstdint>
 #include <vector>
 
-namespace clonekit {
+#include "clonekit/run_kind.h"
 
-enum class ExtentKind : uint8_t {
-  kData,         // plain bytes at host_offset in layer `depth`
-  kCompressed,   // part of one compressed cluster of layer `depth`
-  kZero,         // a layer says "zeros" (zero cluster, raw hole)
-  kUnallocated,  // no layer has it (or a short backing file ends): zeros
-};
+namespace clonekit {
 
 struct Extent {
   uint64_t start = 0;
   uint64_t length = 0;
   uint32_t depth = 0;  // 0 = the snapshot point itself, as in qemu-img map
-  ExtentKind kind = ExtentKind::kUnallocated;
-  bool offset_valid = false;
-  uint64_t host_offset = 0;      // first byte, when offset_valid / compressed stream
-  uint32_t compressed_size = 0;  // kCompressed
-  uint64_t cluster_start = 0;    // kCompressed: guest offset of the cluster
+  RunKind kind = RunKind::kUnallocated;  // kUnallocated: no layer has it (zeros)
+  HostLocation host;                     // in layer `depth`'s file
 
   uint64_t end() const { return start + length; }
-  bool present() const { return kind != ExtentKind::kUnallocated; }
-  bool reads_zero() const { return kind == ExtentKind::kZero || kind == ExtentKind::kUnallocated; }
+  bool present() const { return kind != RunKind::kUnallocated; }
+  bool reads_zero() const { return kind == RunKind::kZero || kind == RunKind::kUnallocated; }
 };
 
 class ExtentMap {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "clonekit/file.h"
+#include "clonekit/run_kind.h"
 #include "clonekit/status.h"
 
 namespace clonekit {
@@ -21,24 +22,11 @@ namespace clonekit {
 enum class ImageFormat { kRaw, kQcow2 };
 const char* FormatName(ImageFormat format);
 
-// What a layer holds for a run of guest bytes.
-enum class RunKind : uint8_t {
-  kUnallocated,  // not in this layer: look below
-  kZero,         // reads as zeros here (zero cluster, raw hole)
-  kData,         // plain bytes at host_offset
-  kCompressed,   // one compressed cluster
-};
-
+// What a layer itself holds for a run of guest bytes.
 struct LayerRun {
   RunKind kind = RunKind::kUnallocated;
   uint64_t length = 0;
-  // kData, and kZero when the layer still has a host location: where the
-  // first byte of the run lives in the layer's file.
-  uint64_t host_offset = 0;
-  bool offset_valid = false;
-  // kCompressed: the stream's location, size and the guest start of its cluster.
-  uint32_t compressed_size = 0;
-  uint64_t cluster_start = 0;
+  HostLocation host;  // kData always; kZero when the layer keeps a host cluster
 };
 
 // Facts `info` shows; format-specific ones are only set for qcow2.
@@ -70,8 +58,9 @@ class Image {
   // Describes the layer from guest offset `offset` (< virtual_size) for at
   // most max_length bytes: fills *run with one homogeneous run (data runs
   // have contiguous host bytes). Validates every table entry it touches.
-  // Safe to call from many threads at once.
-  virtual Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) = 0;
+  // Safe to call from many threads at once (const: the caches it fills are
+  // internal and thread-safe).
+  [[nodiscard]] virtual Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const = 0;
 
   // Reads host bytes of this layer; bytes past the end of the file read as
   // zeros (as qemu does for a cluster that ends past EOF).
@@ -79,7 +68,7 @@ class Image {
 
   // Inflates one compressed cluster into out (cluster_size bytes), reading
   // the stream into *scratch (reused across calls to avoid allocations).
-  virtual Status ReadCompressed(const LayerRun& run, uint8_t* out, std::vector<uint8_t>* scratch) const;
+  virtual Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch) const;
 
   // Bounds the metadata (qcow2 L2 tables) kept in memory for this layer; at
   // least one table is always kept. Call before reading starts.

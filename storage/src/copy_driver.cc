@@ -1,0 +1,87 @@
+#include "copy_driver.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "clonekit/chain_resolver.h"
+
+namespace clonekit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kTick = std::chrono::milliseconds(50);
+
+bool CancelRequested(const CollapseOptions& o) { return o.cancel && o.cancel->load(); }
+
+uint64_t ZeroBytes(const ExtentMap& map) {
+  uint64_t total = 0;
+  for (const Extent& e : map.extents()) {
+    if (e.reads_zero()) total += e.length;
+  }
+  return total;
+}
+
+}  // namespace
+
+uint64_t DriverWindowBytes(const CollapseOptions& options) {
+  if (!options.max_bytes_per_second) return options.window_bytes;
+  const uint64_t unit = 64 << 10;  // windows stay whole output clusters
+  const uint64_t quarter = options.max_bytes_per_second / 4 / unit * unit;
+  const uint64_t least = (std::max<uint64_t>(options.request_bytes, unit) + unit - 1) / unit * unit;
+  return std::min(std::max(quarter, least), std::max(options.window_bytes, least));
+}
+
+Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& options, uint64_t* data_bytes) {
+  ChainResolver resolver(chain);
+  ExtentMap map;
+  CopySignals signals;
+  const uint64_t size = chain.virtual_size();
+  const uint64_t window = DriverWindowBytes(options);
+  const Clock::time_point start = Clock::now();
+  // Progress within a window: its zero ranges count as settled at once,
+  // its data as the copier reports it; at its end, the whole window.
+  uint64_t settled = 0;
+  auto report = [&](uint64_t done) {
+    if (options.progress) options.progress(done, size);
+    if (options.data_progress) options.data_progress(signals.data_done.load());
+  };
+
+  for (uint64_t pos = 0; pos < size; pos += window) {
+    if (CancelRequested(options)) return Status::Cancelled("interrupted");
+    CLONEKIT_RETURN_IF_ERROR(resolver.Resolve(pos, window, &map));
+    const uint64_t window_end = map.empty() ? pos : map.extents().back().end();
+    const uint64_t data_before = signals.data_done.load();
+    const uint64_t zero = ZeroBytes(map);
+
+    std::future<Status> copied =
+        std::async(std::launch::async, [&] { return copier.CopyWindow(map, signals); });
+    while (copied.wait_for(kTick) != std::future_status::ready) {
+      if (CancelRequested(options)) signals.stop = true;
+      settled = std::max(settled, std::min(window_end, pos + zero + (signals.data_done.load() - data_before)));
+      report(settled);
+    }
+    CLONEKIT_RETURN_IF_ERROR(copied.get());
+    if (CancelRequested(options)) return Status::Cancelled("interrupted");
+    settled = window_end;
+    report(settled);
+
+    if (options.max_bytes_per_second) {
+      // Sleep in short steps so that a cancel is still seen promptly.
+      const auto due = start + std::chrono::microseconds(signals.data_done.load() * 1000000 /
+                                                         options.max_bytes_per_second);
+      while (Clock::now() < due && !CancelRequested(options)) {
+        std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), kTick));
+      }
+    }
+  }
+  if (CancelRequested(options)) return Status::Cancelled("interrupted");
+  CLONEKIT_RETURN_IF_ERROR(copier.Finish());
+  report(size);
+  if (data_bytes) *data_bytes = signals.data_done.load();
+  return Status::OK();
+}
+
+}  // namespace clonekit
