@@ -7,7 +7,7 @@ packages=(
   meson ninja-build pkg-config g++ clang libclang-rt-14-dev
   zlib1g-dev libzstd-dev liburing-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  qemu-utils python3 strace util-linux
+  qemu-utils python3 strace util-linux e2fsprogs
   nbdkit nbdkit-plugin-dev libnbd-dev libnbd-bin python3-libnbd
   libfuse3-dev fuse3
   libsqlite3-dev libxml2-dev uuid-dev libvirt-dev libvirt-clients libcpp-httplib-dev libcurl4-openssl-dev

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 
 #include "clonekit/collapse.h"
 
@@ -56,17 +58,93 @@ std::string BaseOf(const std::string& path) {
 // The temporary's name beside `destination`: ".NAME.clonekit-XXXXXX".
 std::string TemporaryPrefix(const std::string& destination) { return "." + BaseOf(destination) + ".clonekit-"; }
 
-void RemoveTemporaries(const std::string& destination) {
-  const std::string prefix = TemporaryPrefix(destination);
-  DIR* d = opendir(DirectoryOf(destination).c_str());
-  if (!d) return;
-  while (dirent* e = readdir(d)) {
-    if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0 && std::strlen(e->d_name) == prefix.size() + 6) {
-      unlinkat(dirfd(d), e->d_name, 0);  // (unlinkat never follows a symlink)
+namespace {
+
+// Whether `name` is one of our temporaries: ".NAME.clonekit-" and the six
+// characters mkostemp adds.
+bool IsTemporaryName(const char* name) {
+  static constexpr char kTag[] = ".clonekit-";
+  const size_t n = std::strlen(name), tag = sizeof(kTag) - 1;
+  if (name[0] != '.' || n < 1 + 1 + tag + 6) return false;
+  return std::memcmp(name + n - 6 - tag, kTag, tag) == 0;
+}
+
+// Removes the temporary `name` in `dir` if its writer is gone: a live
+// collapse holds an exclusive flock on it until it commits or exits, and
+// the kernel drops the lock with the process, however it died. Never
+// follows a symlink, opens nothing but a regular file, and unlinks only the
+// file it locked.
+void RemoveIfStale(int dir, const char* name) {
+  struct stat before;
+  if (fstatat(dir, name, &before, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(before.st_mode)) return;
+  const int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_dev == before.st_dev && st.st_ino == before.st_ino &&
+      flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    struct stat now;
+    if (fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      unlinkat(dir, name, 0);
     }
+  }
+  close(fd);
+}
+
+// A temporary exists, unlocked, between mkostemp and its flock. Creators
+// hold a shared flock on the directory across those two steps and scanners
+// an exclusive one, so a scan never sees that moment. Neither waits: a
+// scanner that cannot lock skips this scan (the next collapse cleans), and
+// a creator that cannot lock soon goes ahead (an exclusive lock held for
+// long is not a scanner of ours, so no scan can race it).
+class DirectoryLock {
+ public:
+  DirectoryLock(int dir, int operation) : dir_(dir) {
+    for (int i = 0; i < (operation == LOCK_SH ? 100 : 1); i++) {
+      if (flock(dir, operation | LOCK_NB) == 0) {
+        held_ = true;
+        return;
+      }
+      if (operation == LOCK_SH) usleep(10000);
+    }
+  }
+  ~DirectoryLock() {
+    if (held_) flock(dir_, LOCK_UN);
+  }
+  bool held() const { return held_; }
+
+ private:
+  int dir_;
+  bool held_ = false;
+};
+
+// Every stale temporary in `directory` (for one destination, if `only` is set).
+void RemoveStale(const std::string& directory, const std::string* only) {
+  DIR* d = opendir(directory.c_str());
+  if (!d) return;
+  DirectoryLock lock(dirfd(d), LOCK_EX);
+  if (!lock.held()) {
+    closedir(d);
+    return;
+  }
+  while (dirent* e = readdir(d)) {
+    if (!IsTemporaryName(e->d_name)) continue;
+    if (only && (std::strncmp(e->d_name, only->c_str(), only->size()) != 0 ||
+                 std::strlen(e->d_name) != only->size() + 6)) {
+      continue;
+    }
+    RemoveIfStale(dirfd(d), e->d_name);
   }
   closedir(d);
 }
+
+}  // namespace
+
+void RemoveTemporaries(const std::string& destination) {
+  const std::string prefix = TemporaryPrefix(destination);
+  RemoveStale(DirectoryOf(destination), &prefix);
+}
+
+void RemoveStaleTemporaries(const std::string& directory) { RemoveStale(directory, nullptr); }
 
 void RemovePartialOutputs() {
   for (int i = 0; i < kSlots; i++) {
@@ -85,8 +163,29 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& destin
   std::string temp = DirectoryOf(destination) + "/" + TemporaryPrefix(destination) + "XXXXXX";
   std::vector<char> name(temp.begin(), temp.end());
   name.push_back('\0');
+  // Temporaries that collapses killed mid-copy left here (kill -9, power
+  // loss) go first; live ones are locked and stay.
+  RemoveStaleTemporaries(DirectoryOf(destination));
+  const int dir = open(DirectoryOf(destination).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Status::FromErrno(destination, "cannot open the destination's directory", errno);
+  std::optional<DirectoryLock> creating(std::in_place, dir, LOCK_SH);
   int fd = mkostemp(name.data(), O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(destination, "cannot create temporary output", errno);
+  if (fd < 0) {
+    const int err = errno;
+    creating.reset();
+    close(dir);
+    return Status::FromErrno(destination, "cannot create temporary output", err);
+  }
+  // Held until the fd closes: marks the temporary as live (see RemoveIfStale).
+  const int locked = flock(fd, LOCK_EX | LOCK_NB);
+  creating.reset();
+  close(dir);
+  if (locked != 0) {
+    const int err = errno;
+    close(fd);
+    unlink(name.data());
+    return Status::FromErrno(destination, "cannot lock the temporary output", err);
+  }
   fchmod(fd, static_cast<mode_t>(mode));
   temp.assign(name.data());
   int slot = ClaimSlot(temp);

@@ -59,10 +59,17 @@ struct CollapseStats {
 Status Collapse(const Chain& chain, const std::string& destination, const CollapseOptions& options,
                 CollapseStats* stats = nullptr);
 
-// Removes the temporaries a Collapse into `destination` left beside it (a
-// process that died mid-copy); only names this engine makes for that
-// destination, never the destination itself.
+// A collapse into a file writes ".NAME.clonekit-XXXXXX" beside it and holds
+// an exclusive flock on it while alive. A temporary nobody holds was left by
+// a collapse that died (kill -9, power loss): it is stale.
+//
+// Removes the stale temporaries of `destination` (never a live one, never
+// the destination itself).
 void RemoveTemporaries(const std::string& destination);
+
+// Removes every stale temporary in `directory`. Every collapse into a file
+// does this for its destination's directory before it starts.
+void RemoveStaleTemporaries(const std::string& directory);
 
 // Removes any temporary output files still in progress. Async-signal-safe:
 // for a second SIGINT/SIGTERM that must exit at once.
