@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 #include "clonekit/collapse.h"
 #include "commands.h"
@@ -19,6 +20,7 @@ struct CollapseArgs {
   std::string compression_type = "zstd";
   bool progress = false;
   bool force = false;
+  std::string page_cache = "spare";
   CollapseOptions tuning;  // pipeline knobs, filled by the option parser
 };
 
@@ -75,6 +77,11 @@ Runner AddCollapseCommand(CLI::App& app) {
       ->transform(CLI::AsSizeValue(false));
   cmd->add_flag("!--no-early-writeback", t.early_writeback,
                 "do not start writeback while copying (everything is flushed at the end)");
+  cmd->add_option("--page-cache", args->page_cache,
+                  "spare: leave the page cache as it was (what the copy reads or writes is dropped; the "
+                  "running VMs keep theirs); fill: ordinary buffered I/O")
+      ->check(CLI::IsMember({"spare", "fill"}))
+      ->capture_default_str();
   return [=]() {
     if (args->compress && args->output_format != "qcow2") {
       return Fail(Status::InvalidArgument("-c/--compress needs -O qcow2"));
@@ -89,6 +96,7 @@ Runner AddCollapseCommand(CLI::App& app) {
           args->compression_type == "zlib" ? OutputCompression::kDeflate : OutputCompression::kZstd;
     }
     options.overwrite = args->force;
+    options.page_cache = args->page_cache == "fill" ? CacheUse::kFill : CacheUse::kSpare;
     options.cancel = &g_interrupted;
     ProgressLine line;
     if (args->progress) options.progress = [&](uint64_t done, uint64_t total) { line.Update(done, total); };

@@ -78,7 +78,7 @@ Status CollapseToQcow2(const Chain& chain, const std::string& destination, const
   Result<std::unique_ptr<OutputFile>> out = OutputFile::Create(destination, options.overwrite, options.file_mode);
   if (!out.ok()) return out.status();
   Result<std::unique_ptr<Qcow2Writer>> writer =
-      Qcow2Writer::Create((*out)->fd(), destination, chain.virtual_size(), options.compression);
+      Qcow2Writer::Create((*out)->fd(), destination, chain.virtual_size(), options.compression, options.page_cache);
   if (!writer.ok()) return writer.status();
   std::unique_ptr<Copier> copier = NewQcow2Copier(chain, **writer, options);
   uint64_t copied = 0;

@@ -1,5 +1,7 @@
 #include "copy_driver.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <future>
@@ -24,6 +26,30 @@ uint64_t ZeroBytes(const ExtentMap& map) {
   return total;
 }
 
+// While a copy spares the page cache, the kernel's readahead on the layers
+// is off: pages it reads ahead are ordinary cached pages, which the
+// RWF_DONTCACHE read that later consumes them would find cached and keep.
+// (The copy reads in large requests and many at once; readahead adds
+// little to it.)
+class NoReadahead {
+ public:
+  NoReadahead(const Chain& chain, CacheUse cache) : chain_(chain), on_(cache == CacheUse::kSpare) {
+    if (on_) Advise(POSIX_FADV_RANDOM);
+  }
+  ~NoReadahead() {
+    if (on_) Advise(POSIX_FADV_NORMAL);
+  }
+
+ private:
+  void Advise(int advice) const {
+    for (const auto& layer : chain_.layers()) {
+      if (layer->file().fd() >= 0) posix_fadvise(layer->file().fd(), 0, 0, advice);  // advice only
+    }
+  }
+  const Chain& chain_;
+  const bool on_;
+};
+
 }  // namespace
 
 uint64_t DriverWindowBytes(const CollapseOptions& options) {
@@ -38,6 +64,7 @@ Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& opti
   ChainResolver resolver(chain);
   ExtentMap map;
   CopySignals signals;
+  const NoReadahead no_readahead(chain, options.page_cache);
   const uint64_t size = chain.virtual_size();
   const uint64_t window = DriverWindowBytes(options);
   const Clock::time_point start = Clock::now();

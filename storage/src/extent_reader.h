@@ -18,6 +18,7 @@ namespace clonekit {
 // Buffers reused across reads; remembers the last inflated cluster, so the
 // pieces of one compressed cluster inflate it once.
 struct ReadScratch {
+  CacheUse cache = CacheUse::kFill;  // how the reads treat the page cache
   std::vector<uint8_t> stream;
   std::vector<uint8_t> cluster;
   uint32_t depth = UINT32_MAX;

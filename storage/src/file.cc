@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "image_lock.h"
+#include "uncached_io.h"
 
 namespace clonekit {
 
@@ -36,13 +38,15 @@ class PosixFile final : public ReadableFile {
   uint64_t allocated_bytes() const override { return blocks_; }
   int fd() const override { return fd_; }
 
-  Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got) const override {
+  Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got, CacheUse cache) const override {
     size_t done = 0;
     auto* out = static_cast<uint8_t*>(buf);
     while (done < n) {
-      ssize_t r = pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
+      const int flags = cache == CacheUse::kSpare ? uncached_.flags() : 0;
+      struct iovec iov = {out + done, n - done};
+      ssize_t r = preadv2(fd_, &iov, 1, static_cast<off_t>(offset + done), flags);
       if (r < 0) {
-        if (errno == EINTR) continue;
+        if (errno == EINTR || uncached_.Refused(flags, errno)) continue;
         return Status::FromErrno(name_, "read error at byte " + std::to_string(offset + done), errno);
       }
       if (r == 0) break;  // end of file
@@ -86,6 +90,7 @@ class PosixFile final : public ReadableFile {
   uint64_t size_;
   uint64_t blocks_;
   FileIdentity identity_;
+  mutable UncachedIo uncached_{CacheUse::kSpare};  // RWF_DONTCACHE until the file system refuses it
 };
 
 class MemoryFile final : public ReadableFile {
@@ -97,7 +102,7 @@ class MemoryFile final : public ReadableFile {
   uint64_t size() const override { return bytes_.size(); }
   FileIdentity identity() const override { return identity_; }
 
-  Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got) const override {
+  Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got, CacheUse) const override {
     if (n == 0 || offset >= bytes_.size()) {
       *got = 0;
       return Status::OK();

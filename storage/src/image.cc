@@ -43,14 +43,18 @@ class RawImage final : public Image {
 
 const char* FormatName(ImageFormat format) { return format == ImageFormat::kRaw ? "raw" : "qcow2"; }
 
-Status Image::ReadHost(uint64_t host_offset, void* buf, size_t length) const {
+Status Image::ReadHost(uint64_t host_offset, void* buf, size_t length, CacheUse cache) const {
   size_t got = 0;
-  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(host_offset, buf, length, &got));
+  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(host_offset, buf, length, &got, cache));
   if (got < length) std::memset(static_cast<uint8_t*>(buf) + got, 0, length - got);
   return Status::OK();
 }
 
-Status Image::ReadCompressed(const HostLocation&, uint8_t*, std::vector<uint8_t>*) const {
+Status Image::ReadCompressed(const HostLocation&, uint8_t*, std::vector<uint8_t>*, CacheUse) const {
+  return Status::NotSupported(name(), "compressed clusters in a raw image");
+}
+
+Status Image::InflateCluster(const HostLocation&, const uint8_t*, size_t, uint8_t*) const {
   return Status::NotSupported(name(), "compressed clusters in a raw image");
 }
 

@@ -223,6 +223,7 @@ Status NbdCopier::IssueJob(nbd_handle* h, const CopyJob& job, ReadScratch* scrat
 void NbdCopier::Worker(nbd_handle* h) {
   Status status;
   ReadScratch scratch;
+  scratch.cache = options_.page_cache;
   while (status.ok() && !Stopping()) {
     const size_t i = next_task_++;
     if (i >= tasks_.size()) break;

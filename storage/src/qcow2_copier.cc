@@ -28,7 +28,8 @@ class Qcow2Copier final : public Copier {
   Qcow2Copier(const Chain& chain, Qcow2Writer& writer, const CollapseOptions& options)
       : chain_(chain),
         writer_(writer),
-        threads_(options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency())) {}
+        threads_(options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency())),
+        cache_(options.page_cache) {}
 
   Status CopyWindow(const ExtentMap& map, CopySignals& signals) override {
     PlanCopy(map, kCs, &plan_);
@@ -46,6 +47,7 @@ class Qcow2Copier final : public Copier {
     auto work = [&] {
       std::vector<uint8_t> buf(kCs);
       ReadScratch scratch;
+      scratch.cache = cache_;
       Qcow2Writer::Scratch packed;
       for (size_t t; (t = next.fetch_add(1)) + 1 < starts_.size();) {
         if (error.failed() || signals.stopped()) return;
@@ -85,6 +87,7 @@ class Qcow2Copier final : public Copier {
   const Chain& chain_;
   Qcow2Writer& writer_;
   const unsigned threads_;
+  const CacheUse cache_;
   CopyPlan plan_;
   std::vector<size_t> starts_;
 };

@@ -266,12 +266,17 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
   return Status::OK();
 }
 
-Status Qcow2Image::ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch) const {
+Status Qcow2Image::ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch,
+                                  CacheUse cache) const {
   std::vector<uint8_t>& in = *scratch;
   in.resize(stream.compressed_size);
-  CLONEKIT_RETURN_IF_ERROR(ReadHost(stream.offset, in.data(), in.size()));
+  CLONEKIT_RETURN_IF_ERROR(ReadHost(stream.offset, in.data(), in.size(), cache));
+  return InflateCluster(stream, in.data(), in.size(), out);
+}
+
+Status Qcow2Image::InflateCluster(const HostLocation& stream, const uint8_t* in, size_t in_size, uint8_t* out) const {
   Codec codec = header_.compression == qcow2::Compression::kZstd ? Codec::kZstd : Codec::kDeflate;
-  std::string err = DecompressCluster(codec, in.data(), in.size(), out, header_.cluster_size());
+  std::string err = DecompressCluster(codec, in, in_size, out, header_.cluster_size());
   if (!err.empty()) {
     return Status::Corruption(name(), "compressed cluster at " + Hex(stream.offset) + " (guest offset " +
                                           Hex(stream.cluster_start) + "): " + err);

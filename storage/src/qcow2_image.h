@@ -17,7 +17,9 @@ class Qcow2Image final : public Image {
 
   const ImageInfo& info() const override { return info_; }
   Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const override;
-  Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch) const override;
+  Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch,
+                        CacheUse cache) const override;
+  Status InflateCluster(const HostLocation& stream, const uint8_t* in, size_t in_size, uint8_t* out) const override;
   void SetMetadataCacheBytes(uint64_t bytes) override;
 
  private:

@@ -30,7 +30,7 @@ constexpr uint64_t kCompressedFlag = 1ull << 62;
 }  // namespace
 
 Result<std::unique_ptr<Qcow2Writer>> Qcow2Writer::Create(int fd, const std::string& name, uint64_t virtual_size,
-                                                         OutputCompression compression) {
+                                                         OutputCompression compression, CacheUse cache) {
   uint64_t l1_size = 0;
   if (!qcow2::L1EntriesFor(virtual_size, kClusterBits, kL2Entries, &l1_size) ||
       l1_size * 8 > qcow2::kMaxL1Bytes) {
@@ -38,7 +38,9 @@ Result<std::unique_ptr<Qcow2Writer>> Qcow2Writer::Create(int fd, const std::stri
                                    " is too large for a qcow2 image with 64 KiB clusters");
   }
   if (ftruncate(fd, 0) < 0) return Status::FromErrno(name, "cannot truncate output", errno);
-  return std::unique_ptr<Qcow2Writer>(new Qcow2Writer(fd, name, virtual_size, compression, l1_size));
+  auto writer = std::unique_ptr<Qcow2Writer>(new Qcow2Writer(fd, name, virtual_size, compression, l1_size));
+  writer->uncached_ = UncachedIo(cache);
+  return writer;
 }
 
 Qcow2Writer::Qcow2Writer(int fd, std::string name, uint64_t virtual_size, OutputCompression compression,
@@ -94,8 +96,8 @@ Status Qcow2Writer::WriteCluster(uint64_t index, const uint8_t* data, Scratch* s
     if (table.empty()) table.assign(kL2Entries, 0);
     table[index % kL2Entries] = entry;
   }
-  return packed > 0 ? WriteFully(fd_, name_, scratch->packed.data(), packed, offset)
-                    : WriteFully(fd_, name_, data, kCs, offset);
+  return packed > 0 ? WriteFully(fd_, name_, scratch->packed.data(), packed, offset, &uncached_)
+                    : WriteFully(fd_, name_, data, kCs, offset, &uncached_);
 }
 
 Status Qcow2Writer::CompleteBelow(uint64_t limit) {

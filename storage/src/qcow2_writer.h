@@ -27,7 +27,8 @@ class Qcow2Writer final {
   static constexpr uint64_t kClusterSize = 1ull << kClusterBits;
 
   static Result<std::unique_ptr<Qcow2Writer>> Create(int fd, const std::string& name, uint64_t virtual_size,
-                                                     OutputCompression compression);
+                                                     OutputCompression compression,
+                                                     CacheUse cache = CacheUse::kFill);
 
   // Per-thread buffer for compressed output.
   struct Scratch {
@@ -59,6 +60,7 @@ class Qcow2Writer final {
   const std::string name_;
   const uint64_t virtual_size_;
   const OutputCompression compression_;
+  UncachedIo uncached_;  // the data clusters' writes
 
   std::mutex mu_;  // guards everything below
   std::vector<uint64_t> l1_;

@@ -18,6 +18,7 @@ Result<std::unique_ptr<RawDestination>> RawDestination::Open(const std::string& 
                                                              const CollapseOptions& options) {
   std::unique_ptr<RawDestination> d(new RawDestination);
   d->name_ = path;
+  d->uncached_ = UncachedIo(options.page_cache);
   struct stat st;
   bool exists = (options.regular_file_only ? lstat(path.c_str(), &st) : stat(path.c_str(), &st)) == 0;
   if (options.regular_file_only && exists && !S_ISREG(st.st_mode)) {

@@ -13,6 +13,7 @@
 #include "clonekit/collapse.h"
 #include "clonekit/extent_map.h"
 #include "output_file.h"
+#include "uncached_io.h"
 
 namespace clonekit {
 
@@ -25,6 +26,8 @@ class RawDestination {
   const std::string& name() const { return name_; }
   int fd() const { return fresh_ ? fresh_->fd() : fd_; }
   int direct_fd() const { return direct_fd_; }
+  // RWF_DONTCACHE for buffered writes to fd(), while the file system takes it.
+  UncachedIo* uncached() { return &uncached_; }
   bool reads_zero() const { return reads_zero_; }
   bool is_block_device() const { return block_device_; }
 
@@ -43,6 +46,7 @@ class RawDestination {
   int direct_fd_ = -1;
   bool reads_zero_ = true;
   bool block_device_ = false;
+  UncachedIo uncached_;
 };
 
 }  // namespace clonekit

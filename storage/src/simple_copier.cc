@@ -20,7 +20,9 @@ class SimpleCopier final : public Copier {
         destination_(destination),
         request_bytes_(options.request_bytes),
         sparse_block_(destination.reads_zero() ? options.sparse_block : 0),
-        buffer_(options.request_bytes) {}
+        buffer_(options.request_bytes) {
+    scratch_.cache = options.page_cache;
+  }
 
   Status CopyWindow(const ExtentMap& map, CopySignals& signals) override {
     CLONEKIT_RETURN_IF_ERROR(destination_.ZeroWhereMapReadsZero(map));
@@ -36,7 +38,7 @@ class SimpleCopier final : public Copier {
         if (run.zero) continue;
         CLONEKIT_RETURN_IF_ERROR(
             WriteFully(destination_.fd(), destination_.name(), buffer_.data() + run.start, run.end - run.start,
-                       job.dst + run.start));
+                       job.dst + run.start, destination_.uncached()));
       }
       signals.data_done.fetch_add(job.length, std::memory_order_relaxed);
     }

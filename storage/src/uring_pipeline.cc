@@ -4,14 +4,19 @@
 // ring and a fixed set of requests (the queue depth), each with an aligned
 // buffer. A worker's loop has four phases:
 //   fill:    take jobs from the window's plan while a request is idle, and
-//            submit a read per segment (compressed segments are inflated
-//            right here, so decompression uses every worker's core);
+//            submit a read per segment: plain data straight into the
+//            buffer, a compressed cluster's stream into the request's
+//            stream buffer;
 //   submit:  hand the queued SQEs to the kernel and wait for one completion;
-//   reap:    for each completion, on_read or on_write;
+//   reap:    for each completion, on_read or on_write (a compressed
+//            stream is inflated as its read completes, on this worker's
+//            core, so a cold chain keeps many stream reads in flight);
 //   requeue: a short or interrupted read or write is submitted again for the
 //            rest; a request whose reads are all in turns to writing its
 //            non-zero runs; one whose writes are done is idle again.
-// Reads and writes of different requests complete in any order.
+// Reads and writes of different requests complete in any order. With
+// CacheUse::kSpare every read and buffered write asks for RWF_DONTCACHE
+// (what was cached stays, what we bring in goes), until a file says no.
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <liburing.h>
@@ -20,6 +25,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -28,6 +34,7 @@
 #include "copy_plan.h"
 #include "first_error.h"
 #include "raw_destination.h"
+#include "uncached_io.h"
 
 namespace clonekit {
 
@@ -81,6 +88,8 @@ class BufferPool {
 
 struct Settings {
   uint32_t sparse_block = 0;  // 0: write zero blocks too
+  UncachedIo* target_uncached = nullptr;            // buffered writes' RWF_DONTCACHE
+  std::vector<UncachedIo>* layer_uncached = nullptr;  // reads', per layer depth
   int target_fd = -1;         // buffered writes
   int direct_fd = -1;         // O_DIRECT writes (aligned ones), or -1
   bool offload = false;       // copy_file_range / reflink for plain data
@@ -105,7 +114,10 @@ struct Request {
   uint8_t* buf = nullptr;
   bool writing = false;
   uint32_t reads_pending = 0;
-  uint32_t seg_done[kMaxSegmentsPerJob] = {};  // bytes read per segment
+  uint32_t seg_done[kMaxSegmentsPerJob] = {};   // bytes read per segment (of the stream, if compressed)
+  uint32_t stream_at[kMaxSegmentsPerJob] = {};  // compressed: where its stream goes in the stream buffer
+  uint32_t uncached_reads = 0;  // bit k: segment k's read in flight asked for RWF_DONTCACHE
+  bool uncached_write = false;  // the write in flight did
   size_t scan = 0;  // where the search for the next non-zero run resumes
   BlockRun run;     // the run being written
   size_t run_done = 0;
@@ -118,7 +130,11 @@ static_assert(kMaxSegmentsPerJob < kWriteTag);
 class Worker {
  public:
   Worker(const Settings& settings, unsigned queue_depth, size_t buffer_bytes)
-      : settings_(settings), requests_(queue_depth), buffer_bytes_(buffer_bytes), offload_(settings.offload) {}
+      : settings_(settings),
+        requests_(queue_depth),
+        streams_(queue_depth),
+        buffer_bytes_(buffer_bytes),
+        offload_(settings.offload) {}
 
   Status Init() {
     // Every segment of every request may have a read in flight at once.
@@ -168,34 +184,60 @@ class Worker {
       Done(r);
       return;
     }
+    // Room for the compressed segments' streams, side by side.
+    size_t stream_bytes = 0;
     for (uint32_t k = 0; k < r->job->count; k++) {
-      const CopySegment& g = Segment(r, k);
-      if (ExtentOf(g).kind == RunKind::kData) {
-        SubmitRead(r, k);
-        r->reads_pending++;
-        continue;
-      }
-      // Compressed: inflate here, on this worker's core; the pieces of one
-      // cluster inflate it once (the scratch remembers the last cluster).
-      Status s = ReadSegment(w_->chain, w_->map, g, r->buf, &scratch_);
-      if (!s.ok()) {
-        w_->error.Set(s);
-        if (r->reads_pending == 0) Release(r);
-        return;
-      }
+      const Extent& e = ExtentOf(Segment(r, k));
+      if (e.kind != RunKind::kCompressed) continue;
+      r->stream_at[k] = static_cast<uint32_t>(stream_bytes);
+      stream_bytes += e.host.compressed_size;
     }
-    if (r->reads_pending == 0) StartWrites(r);
+    std::vector<uint8_t>& streams = streams_[Index(r)];
+    if (streams.size() < stream_bytes) streams.resize(stream_bytes);
+    for (uint32_t k = 0; k < r->job->count; k++) {
+      SubmitRead(r, k);
+      r->reads_pending++;
+    }
+  }
+
+  // The bytes segment k reads: its data, or its cluster's whole stream.
+  uint32_t ReadLength(const Request* r, uint32_t k) const {
+    const Extent& e = ExtentOf(Segment(r, k));
+    return e.kind == RunKind::kCompressed ? e.host.compressed_size : Segment(r, k).length;
   }
 
   void SubmitRead(Request* r, uint32_t k) {
     const CopySegment& g = Segment(r, k);
     const Extent& e = ExtentOf(g);
     const uint32_t done = r->seg_done[k];
+    const bool compressed = e.kind == RunKind::kCompressed;
+    uint8_t* into = compressed ? streams_[Index(r)].data() + r->stream_at[k] : r->buf + g.offset;
+    const uint64_t from = compressed ? e.host.offset : e.host.offset + g.skip;
+    const int flags = (*settings_.layer_uncached)[e.depth].flags();
     struct io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
-    io_uring_prep_read(sqe, w_->chain.layer(e.depth).file().fd(), r->buf + g.offset + done, g.length - done,
-                       e.host.offset + g.skip + done);
+    io_uring_prep_read(sqe, w_->chain.layer(e.depth).file().fd(), into + done, ReadLength(r, k) - done, from + done);
+    sqe->rw_flags = flags;
+    r->uncached_reads = flags ? r->uncached_reads | (1u << k) : r->uncached_reads & ~(1u << k);
     io_uring_sqe_set_data64(sqe, (uint64_t(Index(r)) << 8) | k);
     inflight_++;
+  }
+
+  // A compressed segment's stream is in: inflate the cluster and keep the
+  // segment's part of it (a whole cluster goes straight into place).
+  Status Inflate(Request* r, uint32_t k) {
+    const CopySegment& g = Segment(r, k);
+    const Extent& e = ExtentOf(g);
+    const Image& layer = w_->chain.layer(e.depth);
+    const uint64_t cluster = layer.info().cluster_size;
+    const uint64_t in_cluster = e.start - e.host.cluster_start + g.skip;
+    const uint8_t* stream = streams_[Index(r)].data() + r->stream_at[k];
+    if (in_cluster == 0 && g.length == cluster) {
+      return layer.InflateCluster(e.host, stream, e.host.compressed_size, r->buf + g.offset);
+    }
+    if (cluster_.size() < cluster) cluster_.resize(cluster);
+    CLONEKIT_RETURN_IF_ERROR(layer.InflateCluster(e.host, stream, e.host.compressed_size, cluster_.data()));
+    std::memcpy(r->buf + g.offset, cluster_.data() + in_cluster, g.length);
+    return Status::OK();
   }
 
   void SubmitWrite(Request* r) {
@@ -203,9 +245,12 @@ class Worker {
     const size_t len = r->run.end - start;
     const uint64_t at = r->job->dst + start;
     const bool aligned = settings_.direct_fd >= 0 && at % kAlign == 0 && len % kAlign == 0 && start % kAlign == 0;
+    const int flags = aligned ? 0 : settings_.target_uncached->flags();
     struct io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
     io_uring_prep_write(sqe, aligned ? settings_.direct_fd : settings_.target_fd, r->buf + start,
                         static_cast<unsigned>(len), at);
+    sqe->rw_flags = flags;
+    r->uncached_write = flags != 0;
     io_uring_sqe_set_data64(sqe, (uint64_t(Index(r)) << 8) | kWriteTag);
     inflight_++;
   }
@@ -260,7 +305,7 @@ class Worker {
       int res = cqe->res;
       if (settings_.io_hook) {
         const uint32_t want = static_cast<uint32_t>(is_write ? r->run.end - r->run.start - r->run_done
-                                                             : Segment(r, k).length - r->seg_done[k]);
+                                                             : ReadLength(r, k) - r->seg_done[k]);
         res = settings_.io_hook(is_write, want, res);
       }
       if (is_write) {
@@ -274,18 +319,31 @@ class Worker {
 
   void OnRead(Request* r, uint32_t k, int res) {
     const CopySegment& g = Segment(r, k);
+    const Extent& e = ExtentOf(g);
+    const bool compressed = e.kind == RunKind::kCompressed;
     if (res == -EAGAIN || res == -EINTR) return SubmitRead(r, k);  // requeue: the same read again
+    if (res < 0 && (r->uncached_reads & (1u << k)) &&
+        (*settings_.layer_uncached)[e.depth].Refused(RWF_DONTCACHE, -res)) {
+      return SubmitRead(r, k);  // requeue: again, without RWF_DONTCACHE
+    }
+    if (res == 0 && compressed && r->seg_done[k] > 0) {
+      // A stream's size is only known to the sector: its end may lie past
+      // the end of the file, which reads as zeros (as qemu reads it). One
+      // that starts there is the truncated file reported below.
+      std::memset(streams_[Index(r)].data() + r->stream_at[k] + r->seg_done[k], 0, ReadLength(r, k) - r->seg_done[k]);
+      res = static_cast<int>(ReadLength(r, k) - r->seg_done[k]);
+    }
     if (res <= 0) {
-      const Extent& e = ExtentOf(g);
       const Image& layer = w_->chain.layer(e.depth);
-      const uint64_t at = e.host.offset + g.skip + r->seg_done[k];
+      const uint64_t at = (compressed ? e.host.offset : e.host.offset + g.skip) + r->seg_done[k];
       w_->error.Set(res < 0 ? Status::FromErrno(layer.name(), "read error at byte " + std::to_string(at), -res)
                             : Status::Corruption(layer.name(), "unexpected end of file at byte " + std::to_string(at) +
                                                                    " (was the image changed while being read?)"));
       if (--r->reads_pending == 0) Release(r);
       return;
     }
-    if ((r->seg_done[k] += static_cast<uint32_t>(res)) < g.length) return SubmitRead(r, k);  // requeue: the rest
+    if ((r->seg_done[k] += static_cast<uint32_t>(res)) < ReadLength(r, k)) return SubmitRead(r, k);  // requeue: the rest
+    if (compressed && !w_->error.failed()) w_->error.Set(Inflate(r, k));
     if (--r->reads_pending > 0) return;
     if (w_->error.failed()) {
       Release(r);
@@ -296,6 +354,9 @@ class Worker {
 
   void OnWrite(Request* r, int res) {
     if (res == -EAGAIN || res == -EINTR) return SubmitWrite(r);  // requeue
+    if (res < 0 && r->uncached_write && settings_.target_uncached->Refused(RWF_DONTCACHE, -res)) {
+      return SubmitWrite(r);  // requeue: again, without RWF_DONTCACHE
+    }
     if (res <= 0) {
       w_->error.Set(Status::FromErrno(settings_.target_name,
                                       "write error at byte " + std::to_string(r->job->dst + r->run.start + r->run_done),
@@ -345,8 +406,9 @@ class Worker {
   BufferPool buffers_;
   std::vector<Request> requests_;
   std::vector<uint32_t> idle_;  // indexes into requests_
+  std::vector<std::vector<uint8_t>> streams_;  // per request: its compressed segments' streams
   const size_t buffer_bytes_;
-  ReadScratch scratch_;  // compressed stream and the last inflated cluster
+  std::vector<uint8_t> cluster_;  // an inflated cluster whose part a segment takes
   unsigned inflight_ = 0;
   bool offload_;
   Window* w_ = nullptr;
@@ -363,6 +425,9 @@ class UringCopier final : public Copier {
     settings_.early_writeback = options.early_writeback && destination.direct_fd() < 0;
     settings_.target_name = destination.name();
     settings_.io_hook = options.io_hook;
+    settings_.target_uncached = destination.uncached();
+    layer_uncached_.assign(chain.depth(), UncachedIo(options.page_cache));
+    settings_.layer_uncached = &layer_uncached_;
   }
 
   Status Init(const CollapseOptions& options) {
@@ -394,6 +459,7 @@ class UringCopier final : public Copier {
   RawDestination& destination_;
   const uint32_t request_bytes_;
   Settings settings_;
+  std::vector<UncachedIo> layer_uncached_;
   std::vector<std::unique_ptr<Worker>> workers_;
   CopyPlan plan_;
 };

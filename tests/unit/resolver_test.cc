@@ -148,9 +148,9 @@ class CountingOpener : public FileOpener {
     const std::string& name() const override { return f_->name(); }
     uint64_t size() const override { return f_->size(); }
     FileIdentity identity() const override { return f_->identity(); }
-    Status ReadAt(uint64_t o, void* b, size_t n, size_t* got) const override {
+    Status ReadAt(uint64_t o, void* b, size_t n, size_t* got, CacheUse cache) const override {
       *n_ += n;
-      return f_->ReadAt(o, b, n, got);
+      return f_->ReadAt(o, b, n, got, cache);
     }
 
    private:

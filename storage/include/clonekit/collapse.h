@@ -29,6 +29,10 @@ struct CollapseOptions {
   // Called with the data bytes copied so far (the allocated bytes of the
   // collapsed disk); monotonic. The manager's job progress is built on it.
   std::function<void(uint64_t data_done)> data_progress;
+  // Spare (default): the copy leaves the page cache as it found it -- what
+  // was cached stays, what it reads or writes is dropped -- so the VMs that
+  // share the host keep their working sets. Fill: ordinary buffered I/O.
+  CacheUse page_cache = CacheUse::kSpare;
   // Polled between chunks; when set, the copy stops and nothing is left.
   const std::atomic<bool>* cancel = nullptr;
 

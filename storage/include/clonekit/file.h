@@ -22,6 +22,16 @@ struct FileIdentity {
   bool operator==(const FileIdentity&) const = default;
 };
 
+// How an I/O treats the page cache.
+enum class CacheUse : uint8_t {
+  kFill,   // ordinary buffered I/O: what it touches stays cached
+  // Pages already cached are used and stay; pages the I/O brings in are
+  // dropped once done (RWF_DONTCACHE, where the kernel and file system take
+  // it; elsewhere the same as kFill). A clone on a host that runs VMs must
+  // not evict their working sets.
+  kSpare,
+};
+
 class ReadableFile {
  public:
   virtual ~ReadableFile() = default;
@@ -32,7 +42,10 @@ class ReadableFile {
   virtual FileIdentity identity() const = 0;
 
   // Reads up to n bytes at offset; *got < n only at end of file.
-  virtual Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got) const = 0;
+  virtual Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got, CacheUse cache) const = 0;
+  Status ReadAt(uint64_t offset, void* buf, size_t n, size_t* got) const {
+    return ReadAt(offset, buf, n, got, CacheUse::kFill);
+  }
 
   // Where data and holes are: sets *is_data for the segment starting at
   // offset and *end to where that segment ends (clamped to limit). Files that

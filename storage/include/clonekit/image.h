@@ -64,11 +64,16 @@ class Image {
 
   // Reads host bytes of this layer; bytes past the end of the file read as
   // zeros (as qemu does for a cluster that ends past EOF).
-  Status ReadHost(uint64_t host_offset, void* buf, size_t length) const;
+  Status ReadHost(uint64_t host_offset, void* buf, size_t length, CacheUse cache = CacheUse::kFill) const;
 
   // Inflates one compressed cluster into out (cluster_size bytes), reading
   // the stream into *scratch (reused across calls to avoid allocations).
-  virtual Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch) const;
+  virtual Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch,
+                                CacheUse cache = CacheUse::kFill) const;
+
+  // Inflates a compressed cluster whose stream (stream.compressed_size
+  // bytes, read by the caller, e.g. through io_uring) is `in`.
+  virtual Status InflateCluster(const HostLocation& stream, const uint8_t* in, size_t in_size, uint8_t* out) const;
 
   // Bounds the metadata (qcow2 L2 tables) kept in memory for this layer; at
   // least one table is always kept. Call before reading starts.

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# --page-cache spare (the default) leaves the page cache as it was: a source
+# layer cached before stays cached, a layer that was not is not cached
+# after, and neither is the output. --page-cache fill is the control that
+# shows the measurement sees caching at all. Raw and qcow2 output.
+source "$(dirname "$0")/lib.sh"
+command -v fincore >/dev/null || { echo "SKIP: fincore missing (util-linux)"; exit 77; }
+if ! python3 -c '
+import os
+fd = os.open("/proc/self/exe", os.O_RDONLY)
+os.preadv(fd, [bytearray(4096)], 0, 0x80)  # RWF_DONTCACHE
+' 2>/dev/null; then
+  echo "SKIP: this kernel or file system has no RWF_DONTCACHE (Linux >= 6.14)"; exit 77
+fi
+
+qemu-img create -q -f qcow2 base.qcow2 128M
+qio base.qcow2 'write -P 1 0 64M'
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 128M
+qio top.qcow2 'write -P 2 64M 32M'
+
+# resident FILE: the percentage of FILE's pages in the page cache.
+resident() {
+  local pages size
+  pages=$(fincore -n -b -o PAGES "$1" | tr -d ' ')
+  size=$(stat -c %s "$1")
+  echo $((pages * 4096 * 100 / (size > 0 ? size : 1)))
+}
+# uncache FILE...: drop the files' pages (POSIX_FADV_DONTNEED after a sync).
+uncache() {
+  sync "$@"
+  python3 -c '
+import os, sys
+for f in sys.argv[1:]:
+    fd = os.open(f, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$@"
+}
+
+for fmt in raw qcow2; do
+  for mode in spare fill; do
+    rm -f "out.$fmt"
+    uncache base.qcow2 top.qcow2
+    cat top.qcow2 >/dev/null  # a running VM's working set: cached before
+    top_before=$(resident top.qcow2)
+    "$CLONEKIT" collapse --page-cache "$mode" -O "$fmt" top.qcow2 "out.$fmt"
+    top=$(resident top.qcow2) base=$(resident base.qcow2) out=$(resident "out.$fmt")
+    if [ "$mode" = spare ]; then
+      check "$fmt, spare: the layer cached before stays cached ($top_before% -> $top%)" test "$top" -ge "$top_before"
+      check "$fmt, spare: the layer not cached before is not cached after ($base%)" test "$base" -le 2
+      check "$fmt, spare: the output is not left in the cache ($out%)" test "$out" -le 2
+    else
+      check "$fmt, fill (control): the uncached layer is now cached ($base%)" test "$base" -ge 90
+      check "$fmt, fill (control): so is the output ($out%)" test "$out" -ge 50
+    fi
+  done
+  check "$fmt: the output equals qemu's reading" qemu-img compare -q top.qcow2 "out.$fmt"
+done
+finish
