@@ -88,6 +88,7 @@ PY
 v4=$(scale 4096); v1=$(scale 1024)
 d256=256; [ $small = 1 ] && d256=64
 [[ $cases == *a* ]] && bench_case "(a) ${v4} MiB, depth 4, 25 % per layer" "$(chain a "$v4" 4 25)" \
+  "clonekit --page-cache fill=$ck collapse --page-cache fill $(chain a "$v4" 4 25) $work/out.raw" \
   "clonekit --direct=$ck collapse --direct $(chain a "$v4" 4 25) $work/out.raw" \
   "clonekit --copy-offload=$ck collapse --copy-offload $(chain a "$v4" 4 25) $work/out.raw" \
   "clonekit qcow2 zstd=$ck collapse -O qcow2 -c $(chain a "$v4" 4 25) $work/out.qcow2" \
@@ -100,7 +101,8 @@ if [[ $cases == *c* ]]; then
   bench_case "(c) ${v1} MiB, depth $d256, 1 % per layer" "$top" \
     "clonekit, flattened control=$ck collapse $flatq $work/out.raw"
 fi
-[[ $cases == *d* ]] && bench_case "(d) ${v4} MiB zstd-compressed base + 2 x 10 %" "$(chain d "$v4" 3 10 zstd-full)"
+[[ $cases == *d* ]] && bench_case "(d) ${v4} MiB zstd-compressed base + 2 x 10 %" "$(chain d "$v4" 3 10 zstd-full)" \
+  "clonekit --page-cache fill=$ck collapse --page-cache fill $(chain d "$v4" 3 10 zstd-full) $work/out.raw"
 if [[ $cases == *m* ]]; then
   top=$(chain c "$v1" "$d256" 1)
   hyperfine -N -w 2 -r 10 --export-json "$work/m.json" "$ck map --output=json $top" "qemu-img map --output=json $top" >/dev/null

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <system_error>
 #include <thread>
 
 #include "clonekit/chain_resolver.h"
@@ -83,8 +84,12 @@ Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& opti
     const uint64_t data_before = signals.data_done.load();
     const uint64_t zero = ZeroBytes(map);
 
-    std::future<Status> copied =
-        std::async(std::launch::async, [&] { return copier.CopyWindow(map, signals); });
+    std::future<Status> copied;
+    try {
+      copied = std::async(std::launch::async, [&] { return copier.CopyWindow(map, signals); });
+    } catch (const std::system_error& e) {  // no thread to be had: say so, never terminate a service
+      return Status::IOError("copy", std::string("cannot start the copy thread: ") + e.what());
+    }
     while (copied.wait_for(kTick) != std::future_status::ready) {
       if (CancelRequested(options)) signals.stop = true;
       settled = std::max(settled, std::min(window_end, pos + zero + (signals.data_done.load() - data_before)));
@@ -97,8 +102,10 @@ Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& opti
 
     if (options.max_bytes_per_second) {
       // Sleep in short steps so that a cancel is still seen promptly.
-      const auto due = start + std::chrono::microseconds(signals.data_done.load() * 1000000 /
-                                                         options.max_bytes_per_second);
+      // (In double: bytes x 10^6 overflows 64 bits past 18 TB.)
+      const auto due = start + std::chrono::microseconds(static_cast<int64_t>(
+                                   static_cast<double>(signals.data_done.load()) * 1e6 /
+                                   static_cast<double>(options.max_bytes_per_second)));
       while (Clock::now() < due && !CancelRequested(options)) {
         std::this_thread::sleep_for(std::min<Clock::duration>(due - Clock::now(), kTick));
       }

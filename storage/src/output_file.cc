@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <optional>
 
 #include "clonekit/collapse.h"
 
@@ -71,12 +70,16 @@ bool IsTemporaryName(const char* name) {
 
 // Removes the temporary `name` in `dir` if its writer is gone: a live
 // collapse holds an exclusive flock on it until it commits or exits, and
-// the kernel drops the lock with the process, however it died. Never
-// follows a symlink, opens nothing but a regular file, and unlinks only the
-// file it locked.
+// the kernel drops the lock with the process, however it died. A temporary
+// gets its name only once it is locked (see OutputFile::Create), so an
+// unlocked one is never a live one. Never follows a symlink, opens nothing
+// but a regular file, and unlinks only the file it locked.
 void RemoveIfStale(int dir, const char* name) {
   struct stat before;
   if (fstatat(dir, name, &before, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(before.st_mode)) return;
+  // Only a file this user made, with no other name: a look-alike someone
+  // else planted, or a hard link to another file, is not ours to remove.
+  if (before.st_uid != geteuid() || before.st_nlink != 1) return;
   const int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return;
   struct stat st;
@@ -90,42 +93,10 @@ void RemoveIfStale(int dir, const char* name) {
   close(fd);
 }
 
-// A temporary exists, unlocked, between mkostemp and its flock. Creators
-// hold a shared flock on the directory across those two steps and scanners
-// an exclusive one, so a scan never sees that moment. Neither waits: a
-// scanner that cannot lock skips this scan (the next collapse cleans), and
-// a creator that cannot lock soon goes ahead (an exclusive lock held for
-// long is not a scanner of ours, so no scan can race it).
-class DirectoryLock {
- public:
-  DirectoryLock(int dir, int operation) : dir_(dir) {
-    for (int i = 0; i < (operation == LOCK_SH ? 100 : 1); i++) {
-      if (flock(dir, operation | LOCK_NB) == 0) {
-        held_ = true;
-        return;
-      }
-      if (operation == LOCK_SH) usleep(10000);
-    }
-  }
-  ~DirectoryLock() {
-    if (held_) flock(dir_, LOCK_UN);
-  }
-  bool held() const { return held_; }
-
- private:
-  int dir_;
-  bool held_ = false;
-};
-
 // Every stale temporary in `directory` (for one destination, if `only` is set).
 void RemoveStale(const std::string& directory, const std::string* only) {
   DIR* d = opendir(directory.c_str());
   if (!d) return;
-  DirectoryLock lock(dirfd(d), LOCK_EX);
-  if (!lock.held()) {
-    closedir(d);
-    return;
-  }
   while (dirent* e = readdir(d)) {
     if (!IsTemporaryName(e->d_name)) continue;
     if (only && (std::strncmp(e->d_name, only->c_str(), only->size()) != 0 ||
@@ -160,34 +131,29 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& destin
       return Status::InvalidArgument(destination + ": only a regular file can be replaced");
     }
   }
-  std::string temp = DirectoryOf(destination) + "/" + TemporaryPrefix(destination) + "XXXXXX";
-  std::vector<char> name(temp.begin(), temp.end());
-  name.push_back('\0');
   // Temporaries that collapses killed mid-copy left here (kill -9, power
   // loss) go first; live ones are locked and stay.
   RemoveStaleTemporaries(DirectoryOf(destination));
-  const int dir = open(DirectoryOf(destination).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return Status::FromErrno(destination, "cannot open the destination's directory", errno);
-  std::optional<DirectoryLock> creating(std::in_place, dir, LOCK_SH);
-  int fd = mkostemp(name.data(), O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    creating.reset();
-    close(dir);
-    return Status::FromErrno(destination, "cannot create temporary output", err);
-  }
+  // Made as ".NAME.clonekit-XXXXXX.new", a name no scan takes, locked, and
+  // only then renamed to ".NAME.clonekit-XXXXXX": a scan never meets a
+  // temporary of ours between its creation and its lock.
+  std::string temp = DirectoryOf(destination) + "/" + TemporaryPrefix(destination) + "XXXXXX";
+  std::vector<char> name(temp.begin(), temp.end());
+  for (char c : std::string(".new")) name.push_back(c);
+  name.push_back('\0');
+  int fd = mkostemps(name.data(), 4, O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(destination, "cannot create temporary output", errno);
+  const std::string fresh(name.data());
+  temp = fresh.substr(0, fresh.size() - 4);
   // Held until the fd closes: marks the temporary as live (see RemoveIfStale).
-  const int locked = flock(fd, LOCK_EX | LOCK_NB);
-  creating.reset();
-  close(dir);
-  if (locked != 0) {
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+      renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, temp.c_str(), RENAME_NOREPLACE) != 0) {
     const int err = errno;
     close(fd);
-    unlink(name.data());
-    return Status::FromErrno(destination, "cannot lock the temporary output", err);
+    unlink(fresh.c_str());
+    return Status::FromErrno(destination, "cannot set up the temporary output", err);
   }
   fchmod(fd, static_cast<mode_t>(mode));
-  temp.assign(name.data());
   int slot = ClaimSlot(temp);
   return std::unique_ptr<OutputFile>(new OutputFile(destination, temp, fd, overwrite, slot));
 }
@@ -203,6 +169,12 @@ OutputFile::~OutputFile() {
 
 Status OutputFile::Commit() {
   if (fdatasync(fd_) < 0) return Status::FromErrno(destination_, "fdatasync failed", errno);
+  // The name must still be our file: never move someone else's into place.
+  struct stat ours, named;
+  if (fstat(fd_, &ours) != 0 || lstat(temp_.c_str(), &named) != 0 || ours.st_dev != named.st_dev ||
+      ours.st_ino != named.st_ino) {
+    return Status::IOError(destination_, "the temporary output was removed or replaced while being written");
+  }
   unsigned flags = overwrite_ ? 0 : RENAME_NOREPLACE;
   if (renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, destination_.c_str(), flags) < 0) {
     return Status::FromErrno(destination_, "cannot move the finished image into place", errno);

@@ -5,6 +5,7 @@
 // so `qemu-img check` finds no leaks.
 #include "qcow2_writer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "compression.h"
@@ -40,6 +41,7 @@ Result<std::unique_ptr<Qcow2Writer>> Qcow2Writer::Create(int fd, const std::stri
   if (ftruncate(fd, 0) < 0) return Status::FromErrno(name, "cannot truncate output", errno);
   auto writer = std::unique_ptr<Qcow2Writer>(new Qcow2Writer(fd, name, virtual_size, compression, l1_size));
   writer->uncached_ = UncachedIo(cache);
+  writer->spare_cache_ = cache == CacheUse::kSpare;
   return writer;
 }
 
@@ -96,7 +98,12 @@ Status Qcow2Writer::WriteCluster(uint64_t index, const uint8_t* data, Scratch* s
     if (table.empty()) table.assign(kL2Entries, 0);
     table[index % kL2Entries] = entry;
   }
-  return packed > 0 ? WriteFully(fd_, name_, scratch->packed.data(), packed, offset, &uncached_)
+  // Whole clusters are written uncached in spare mode. Compressed streams
+  // are packed side by side at byte offsets, so the next stream usually
+  // shares a page with this one: dropping it at once would make that write
+  // read it back. They are written back and dropped a window later
+  // instead (ReleaseWritten).
+  return packed > 0 ? WriteFully(fd_, name_, scratch->packed.data(), packed, offset)
                     : WriteFully(fd_, name_, data, kCs, offset, &uncached_);
 }
 
@@ -106,7 +113,25 @@ Status Qcow2Writer::CompleteBelow(uint64_t limit) {
     CLONEKIT_RETURN_IF_ERROR(FlushL2(l2_.begin()->first, l2_.begin()->second));
     l2_.erase(l2_.begin());
   }
+  if (spare_cache_) ReleaseWritten(end_ & ~uint64_t(4095));
   return Status::OK();
+}
+
+// Spare mode: the file's pages below `end` (all writes there are done)
+// leave the page cache. What the previous call started writing back is
+// waited for and dropped; what was written since starts writeback now, so
+// the wait is usually already over.
+void Qcow2Writer::ReleaseWritten(uint64_t end) {
+  if (dropped_ < started_) {
+    sync_file_range(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(started_ - dropped_),
+                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(started_ - dropped_), POSIX_FADV_DONTNEED);
+    dropped_ = started_;
+  }
+  if (started_ < end) {
+    sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(end - started_), SYNC_FILE_RANGE_WRITE);
+    started_ = end;
+  }
 }
 
 Status Qcow2Writer::FlushL2(uint64_t l1_index, const std::vector<uint64_t>& entries) {
@@ -145,7 +170,14 @@ Status Qcow2Writer::Finish() {
   CLONEKIT_RETURN_IF_ERROR(WriteL1());
   uint64_t table_offset = 0, table_clusters = 0;
   CLONEKIT_RETURN_IF_ERROR(WriteRefcounts(&table_offset, &table_clusters));
-  return WriteHeader(table_offset, table_clusters);
+  CLONEKIT_RETURN_IF_ERROR(WriteHeader(table_offset, table_clusters));
+  if (spare_cache_) {
+    // Everything is written: make it durable now (the commit's fdatasync
+    // then finds nothing to do) and drop what is still cached.
+    if (fdatasync(fd_) < 0) return Status::FromErrno(name_, "fdatasync failed", errno);
+    posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+  }
+  return Status::OK();
 }
 
 Status Qcow2Writer::WriteL1() {

@@ -55,12 +55,16 @@ class Qcow2Writer final {
   Status WriteL1();
   Status WriteRefcounts(uint64_t* table_offset, uint64_t* table_clusters);
   Status WriteHeader(uint64_t refcount_table_offset, uint64_t refcount_table_clusters);
+  void ReleaseWritten(uint64_t end);  // mu_ held
 
   const int fd_;
   const std::string name_;
   const uint64_t virtual_size_;
   const OutputCompression compression_;
-  UncachedIo uncached_;  // the data clusters' writes
+  UncachedIo uncached_;       // whole data clusters' writes
+  bool spare_cache_ = false;  // CacheUse::kSpare
+  uint64_t started_ = 0;      // writeback started below this file offset (spare mode)
+  uint64_t dropped_ = 0;      // and waited for and dropped below this one
 
   std::mutex mu_;  // guards everything below
   std::vector<uint64_t> l1_;

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -108,6 +109,8 @@ struct Window {
   std::atomic<size_t> next_job{0};
 };
 
+constexpr uint8_t kOwn = 0xff;  // a segment that reads its own bytes (or stream)
+
 // One request in flight: a job, its buffer, and where its I/O stands.
 struct Request {
   const CopyJob* job = nullptr;
@@ -116,12 +119,14 @@ struct Request {
   uint32_t reads_pending = 0;
   uint32_t seg_done[kMaxSegmentsPerJob] = {};   // bytes read per segment (of the stream, if compressed)
   uint32_t stream_at[kMaxSegmentsPerJob] = {};  // compressed: where its stream goes in the stream buffer
+  uint8_t same_stream_as[kMaxSegmentsPerJob];  // compressed: an earlier segment reading its stream, or kOwn
   uint32_t uncached_reads = 0;  // bit k: segment k's read in flight asked for RWF_DONTCACHE
   bool uncached_write = false;  // the write in flight did
   size_t scan = 0;  // where the search for the next non-zero run resumes
   BlockRun run;     // the run being written
   size_t run_done = 0;
 };
+
 
 // user_data: request index << 8 | segment (reads), or | kWriteTag (writes).
 constexpr uint64_t kWriteTag = 0xff;
@@ -184,20 +189,43 @@ class Worker {
       Done(r);
       return;
     }
-    // Room for the compressed segments' streams, side by side.
+    // Room for the compressed segments' streams, side by side. Each
+    // cluster is read and inflated once per request: pieces of one cluster
+    // (an upper layer's subclusters over it) share the first piece's
+    // stream, and the cluster this worker inflated last is not read again.
     size_t stream_bytes = 0;
+    std::fill(std::begin(r->same_stream_as), std::end(r->same_stream_as), kOwn);
     for (uint32_t k = 0; k < r->job->count; k++) {
       const Extent& e = ExtentOf(Segment(r, k));
       if (e.kind != RunKind::kCompressed) continue;
+      if (e.depth == memo_depth_ && e.host.offset == memo_offset_) continue;  // served from the memo below
+      for (uint32_t j = 0; j < k; j++) {
+        const Extent& o = ExtentOf(Segment(r, j));
+        if (o.kind == RunKind::kCompressed && r->same_stream_as[j] == kOwn && o.depth == e.depth &&
+            o.host.offset == e.host.offset) {
+          r->same_stream_as[k] = static_cast<uint8_t>(j);
+          break;
+        }
+      }
+      if (r->same_stream_as[k] != kOwn) continue;
       r->stream_at[k] = static_cast<uint32_t>(stream_bytes);
       stream_bytes += e.host.compressed_size;
     }
     std::vector<uint8_t>& streams = streams_[Index(r)];
     if (streams.size() < stream_bytes) streams.resize(stream_bytes);
     for (uint32_t k = 0; k < r->job->count; k++) {
+      const CopySegment& g = Segment(r, k);
+      const Extent& e = ExtentOf(g);
+      if (e.kind == RunKind::kCompressed && r->same_stream_as[k] == kOwn && e.depth == memo_depth_ &&
+          e.host.offset == memo_offset_) {
+        std::memcpy(r->buf + g.offset, cluster_.data() + (e.start - e.host.cluster_start + g.skip), g.length);
+        continue;
+      }
+      if (e.kind == RunKind::kCompressed && r->same_stream_as[k] != kOwn) continue;  // filled with its stream's owner
       SubmitRead(r, k);
       r->reads_pending++;
     }
+    if (r->reads_pending == 0) StartWrites(r);
   }
 
   // The bytes segment k reads: its data, or its cluster's whole stream.
@@ -222,21 +250,32 @@ class Worker {
     inflight_++;
   }
 
-  // A compressed segment's stream is in: inflate the cluster and keep the
-  // segment's part of it (a whole cluster goes straight into place).
+  // A compressed segment's stream is in: inflate the cluster and fill the
+  // segment and those sharing its stream with their parts. A whole cluster
+  // read for itself alone goes straight into place; otherwise the cluster
+  // is inflated into the worker's memo.
   Status Inflate(Request* r, uint32_t k) {
     const CopySegment& g = Segment(r, k);
     const Extent& e = ExtentOf(g);
     const Image& layer = w_->chain.layer(e.depth);
     const uint64_t cluster = layer.info().cluster_size;
-    const uint64_t in_cluster = e.start - e.host.cluster_start + g.skip;
     const uint8_t* stream = streams_[Index(r)].data() + r->stream_at[k];
-    if (in_cluster == 0 && g.length == cluster) {
+    bool shared = false;
+    for (uint32_t j = k + 1; j < r->job->count && !shared; j++) shared = r->same_stream_as[j] == k;
+    if (!shared && e.start == e.host.cluster_start && g.skip == 0 && g.length == cluster) {
       return layer.InflateCluster(e.host, stream, e.host.compressed_size, r->buf + g.offset);
     }
     if (cluster_.size() < cluster) cluster_.resize(cluster);
+    memo_depth_ = UINT32_MAX;
     CLONEKIT_RETURN_IF_ERROR(layer.InflateCluster(e.host, stream, e.host.compressed_size, cluster_.data()));
-    std::memcpy(r->buf + g.offset, cluster_.data() + in_cluster, g.length);
+    memo_depth_ = e.depth;
+    memo_offset_ = e.host.offset;
+    for (uint32_t j = k; j < r->job->count; j++) {
+      if (j != k && r->same_stream_as[j] != k) continue;
+      const CopySegment& p = Segment(r, j);
+      const Extent& pe = ExtentOf(p);
+      std::memcpy(r->buf + p.offset, cluster_.data() + (pe.start - pe.host.cluster_start + p.skip), p.length);
+    }
     return Status::OK();
   }
 
@@ -408,7 +447,9 @@ class Worker {
   std::vector<uint32_t> idle_;  // indexes into requests_
   std::vector<std::vector<uint8_t>> streams_;  // per request: its compressed segments' streams
   const size_t buffer_bytes_;
-  std::vector<uint8_t> cluster_;  // an inflated cluster whose part a segment takes
+  std::vector<uint8_t> cluster_;  // the memo: the cluster this worker inflated last
+  uint32_t memo_depth_ = UINT32_MAX;  // its layer (UINT32_MAX: none)
+  uint64_t memo_offset_ = 0;          // its stream's host offset
   unsigned inflight_ = 0;
   bool offload_;
   Window* w_ = nullptr;

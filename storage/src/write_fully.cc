@@ -18,6 +18,7 @@ Status WriteFully(int fd, const std::string& name, const void* data, size_t leng
       if (errno == EINTR || (uncached && uncached->Refused(flags, errno))) continue;
       return Status::FromErrno(name, "write error at byte " + std::to_string(offset), errno);
     }
+    if (n == 0) return Status::FromErrno(name, "write error at byte " + std::to_string(offset), EIO);  // never loop
     p += n;
     offset += static_cast<uint64_t>(n);
     length -= static_cast<size_t>(n);

@@ -2,7 +2,8 @@
 # --page-cache spare (the default) leaves the page cache as it was: a source
 # layer cached before stays cached, a layer that was not is not cached
 # after, and neither is the output. --page-cache fill is the control that
-# shows the measurement sees caching at all. Raw and qcow2 output.
+# shows the measurement sees caching at all. Raw, qcow2 and compressed
+# qcow2 output.
 source "$(dirname "$0")/lib.sh"
 command -v fincore >/dev/null || { echo "SKIP: fincore missing (util-linux)"; exit 77; }
 if ! python3 -c '
@@ -34,23 +35,25 @@ for f in sys.argv[1:]:
     fd = os.open(f, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$@"
 }
 
-for fmt in raw qcow2; do
+for case in "raw" "qcow2" "qcow2 -c"; do
+  set -- $case
+  fmt=$1; shift
   for mode in spare fill; do
     rm -f "out.$fmt"
     uncache base.qcow2 top.qcow2
     cat top.qcow2 >/dev/null  # a running VM's working set: cached before
     top_before=$(resident top.qcow2)
-    "$CLONEKIT" collapse --page-cache "$mode" -O "$fmt" top.qcow2 "out.$fmt"
+    "$CLONEKIT" collapse --page-cache "$mode" -O "$fmt" "$@" top.qcow2 "out.$fmt"
     top=$(resident top.qcow2) base=$(resident base.qcow2) out=$(resident "out.$fmt")
     if [ "$mode" = spare ]; then
-      check "$fmt, spare: the layer cached before stays cached ($top_before% -> $top%)" test "$top" -ge "$top_before"
-      check "$fmt, spare: the layer not cached before is not cached after ($base%)" test "$base" -le 2
-      check "$fmt, spare: the output is not left in the cache ($out%)" test "$out" -le 2
+      check "$case, spare: the layer cached before stays cached ($top_before% -> $top%)" test "$top" -ge "$top_before"
+      check "$case, spare: the layer not cached before is not cached after ($base%)" test "$base" -le 2
+      check "$case, spare: the output is not left in the cache ($out%)" test "$out" -le 2
     else
-      check "$fmt, fill (control): the uncached layer is now cached ($base%)" test "$base" -ge 90
-      check "$fmt, fill (control): so is the output ($out%)" test "$out" -ge 50
+      check "$case, fill (control): the uncached layer is now cached ($base%)" test "$base" -ge 90
+      check "$case, fill (control): so is the output ($out%)" test "$out" -ge 50
     fi
   done
-  check "$fmt: the output equals qemu's reading" qemu-img compare -q top.qcow2 "out.$fmt"
+  check "$case: the output equals qemu's reading" qemu-img compare -q top.qcow2 "out.$fmt"
 done
 finish

@@ -64,8 +64,10 @@ Status Collapse(const Chain& chain, const std::string& destination, const Collap
                 CollapseStats* stats = nullptr);
 
 // A collapse into a file writes ".NAME.clonekit-XXXXXX" beside it and holds
-// an exclusive flock on it while alive. A temporary nobody holds was left by
-// a collapse that died (kill -9, power loss): it is stale.
+// an exclusive flock on it while alive (it takes that name only once
+// locked). A temporary nobody holds was left by a collapse that died (kill
+// -9, power loss): it is stale. Only regular files of this user with one
+// link are ever removed, never through a symlink.
 //
 // Removes the stale temporaries of `destination` (never a live one, never
 // the destination itself).

@@ -20,17 +20,24 @@ qemu-img convert -O raw top.qcow2 ref.raw
 before=$(sources_digest base.qcow2 top.qcow2)
 mkdir out
 
-# About 0.5 s per copy (24 MiB at 48 MiB/s); kill points spread over 0-0.7 s,
-# so some land before the temporary exists, most mid-copy, some after the end.
+# About 0.5 s per copy (24 MiB at 48 MiB/s); kill points are spread over
+# 1.2 x the time an uninterrupted run takes here (startup included, which a
+# sanitizer build lengthens), so some land before the temporary exists,
+# most mid-copy, some after the end.
+start=$(date +%s%N)
+"$CLONEKIT" collapse --rate-limit 48M top.qcow2 out/timing.raw
+span=$(( ($(date +%s%N) - start) / 1000000 * 12 / 10 ))
+rm -f out/timing.raw
+echo "# kill points in 0-$span ms"
 formats=("raw" "qcow2" "qcow2 -c")
 left=0 complete=0 wrong=0 crowded=0
 for i in $(seq 0 99); do
   set -- ${formats[i % 3]}
   fmt=$1; shift
-  delay=$((RANDOM % 700))
+  delay=$((RANDOM % span))
   "$CLONEKIT" collapse --rate-limit 48M -O "$fmt" "$@" top.qcow2 "out/disk.$fmt" 2>/dev/null &
   pid=$!
-  sleep "$(printf '0.%03d' "$delay")"
+  sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if [ -e "out/disk.$fmt" ]; then

@@ -35,10 +35,15 @@ check "B's temporary appears" wait_temporary b.raw
 kill -9 "$b"; wait "$b" 2>/dev/null || true
 check "two temporaries now" test "$(temporaries out | wc -l)" -eq 2
 
-# Look-alikes: a symlink to a file of someone else's, and a FIFO.
+# Look-alikes: a symlink to a file of someone else's, a FIFO, another
+# user's file, and a second name of a file that has one elsewhere.
 echo precious > precious
 ln -s "$WORK/precious" out/.x.clonekit-AAAAAA
 mkfifo out/.y.clonekit-BBBBBB
+echo theirs > out/.z.clonekit-CCCCCC
+chown 65534 out/.z.clonekit-CCCCCC
+echo linked > linked
+ln linked out/.w.clonekit-DDDDDD
 
 "$CLONEKIT" collapse top.qcow2 out/c.raw
 check "C: its output is right" cmp -s out/c.raw ref.raw
@@ -47,10 +52,12 @@ check "C left A's live temporary" bash -c "temporaries out | grep -q '^\.a\.raw\
 check "A is still running" kill -0 "$a"
 check "the symlink's target is intact" grep -qx precious precious
 check "the look-alike symlink and FIFO are left alone" test -L out/.x.clonekit-AAAAAA -a -p out/.y.clonekit-BBBBBB
+check "another user's look-alike is left alone" grep -qx theirs out/.z.clonekit-CCCCCC
+check "a hard link named like a temporary is left alone" grep -qx linked out/.w.clonekit-DDDDDD
 
 rc=0; wait "$a" || rc=$?
 check "A finishes (exit $rc)" test "$rc" -eq 0
 check "A's output is right" cmp -s out/a.raw ref.raw
-check "no temporary of ours is left" test "$(temporaries out | grep -cv '^\.[xy]\.')" -eq 0
+check "no temporary of ours is left" test "$(temporaries out | grep -cv '^\.[xyzw]\.')" -eq 0
 check "B never appeared under its final name" test ! -e out/b.raw
 finish
