@@ -197,8 +197,7 @@ class Worker {
     std::fill(std::begin(r->same_stream_as), std::end(r->same_stream_as), kOwn);
     for (uint32_t k = 0; k < r->job->count; k++) {
       const Extent& e = ExtentOf(Segment(r, k));
-      if (e.kind != RunKind::kCompressed) continue;
-      if (e.depth == memo_depth_ && e.host.offset == memo_offset_) continue;  // served from the memo below
+      if (e.kind != RunKind::kCompressed || InMemo(e)) continue;  // (a memo hit is served below)
       for (uint32_t j = 0; j < k; j++) {
         const Extent& o = ExtentOf(Segment(r, j));
         if (o.kind == RunKind::kCompressed && r->same_stream_as[j] == kOwn && o.depth == e.depth &&
@@ -216,8 +215,7 @@ class Worker {
     for (uint32_t k = 0; k < r->job->count; k++) {
       const CopySegment& g = Segment(r, k);
       const Extent& e = ExtentOf(g);
-      if (e.kind == RunKind::kCompressed && r->same_stream_as[k] == kOwn && e.depth == memo_depth_ &&
-          e.host.offset == memo_offset_) {
+      if (e.kind == RunKind::kCompressed && InMemo(e)) {
         std::memcpy(r->buf + g.offset, cluster_.data() + (e.start - e.host.cluster_start + g.skip), g.length);
         continue;
       }
@@ -227,6 +225,9 @@ class Worker {
     }
     if (r->reads_pending == 0) StartWrites(r);
   }
+
+  // Whether e's compressed cluster is the one this worker inflated last.
+  bool InMemo(const Extent& e) const { return e.depth == memo_depth_ && e.host.offset == memo_offset_; }
 
   // The bytes segment k reads: its data, or its cluster's whole stream.
   uint32_t ReadLength(const Request* r, uint32_t k) const {

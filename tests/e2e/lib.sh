@@ -35,6 +35,13 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# one_line_error PATTERN CMD...: CMD exits 1 with one line matching *PATTERN*.
+one_line_error() {
+  local pattern=$1 out st; shift
+  out=$("$@" 2>&1) && st=0 || st=$?
+  [ "$st" = 1 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ "$out" == *$pattern* ]] || { echo "got ($st): $out"; return 1; }
+}
+
 # qio IMG CMD...: run qemu-io commands on a qcow2 image quietly.
 qio() {
   local img=$1; shift

@@ -66,11 +66,6 @@ import json, sys; print(sum(r["length"] for r in json.load(sys.stdin) if r["data
 check "--target-is-zero: only data was written ($allocated bytes allocated, < 9 MiB)" [ "$allocated" -lt $((9 << 20)) ]
 
 # 4. Errors: full (ENOSPC), too small, read-only, qcow2 output.
-one_line_error() {  # one_line_error PATTERN CMD...
-  local pattern=$1 out st; shift
-  out=$("$@" 2>&1) && st=0 || st=$?
-  [ "$st" = 1 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ "$out" == *$pattern* ]] || { echo "got ($st): $out"; return 1; }
-}
 bg_server "$sock" nbdkit -f --exit-with-parent -U "$sock" full 40M
 check "a full target: one line, 'No space left on device'" \
   one_line_error "No space left on device" "$CLONEKIT" collapse s1.qcow2 "$uri"

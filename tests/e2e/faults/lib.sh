@@ -7,10 +7,3 @@ sources_digest() { { sha256sum "$@"; stat -c '%n %s %Y' "$@"; } | sha256sum; }
 # temporaries DIR: the engine's temporaries in DIR, one per line.
 temporaries() { find "$1" -maxdepth 1 -name '.*.clonekit-??????' -printf '%f\n'; }
 export -f temporaries
-
-# one_line_error PATTERN CMD...: CMD exits 1 with one line matching *PATTERN*.
-one_line_error() {
-  local pattern=$1 out st; shift
-  out=$("$@" 2>&1) && st=0 || st=$?
-  [ "$st" = 1 ] && [ "$(wc -l <<<"$out")" = 1 ] && [[ "$out" == *$pattern* ]] || { echo "got ($st): $out"; return 1; }
-}
