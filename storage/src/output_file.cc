@@ -161,18 +161,24 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& destin
 OutputFile::OutputFile(std::string destination, std::string temp, int fd, bool overwrite, int slot)
     : destination_(std::move(destination)), temp_(std::move(temp)), fd_(fd), overwrite_(overwrite), slot_(slot) {}
 
+// Whether the temporary's name still refers to the file we write.
+bool OutputFile::NameIsOurs() const {
+  struct stat ours, named;
+  return fstat(fd_, &ours) == 0 && lstat(temp_.c_str(), &named) == 0 && ours.st_dev == named.st_dev &&
+         ours.st_ino == named.st_ino;
+}
+
 OutputFile::~OutputFile() {
+  // Only our own file is removed: a name someone replaced is theirs.
+  if (!committed_ && NameIsOurs()) unlink(temp_.c_str());
   if (fd_ >= 0) close(fd_);
-  if (!committed_) unlink(temp_.c_str());
   ReleaseSlot(slot_);
 }
 
 Status OutputFile::Commit() {
   if (fdatasync(fd_) < 0) return Status::FromErrno(destination_, "fdatasync failed", errno);
   // The name must still be our file: never move someone else's into place.
-  struct stat ours, named;
-  if (fstat(fd_, &ours) != 0 || lstat(temp_.c_str(), &named) != 0 || ours.st_dev != named.st_dev ||
-      ours.st_ino != named.st_ino) {
+  if (!NameIsOurs()) {
     return Status::IOError(destination_, "the temporary output was removed or replaced while being written");
   }
   unsigned flags = overwrite_ ? 0 : RENAME_NOREPLACE;

@@ -28,6 +28,7 @@ class OutputFile {
 
  private:
   OutputFile(std::string destination, std::string temp, int fd, bool overwrite, int slot);
+  bool NameIsOurs() const;
   std::string destination_;
   std::string temp_;
   int fd_;
