@@ -43,6 +43,16 @@ extern std::atomic<int> g_signal;
 // Prints "clonekit: message" on one line to stderr and returns 1.
 int Fail(const Status& status);
 
+// Signal handlers (SIGINT/SIGTERM/SIGHUP set g_interrupted) and the
+// descriptor limit raised for deep chains; call first in main.
+void SetUpProcess();
+
+// One subcommand required, and --version.
+void ConfigureApp(CLI::App& app);
+// Parses the command line; false (with *rc: 0 after --help or --version,
+// 2 on a usage error, its message printed) when there is nothing to run.
+bool Parse(CLI::App& app, int argc, char** argv, int* rc);
+
 }  // namespace clonekit::tools
 
 #endif  // CLONEKIT_TOOLS_COMMANDS_H_

@@ -3,6 +3,9 @@
 #include <climits>
 #include <cstdlib>
 
+#include "qcow2_image.h"
+#include "table_arena.h"
+
 namespace clonekit {
 
 namespace {
@@ -108,7 +111,12 @@ Result<std::unique_ptr<Chain>> OpenChain(const std::string& path, FileOpener& op
     format = *backing_format;
   }
   const uint64_t per_layer = options.metadata_cache_bytes / chain->layers_.size();
-  for (auto& layer : chain->layers_) layer->SetMetadataCacheBytes(per_layer);
+  // One arena for every layer's L2 tables (see table_arena.h).
+  auto arena = std::make_shared<TableArena>();
+  for (auto& layer : chain->layers_) {
+    layer->SetMetadataCacheBytes(per_layer);
+    if (layer->info().format == ImageFormat::kQcow2) static_cast<Qcow2Image&>(*layer).UseTableArena(arena);
+  }
   return chain;
 }
 

@@ -21,7 +21,7 @@ namespace clonekit {
 
 class L2Cache {
  public:
-  using Table = std::shared_ptr<const std::vector<uint8_t>>;
+  using Table = std::shared_ptr<const uint8_t>;  // a table's bytes (cluster size)
 
   // Holds at most max(1, capacity_tables) tables.
   explicit L2Cache(size_t capacity_tables = 1) { SetCapacity(capacity_tables); }

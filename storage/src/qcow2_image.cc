@@ -128,9 +128,10 @@ Status Qcow2Image::LoadL2(uint64_t l1_index, L2Cache::Table* table) const {
   }
   // Read outside any lock; two threads missing at once both read, and the
   // cache keeps the first.
-  auto fresh = std::make_shared<std::vector<uint8_t>>(cs);
+  std::shared_ptr<uint8_t> fresh = TableArena::Get(arena_, cs);
+  if (!fresh) return Status::IOError(name(), "no memory for an L2 table");
   size_t got = 0;
-  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(l2_offset, fresh->data(), cs, &got));
+  CLONEKIT_RETURN_IF_ERROR(file_->ReadAt(l2_offset, fresh.get(), cs, &got));
   if (got != cs) return Status::Corruption(name(), "L2 table at " + Hex(l2_offset) + " is truncated");
   *table = l2_cache_.Insert(l1_index, std::move(fresh));
   memo = {id_, l1_index, *table};
@@ -200,30 +201,50 @@ Status Qcow2Image::UnitAt(const uint8_t* l2, uint64_t offset, LayerRun* unit, ui
   return Status::OK();
 }
 
-uint64_t Qcow2Image::EmptyEntriesEnd(const uint8_t* l2, uint64_t offset, uint64_t limit) const {
-  const uint32_t bits = header_.cluster_bits;
-  const uint32_t entry_bytes = header_.l2_entry_bytes();
-  const uint64_t entries = header_.l2_entries();
-  uint64_t cluster = offset >> bits;
-  uint64_t index = cluster % entries;
-  const uint64_t last = std::min(entries, index + (((limit - 1) >> bits) - cluster) + 1);
-  const uint8_t* base = l2;
-  uint64_t i = index;
-  // Eight entries at a time while they are all zero, then one by one.
-  const uint64_t words_per_entry = entry_bytes / 8;
-  while (i + 8 <= last) {
-    uint64_t w[16] = {};
-    std::memcpy(w, base + i * entry_bytes, 8 * entry_bytes);
+namespace {
+
+// The first of entries [first, last) of an L2 table that is not all zero
+// bytes, or `last`. kWords is the entry size in 64-bit words (1, or 2 with
+// extended L2). A fixed word count lets the compiler OR whole blocks of
+// entries in vector registers: a map at depth 256 scans 4 M entries.
+template <size_t kWords>
+uint64_t FirstNonEmptyEntry(const uint8_t* l2, uint64_t first, uint64_t last) {
+  constexpr uint64_t kBlock = 64 / kWords;  // entries per 512-byte block
+  uint64_t i = first;
+  // One by one up to a block boundary, then whole blocks, then one by one.
+  auto entry_empty = [&](uint64_t e) {
+    uint64_t w[kWords];
+    std::memcpy(w, l2 + e * kWords * 8, sizeof(w));
     uint64_t any = 0;
-    for (uint64_t k = 0; k < 8 * words_per_entry; k++) any |= w[k];
+    for (size_t k = 0; k < kWords; k++) any |= w[k];
+    return any == 0;
+  };
+  for (; i < last && i % kBlock != 0; i++) {
+    if (!entry_empty(i)) return i;
+  }
+  for (; i + kBlock <= last; i += kBlock) {
+    uint64_t w[64];
+    std::memcpy(w, l2 + i * kWords * 8, sizeof(w));
+    uint64_t any = 0;
+    for (size_t k = 0; k < 64; k++) any |= w[k];
     if (any) break;
-    i += 8;
   }
   for (; i < last; i++) {
-    uint64_t w[2] = {};
-    std::memcpy(w, base + i * entry_bytes, entry_bytes);
-    if (w[0] | w[1]) break;
+    if (!entry_empty(i)) return i;
   }
+  return last;
+}
+
+}  // namespace
+
+uint64_t Qcow2Image::EmptyEntriesEnd(const uint8_t* l2, uint64_t offset, uint64_t limit) const {
+  const uint32_t bits = header_.cluster_bits;
+  const uint64_t entries = header_.l2_entries();
+  const uint64_t cluster = offset >> bits;
+  const uint64_t index = cluster % entries;
+  const uint64_t last = std::min(entries, index + (((limit - 1) >> bits) - cluster) + 1);
+  const uint64_t i = header_.extended_l2() ? FirstNonEmptyEntry<2>(l2, index, last)
+                                           : FirstNonEmptyEntry<1>(l2, index, last);
   if (i == index) return offset;
   return std::min(limit, (cluster + (i - index)) << bits);
 }
@@ -243,7 +264,7 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
   }
   // Most entries of a snapshot layer are empty: step over a stretch of
   // all-zero entries (unallocated, nothing to validate) without decoding.
-  const uint8_t* l2 = table->data();
+  const uint8_t* l2 = table.get();
   uint64_t empty_end = EmptyEntriesEnd(l2, offset, table_end);
   if (empty_end > offset) {
     *run = LayerRun();
@@ -263,6 +284,19 @@ Status Qcow2Image::Describe(uint64_t offset, uint64_t max_length, LayerRun* run)
     pos = unit_end;
   }
   run->length = std::min(run->length, end - offset);
+  return Status::OK();
+}
+
+Status Qcow2Image::SkipUnallocated(uint64_t offset, uint64_t limit, uint64_t* end) const {
+  limit = std::min(limit, header_.size);
+  const uint64_t table_span = header_.l2_entries() << header_.cluster_bits;
+  const uint64_t l1_index = offset / table_span;
+  const uint64_t table_end = std::min(limit, (l1_index + 1) * table_span);
+  *end = offset;
+  if (offset >= limit) return Status::OK();
+  L2Cache::Table table;
+  CLONEKIT_RETURN_IF_ERROR(LoadL2(l1_index, &table));
+  *end = table ? EmptyEntriesEnd(table.get(), offset, table_end) : table_end;
   return Status::OK();
 }
 

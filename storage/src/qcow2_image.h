@@ -7,6 +7,7 @@
 
 #include "clonekit/image.h"
 #include "l2_cache.h"
+#include "table_arena.h"
 #include "qcow2_format.h"
 
 namespace clonekit {
@@ -17,10 +18,14 @@ class Qcow2Image final : public Image {
 
   const ImageInfo& info() const override { return info_; }
   Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const override;
+  Status SkipUnallocated(uint64_t offset, uint64_t limit, uint64_t* end) const override;
   Status ReadCompressed(const HostLocation& stream, uint8_t* out, std::vector<uint8_t>* scratch,
                         CacheUse cache) const override;
   Status InflateCluster(const HostLocation& stream, const uint8_t* in, size_t in_size, uint8_t* out) const override;
   void SetMetadataCacheBytes(uint64_t bytes) override;
+  // L2 tables are read into `arena` (shared by a chain's layers) from now
+  // on; an image opened alone has its own. Call before reading starts.
+  void UseTableArena(std::shared_ptr<TableArena> arena) { arena_ = std::move(arena); }
 
  private:
   Qcow2Image(std::unique_ptr<ReadableFile> file, qcow2::Header header);
@@ -40,6 +45,7 @@ class Qcow2Image final : public Image {
   ImageInfo info_;
   std::vector<uint64_t> l1_;
   mutable L2Cache l2_cache_;  // thread-safe; filled by const readers
+  std::shared_ptr<TableArena> arena_ = std::make_shared<TableArena>();
   const uint64_t id_;  // unique per process, for the per-thread memo in LoadL2
 };
 

@@ -111,7 +111,9 @@ TEST_F(CollapsedViewTest, RefusesReadsPastTheEnd) {
 
 TEST(L2Cache, StaysWithinItsCapacityAndSharesTables) {
   L2Cache cache(4);
-  auto make = [](uint8_t v) { return std::make_shared<const std::vector<uint8_t>>(8, v); };
+  auto make = [](uint8_t v) {
+    return L2Cache::Table(new uint8_t[8]{v, v, v, v, v, v, v, v}, std::default_delete<uint8_t[]>());
+  };
   for (uint64_t k = 0; k < 100; k++) cache.Insert(k, make(static_cast<uint8_t>(k)));
   int cached = 0;
   for (uint64_t k = 0; k < 100; k++) cached += cache.Find(k) != nullptr;
@@ -121,7 +123,7 @@ TEST(L2Cache, StaysWithinItsCapacityAndSharesTables) {
   auto first = cache.Insert(1000, make(1));
   auto second = cache.Insert(1000, make(2));
   EXPECT_EQ(first.get(), second.get());
-  EXPECT_EQ((*second)[0], 1);
+  EXPECT_EQ(second.get()[0], 1);
 }
 
 }  // namespace

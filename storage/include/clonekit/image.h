@@ -62,6 +62,18 @@ class Image {
   // internal and thread-safe).
   [[nodiscard]] virtual Status Describe(uint64_t offset, uint64_t max_length, LayerRun* run) const = 0;
 
+  // Sets *end to where the layer may first hold something at or after
+  // `offset` (<= limit): every byte of [offset, *end) is unallocated here.
+  // A cheap lower bound for walks over sparse layers: it validates nothing
+  // beyond what Describe at `offset` would, may stop early (a qcow2 layer
+  // stops at the end of the L2 table holding `offset`), and *end == offset
+  // means "ask Describe". The default knows nothing. Thread-safe as Describe.
+  [[nodiscard]] virtual Status SkipUnallocated(uint64_t offset, uint64_t limit, uint64_t* end) const {
+    (void)limit;
+    *end = offset;
+    return Status::OK();
+  }
+
   // Reads host bytes of this layer; bytes past the end of the file read as
   // zeros (as qemu does for a cluster that ends past EOF).
   Status ReadHost(uint64_t host_offset, void* buf, size_t length, CacheUse cache = CacheUse::kFill) const;
