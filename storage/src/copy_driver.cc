@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "clonekit/chain_resolver.h"
+#include "source_pages.h"
 
 namespace clonekit {
 
@@ -16,6 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(50);
+constexpr uint64_t kByHandWindowBytes = 128ull << 20;
 
 bool CancelRequested(const CollapseOptions& o) { return o.cancel && o.cancel->load(); }
 
@@ -66,8 +68,12 @@ Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& opti
   ExtentMap map;
   CopySignals signals;
   const NoReadahead no_readahead(chain, options.page_cache);
+  SourcePages source_pages(chain, options.page_cache);
   const uint64_t size = chain.virtual_size();
-  const uint64_t window = DriverWindowBytes(options);
+  // Sparing by hand drops a window's pages after it: smaller windows keep
+  // fewer of them in the cache at once.
+  const uint64_t window =
+      source_pages.active() ? std::min(DriverWindowBytes(options), kByHandWindowBytes) : DriverWindowBytes(options);
   const Clock::time_point start = Clock::now();
   // Progress within a window: its zero ranges count as settled at once,
   // its data as the copier reports it; at its end, the whole window.
@@ -83,6 +89,7 @@ Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& opti
     const uint64_t window_end = map.empty() ? pos : map.extents().back().end();
     const uint64_t data_before = signals.data_done.load();
     const uint64_t zero = ZeroBytes(map);
+    source_pages.BeforeWindow(map);
 
     std::future<Status> copied;
     try {
@@ -96,6 +103,7 @@ Status DriveCopy(const Chain& chain, Copier& copier, const CollapseOptions& opti
       report(settled);
     }
     CLONEKIT_RETURN_IF_ERROR(copied.get());
+    source_pages.AfterWindow();
     if (CancelRequested(options)) return Status::Cancelled("interrupted");
     settled = window_end;
     report(settled);

@@ -102,7 +102,7 @@ Status Qcow2Writer::WriteCluster(uint64_t index, const uint8_t* data, Scratch* s
   // are packed side by side at byte offsets, so the next stream usually
   // shares a page with this one: dropping it at once would make that write
   // read it back. They are written back and dropped a window later
-  // instead (ReleaseWritten).
+  // instead (DropBehind, in CompleteBelow).
   return packed > 0 ? WriteFully(fd_, name_, scratch->packed.data(), packed, offset)
                     : WriteFully(fd_, name_, data, kCs, offset, &uncached_);
 }
@@ -113,25 +113,8 @@ Status Qcow2Writer::CompleteBelow(uint64_t limit) {
     CLONEKIT_RETURN_IF_ERROR(FlushL2(l2_.begin()->first, l2_.begin()->second));
     l2_.erase(l2_.begin());
   }
-  if (spare_cache_) ReleaseWritten(end_ & ~uint64_t(4095));
+  if (spare_cache_) drop_behind_.WrittenBelow(end_);
   return Status::OK();
-}
-
-// Spare mode: the file's pages below `end` (all writes there are done)
-// leave the page cache. What the previous call started writing back is
-// waited for and dropped; what was written since starts writeback now, so
-// the wait is usually already over.
-void Qcow2Writer::ReleaseWritten(uint64_t end) {
-  if (dropped_ < started_) {
-    sync_file_range(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(started_ - dropped_),
-                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    posix_fadvise(fd_, static_cast<off_t>(dropped_), static_cast<off_t>(started_ - dropped_), POSIX_FADV_DONTNEED);
-    dropped_ = started_;
-  }
-  if (started_ < end) {
-    sync_file_range(fd_, static_cast<off_t>(started_), static_cast<off_t>(end - started_), SYNC_FILE_RANGE_WRITE);
-    started_ = end;
-  }
 }
 
 Status Qcow2Writer::FlushL2(uint64_t l1_index, const std::vector<uint64_t>& entries) {
@@ -175,7 +158,7 @@ Status Qcow2Writer::Finish() {
     // Everything is written: make it durable now (the commit's fdatasync
     // then finds nothing to do) and drop what is still cached.
     if (fdatasync(fd_) < 0) return Status::FromErrno(name_, "fdatasync failed", errno);
-    posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+    drop_behind_.DropAll();
   }
   return Status::OK();
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "block_runs.h"
+#include "drop_behind.h"
 #include "clonekit/collapse.h"
 #include "write_fully.h"
 
@@ -55,7 +56,6 @@ class Qcow2Writer final {
   Status WriteL1();
   Status WriteRefcounts(uint64_t* table_offset, uint64_t* table_clusters);
   Status WriteHeader(uint64_t refcount_table_offset, uint64_t refcount_table_clusters);
-  void ReleaseWritten(uint64_t end);  // mu_ held
 
   const int fd_;
   const std::string name_;
@@ -63,8 +63,7 @@ class Qcow2Writer final {
   const OutputCompression compression_;
   UncachedIo uncached_;       // whole data clusters' writes
   bool spare_cache_ = false;  // CacheUse::kSpare
-  uint64_t started_ = 0;      // writeback started below this file offset (spare mode)
-  uint64_t dropped_ = 0;      // and waited for and dropped below this one
+  DropBehind drop_behind_{fd_};  // spare mode: what was written, a window later (mu_)
 
   std::mutex mu_;  // guards everything below
   std::vector<uint64_t> l1_;

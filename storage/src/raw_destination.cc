@@ -38,6 +38,7 @@ Result<std::unique_ptr<RawDestination>> RawDestination::Open(const std::string& 
       d->direct_fd_ = open(d->fresh_->temp_path().c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
       if (d->direct_fd_ < 0) return Status::FromErrno(path, "cannot open for O_DIRECT", errno);
     }
+    d->drop_behind_ = std::make_unique<DropBehind>(d->fd());
     return d;
   }
 
@@ -61,6 +62,7 @@ Result<std::unique_ptr<RawDestination>> RawDestination::Open(const std::string& 
     if (d->direct_fd_ < 0) return Status::FromErrno(path, "cannot open for O_DIRECT", errno);
   }
   d->reads_zero_ = options.target_is_zero;
+  d->drop_behind_ = std::make_unique<DropBehind>(d->fd());
   return d;
 }
 
@@ -103,8 +105,12 @@ Status RawDestination::ZeroWhereMapReadsZero(const ExtentMap& map) {
 }
 
 Status RawDestination::Commit() {
-  if (fresh_) return fresh_->Commit();
-  if (fdatasync(fd_) < 0) return Status::FromErrno(name_, "fdatasync failed", errno);
+  if (fresh_) {
+    CLONEKIT_RETURN_IF_ERROR(fresh_->Commit());
+  } else if (fdatasync(fd_) < 0) {
+    return Status::FromErrno(name_, "fdatasync failed", errno);
+  }
+  if (uncached_.by_hand()) drop_behind_->DropAll();  // durable now: the last window's pages go too
   return Status::OK();
 }
 

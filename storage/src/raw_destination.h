@@ -12,6 +12,7 @@
 
 #include "clonekit/collapse.h"
 #include "clonekit/extent_map.h"
+#include "drop_behind.h"
 #include "output_file.h"
 #include "uncached_io.h"
 
@@ -35,6 +36,11 @@ class RawDestination {
   [[nodiscard]] Status Zero(uint64_t offset, uint64_t length);
   // The same for every extent of `map` that reads as zero.
   [[nodiscard]] Status ZeroWhereMapReadsZero(const ExtentMap& map);
+  // Every write below `end` is done (a copier calls this after each
+  // window): when the cache is spared by hand, those pages leave it.
+  void WrittenBelow(uint64_t end) {
+    if (uncached_.by_hand()) drop_behind_->WrittenBelow(end);
+  }
   // Durable and, for a fresh file, in place under its final name.
   Status Commit();
 
@@ -47,6 +53,7 @@ class RawDestination {
   bool reads_zero_ = true;
   bool block_device_ = false;
   UncachedIo uncached_;
+  std::unique_ptr<DropBehind> drop_behind_;  // on fd(), set once it is open
 };
 
 }  // namespace clonekit

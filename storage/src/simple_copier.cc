@@ -42,6 +42,7 @@ class SimpleCopier final : public Copier {
       }
       signals.data_done.fetch_add(job.length, std::memory_order_relaxed);
     }
+    if (!map.empty()) destination_.WrittenBelow(map.extents().back().end());
     return Status::OK();
   }
 

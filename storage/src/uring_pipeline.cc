@@ -493,6 +493,7 @@ class UringCopier final : public Copier {
     for (auto& t : threads) t.join();
     if (error.failed()) return error.status();
     if (signals.stopped()) return Status::Cancelled("interrupted");
+    if (!map.empty()) destination_.WrittenBelow(map.extents().back().end());
     return Status::OK();
   }
 
