@@ -55,10 +55,12 @@ resident_pct() { fincore -n -b -o RES "$1" | awk -v size="$(stat -c %s "$1")" '{
 
 declare -A cmd
 cmd[clonekit]="$ck collapse $top $work/out.raw"
+# The path of kernels before 6.14 (no RWF_DONTCACHE: pages dropped by hand).
+cmd[clonekit, by hand]="CLONEKIT_NO_DONTCACHE=1 $ck collapse $top $work/out.raw"
 cmd[clonekit --page-cache fill]="$ck collapse --page-cache fill $top $work/out.raw"
 cmd[qemu-img convert]="qemu-img convert -f qcow2 -O raw $top $work/out.raw && sync $work/out.raw"
 cmd[qemu-nbd + nbdcopy]="nbdcopy 'nbd+unix:///?socket=$sock' $work/out.raw && sync $work/out.raw"
-order=("clonekit" "clonekit --page-cache fill" "qemu-img convert" "qemu-nbd + nbdcopy")
+order=("clonekit" "clonekit, by hand" "clonekit --page-cache fill" "qemu-img convert" "qemu-nbd + nbdcopy")
 declare -A times rss wsr topr
 for ((i = 0; i < runs; i++)); do
   for name in "${order[@]}"; do

@@ -3,20 +3,38 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <memory>
+
 namespace clonekit {
 
 namespace {
 
-std::string Inflate(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_size) {
+// Decoder states are made once per thread and reset per cluster: creating
+// a zstd context allocates and clears about 160 KiB, which was 6 % of a
+// cold copy of a zstd-compressed chain.
+struct ZlibState {
   z_stream strm = {};
-  if (inflateInit2(&strm, -12) != Z_OK) return "cannot initialise zlib";
+  bool ready = false;
+  ~ZlibState() {
+    if (ready) inflateEnd(&strm);
+  }
+};
+
+std::string Inflate(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_size) {
+  thread_local ZlibState state;
+  if (!state.ready) {
+    if (inflateInit2(&state.strm, -12) != Z_OK) return "cannot initialise zlib";
+    state.ready = true;
+  } else if (inflateReset(&state.strm) != Z_OK) {
+    return "cannot reset zlib";
+  }
+  z_stream& strm = state.strm;
   strm.next_in = const_cast<uint8_t*>(in);
   strm.avail_in = static_cast<uInt>(in_size);
   strm.next_out = out;
   strm.avail_out = static_cast<uInt>(out_size);
   int ret = inflate(&strm, Z_FINISH);
   bool full = strm.avail_out == 0;
-  inflateEnd(&strm);
   // Z_BUF_ERROR is expected: the input is sector-rounded, so it may end
   // before the stream's end marker is seen or run on past it.
   if ((ret == Z_STREAM_END || ret == Z_BUF_ERROR) && full) return "";
@@ -28,10 +46,19 @@ std::string Inflate(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_
 }
 
 std::string Unzstd(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_size) {
-  ZSTD_DCtx* ctx = ZSTD_createDCtx();
-  if (!ctx) return "cannot initialise zstd";
-  // Bound the window so a hostile frame cannot make the decoder allocate much.
-  ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 23);
+  struct FreeDCtx {
+    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+  };
+  thread_local std::unique_ptr<ZSTD_DCtx, FreeDCtx> state;
+  if (!state) {
+    state.reset(ZSTD_createDCtx());
+    if (!state) return "cannot initialise zstd";
+    // Bound the window so a hostile frame cannot make the decoder allocate
+    // much. A session reset (below) keeps this parameter.
+    ZSTD_DCtx_setParameter(state.get(), ZSTD_d_windowLogMax, 23);
+  }
+  ZSTD_DCtx* ctx = state.get();
+  ZSTD_DCtx_reset(ctx, ZSTD_reset_session_only);
   ZSTD_inBuffer ib = {in, in_size, 0};
   ZSTD_outBuffer ob = {out, out_size, 0};
   std::string err;
@@ -48,7 +75,6 @@ std::string Unzstd(const uint8_t* in, size_t in_size, uint8_t* out, size_t out_s
       break;
     }
   }
-  ZSTD_freeDCtx(ctx);
   return err;
 }
 
