@@ -12,7 +12,8 @@ std::vector<CLI::App*> AddSnapshotCommands(CLI::App& app, Context c) {
   auto chosen = std::shared_ptr<std::function<int(Api&)>>(c, &c->chosen);
   auto snap = app.add_subcommand("snapshot", "VM snapshots (the configuration is saved with each)");
   snap->require_subcommand(1);
-  auto snap_create = snap->add_subcommand("create", "new overlay on every disk; the old tops become the snapshot");
+  auto snap_create = snap->add_subcommand(
+      "create", "new overlay on every disk; the old tops become the snapshot (a running VM: live, all disks at once)");
   snap_create->add_option("vm", (*s)["vm"])->required();
   snap_create->add_option("name", (*s)["name"])->required();
   auto snap_list = snap->add_subcommand("list", "list a VM's snapshots");
@@ -25,7 +26,10 @@ std::vector<CLI::App*> AddSnapshotCommands(CLI::App& app, Context c) {
         const std::string path = "/api/v1/vms/" + std::to_string(*id) + "/snapshots";
         Result<json> r = create ? api.Call("POST", path, json{{"name", (*s)["name"]}}) : api.Call("GET", path);
         return Print(r, [](const json& snaps) {
-          for (const json& sn : snaps) std::printf("%-20s %s\n", sn["name"].get<std::string>().c_str(), sn["created"].get<std::string>().c_str());
+          for (const json& sn : snaps) {
+            std::printf("%-20s %-24s %s\n", sn["name"].get<std::string>().c_str(), sn["created"].get<std::string>().c_str(),
+                        sn.value("consistency", "").c_str());
+          }
         }, a->as_json);
       };
     };

@@ -92,11 +92,13 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
   clone->add_option("--disk", *list, "per disk: TARGET=pool:POOL,format:raw|qcow2 (repeatable)");
   clone->add_flag("--no-start", (*flags)["no-start"], "do not start the clone when it is ready");
   clone->add_flag("--wait", (*flags)["wait"], "wait for the clone to finish, with a progress bar on a terminal");
+  clone->add_flag("--live", (*flags)["live"],
+                  "a running source keeps running: clone a live snapshot taken now (it stays listed)");
   clone->callback([=] {
     *chosen = [=](Api& api) {
       Result<int64_t> id = api.VmId((*s)["vm"]);
       if (!id.ok()) return Fail(id.status());
-      json body{{"snapshot", (*s)["snapshot"]}, {"start", !(*flags)["no-start"]}};
+      json body{{"snapshot", (*s)["snapshot"]}, {"start", !(*flags)["no-start"]}, {"live", (*flags)["live"]}};
       // Left out, the service fills in the defaults (SOURCE-clone, the source's namespace).
       if (!(*s)["name"].empty()) body["name"] = (*s)["name"];
       if (!(*s)["namespace"].empty()) body["namespace"] = (*s)["namespace"];

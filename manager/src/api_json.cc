@@ -119,6 +119,7 @@ Result<CloneRequest> DecodeClone(const json& b) {
     r.description = d;
   }
   CLONEKIT_RETURN_IF_ERROR(OptBool(b, "start", &r.start));
+  CLONEKIT_RETURN_IF_ERROR(OptBool(b, "live", &r.live));
   if (auto it = b.find("disks"); it != b.end()) {
     if (!it->is_object()) return Wrong("disks", "must be an object of target: {pool, format}");
     for (const auto& [target, d] : it->items()) {
@@ -171,6 +172,7 @@ json EncodeVm(const VmView& v) {
   j["status"] = cloning ? "cloning" : !v.locked_by.empty() ? "locked" : PowerDetailName(v.detail);
   j["power"] = PowerName(PowerOf(v.detail));
   j["locked_by"] = v.locked_by;
+  j["read_by"] = v.read_by;
   j["actions"] = {{"start", EncodeAction(v.actions.start)},       {"shutdown", EncodeAction(v.actions.shutdown)},
                   {"force_off", EncodeAction(v.actions.force_off)}, {"clone", EncodeAction(v.actions.clone)},
                   {"edit", EncodeAction(v.actions.edit)},         {"delete", EncodeAction(v.actions.remove)},
@@ -212,6 +214,8 @@ json EncodeJob(const JobView& v) {
            {"error_kind", j.error_kind},
            {"outputs", j.outputs},
            {"source_was_running", j.source_was_running},
+           {"live", j.live},
+           {"took_snapshot", j.took_snapshot},
            {"created", j.created},
            {"finished", j.finished}};
   if (v.queue_position) out["queue_position"] = *v.queue_position;
@@ -226,7 +230,10 @@ json EncodeJobs(const std::vector<JobView>& jobs) {
 
 json EncodeSnapshots(const std::vector<SnapshotView>& snapshots) {
   json out = json::array();
-  for (const SnapshotView& s : snapshots) out.push_back({{"name", s.name}, {"created", s.created}, {"disks", EncodeDisks(s.disks)}});
+  for (const SnapshotView& s : snapshots) {
+    out.push_back({{"name", s.name}, {"created", s.created}, {"disks", EncodeDisks(s.disks)},
+                   {"consistency", ConsistencyName(s.consistency)}});
+  }
   return out;
 }
 
@@ -243,6 +250,7 @@ json EncodeDefaults(const CloneDefaults& d) {
               {"description", d.description},
               {"start", d.start},
               {"source_running", d.source_running},
+              {"source_stops", d.source_stops},
               {"disks", disks},
               {"summary", EncodeSummary(d.summary)},
               {"configuration", d.configuration}};

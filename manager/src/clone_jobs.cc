@@ -185,7 +185,7 @@ void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) 
   if (shut_down_by_job) restart_owed_.insert(plan.source_id);
   // This job is still among the source's locking jobs: it is the last one
   // when it is the only one.
-  if (LockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
+  if (PowerLockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
   if (Status s = hv_->Start(plan.source); !s.ok()) {
     std::fprintf(stderr, "clonekit: source %s did not start again: %s\n", plan.source.name.c_str(), s.message().c_str());
     Emit("vm", {{"id", plan.source_id}, {"change", "restart-failed"}, {"error", s.message()}});
@@ -199,13 +199,28 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   row.id = job->id;
   row.state = JobState::kRunning;
   Status status;
-  bool was_running;
-  {
+  bool was_running = false;  // and shut down by this job
+  if (plan.StopsSource()) {
     std::lock_guard<std::mutex> power(source_power_mu_);
     was_running = hv_->State(plan.source) == Power::kRunning;
   }
+  if (was_running && plan.live) {
+    // Keep it running: the disks' current tops become the points of a live
+    // snapshot, read-only from now on, and they are exactly the files this
+    // job's plan reads. The snapshot stays listed on the source.
+    const std::string snapshot = "clone-job-" + std::to_string(job->id);
+    Result<std::vector<SnapshotView>> taken = TakeSnapshot(plan.source_id, snapshot, job->id);
+    status = taken.status();
+    was_running = false;  // never shut down by this job: nothing to restart
+    if (status.ok()) {
+      row.snapshot = snapshot;
+      row.took_snapshot = true;
+      job->on_snapshot = true;
+      Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
+    }
+  }
   row.source_was_running = was_running;
-  status = store_->UpdateJob(row);
+  if (status.ok()) status = store_->UpdateJob(row);
   if (status.ok() && was_running) {
     Emit("vm", {{"id", plan.source_id}, {"change", "shutting-down"}});
     status = hv_->Shutdown(plan.source, options_.shutdown_timeout);
@@ -241,7 +256,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
       if (Status s = store_->UpdateJob(row); !s.ok()) std::fprintf(stderr, "clonekit: %s\n", s.message().c_str());
     }
   }
-  RestartSourceIfLast(plan, was_running);
+  if (plan.StopsSource()) RestartSourceIfLast(plan, was_running);
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_.erase(job->id);

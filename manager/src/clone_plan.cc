@@ -58,6 +58,7 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   d.name = UniqueName(vm->ns, vm->name);
   d.ns = vm->ns;
   d.source_running = hv_->State(RefOf(*vm)) == Power::kRunning;
+  d.source_stops = d.source_running && snapshot.empty();
   d.summary = std::move(info).value();
   return d;
 }
@@ -101,6 +102,8 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   ClonePlan plan;
   plan.source_id = req.source_vm;
   plan.source = RefOf(*source);
+  plan.snapshot = req.snapshot;
+  plan.live = req.live && req.snapshot.empty();
   const std::string clone_name = req.name.empty() ? d.name : req.name;
   const std::string ns = req.ns.empty() ? d.ns : req.ns;
   std::string err = CheckName("VM", clone_name);
@@ -214,6 +217,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   job.source_vm = req.source_vm;
   job.clone_name = clone_name;
   job.snapshot = req.snapshot;
+  job.live = plan.live;
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     if (copying_ + static_cast<int>(queue_.size()) >= options_.max_clones) {

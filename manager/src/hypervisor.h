@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "clonekit/status.h"
 
@@ -35,6 +36,13 @@ inline Power PowerOf(PowerDetail d) {
   return d == PowerDetail::kShutoff ? Power::kShutoff : d == PowerDetail::kUndefined ? Power::kUndefined : Power::kRunning;
 }
 const char* PowerDetailName(PowerDetail d);
+
+// One disk's new top for a live snapshot: a qcow2 overlay the caller made,
+// whose backing file is the disk's current top.
+struct DiskOverlay {
+  std::string target;  // "vda"
+  std::string file;    // absolute path
+};
 const char* PowerName(Power p);
 
 class Hypervisor {
@@ -57,6 +65,17 @@ class Hypervisor {
   [[nodiscard]] virtual Status Shutdown(const DomainRef& vm, int timeout_seconds) = 0;
   // Powers off at once.
   [[nodiscard]] virtual Status Destroy(const DomainRef& vm) = 0;
+  // Switches the listed disks of the running domain to their overlays at
+  // one instant: one libvirt call, which qemu runs as one transaction, so
+  // all disks' snapshot points are the same moment. A guest agent that
+  // answers freezes the guest's file systems around that instant
+  // (*quiesced = true); one that is not configured or does not answer
+  // gives a crash-consistent snapshot (*quiesced = false). A freeze that
+  // the agent refuses fails the call. On failure the domain is unchanged
+  // (still running, still on its old tops, thawed) and the overlays are
+  // left for the caller to remove.
+  [[nodiscard]] virtual Status SnapshotDisks(const DomainRef& vm, const std::vector<DiskOverlay>& overlays,
+                                             bool* quiesced) = 0;
 };
 
 // uri empty: no hypervisor.

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -108,7 +109,16 @@ void Manager::Emit(const std::string& kind, json data) { events_.Emit(kind, std:
 
 json Manager::WaitEvents(uint64_t after, int timeout_ms) { return events_.After(after, timeout_ms); }
 
-std::vector<int64_t> Manager::LockingJobs(int64_t vm_id) {
+std::vector<int64_t> Manager::PowerLockingJobs(int64_t vm_id) {
+  std::vector<int64_t> ids;
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  for (const auto& [id, job] : running_) {
+    if (job->source_vm == vm_id && job->plan.StopsSource() && !job->on_snapshot) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::vector<int64_t> Manager::ReadingJobs(int64_t vm_id) {
   std::vector<int64_t> ids;
   std::lock_guard<std::mutex> lock(jobs_mu_);
   for (const auto& [id, job] : running_) {
@@ -211,7 +221,8 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   VmView v;
   v.vm = vm;
   v.full = full;
-  v.locked_by = LockingJobs(vm.id);
+  v.locked_by = PowerLockingJobs(vm.id);
+  v.read_by = ReadingJobs(vm.id);
   const bool cloning = vm.status == VmStatus::kCloning;
   v.detail = cloning ? PowerDetail::kShutoff : hv_->Detail(RefOf(vm));
   if (v.detail == PowerDetail::kUndefined) v.detail = PowerDetail::kShutoff;
@@ -226,7 +237,10 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   v.actions.force_off = v.actions.shutdown;
   v.actions.clone = action(cloning ? lock_why : nullptr);
   v.actions.edit = action(cloning ? lock_why : nullptr);
-  v.actions.remove = action(lock_why ? lock_why : running ? "Shut it down first" : nullptr);
+  v.actions.remove = action(lock_why                ? lock_why
+                            : !v.read_by.empty() ? "A clone is reading its snapshot points"
+                            : running            ? "Shut it down first"
+                                                 : nullptr);
   v.actions.cancel_clone = action(cloning ? nullptr : "No clone of it is being made");
   if (cloning) {
     for (const JobRow& job : store_->Jobs()) {
@@ -400,7 +414,7 @@ Status Manager::DeleteVm(int64_t id) {
   if (vm->status == VmStatus::kCloning) {
     return Status::Locked("VM '" + vm->name + "'", "is being cloned: cancel its clone job instead");
   }
-  std::vector<int64_t> locks = LockingJobs(id);
+  std::vector<int64_t> locks = ReadingJobs(id);
   if (!locks.empty()) {
     return Status::Locked("VM '" + vm->name + "'", "is locked: clone job " + std::to_string(locks[0]) +
                                                       " is copying it; delete is refused until it ends");
@@ -418,7 +432,7 @@ Status Manager::StartVm(int64_t id) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
-  std::vector<int64_t> locks = LockingJobs(id);
+  std::vector<int64_t> locks = PowerLockingJobs(id);
   if (!locks.empty()) {
     return Status::Locked("VM '" + vm->name + "'", "is locked: clone job " + std::to_string(locks[0]) +
                                                       " is copying it; run is refused until it ends");
@@ -439,14 +453,24 @@ Status Manager::StopVm(int64_t id, bool force) {
 // -------------------------------------------------------- snapshots --
 
 Result<std::vector<SnapshotView>> Manager::CreateSnapshot(int64_t vm_id, const std::string& name) {
+  return TakeSnapshot(vm_id, name, /*for_job=*/0);
+}
+
+Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std::string& name, int64_t for_job) {
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   std::string err = CheckName("snapshot", name);
   if (!err.empty()) return Status::InvalidArgument(err);
   if (store_->Snapshot(vm_id, name)) return Status::Exists("snapshot '" + name + "'", "already exists");
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
-  if (hv_->State(RefOf(*vm)) == Power::kRunning) {
-    return Status::Locked("VM '" + vm->name + "'", "is running; stop it to take a snapshot (live snapshots are not supported)");
+  // A running VM gets a live snapshot: libvirt switches its disks to the
+  // new overlays at one instant while it runs.
+  const bool live = hv_->State(RefOf(*vm)) == Power::kRunning;
+  std::vector<int64_t> locks = PowerLockingJobs(vm_id);
+  locks.erase(std::remove(locks.begin(), locks.end(), for_job), locks.end());
+  if (live && !locks.empty()) {
+    return Status::Locked("VM '" + vm->name + "'", "is being shut down for clone job " + std::to_string(locks[0]) +
+                                                      "; take the snapshot after it");
   }
   Result<DomainInfo> info = ParseDomain(vm->xml);
   if (!info.ok()) return info.status();
@@ -498,9 +522,19 @@ Result<std::vector<SnapshotView>> Manager::CreateSnapshot(int64_t vm_id, const s
   if (st.ok() && !new_xml.ok()) st = new_xml.status();
   Result<std::string> for_libvirt = st.ok() ? ForLibvirt(*new_xml, LibvirtName(vm->ns, vm->name)) : Result<std::string>(st);
   if (st.ok() && !for_libvirt.ok()) st = for_libvirt.status();
+  Consistency consistency = Consistency::kOffline;
+  bool switched = false;  // the running VM writes to the overlays now: never remove them
+  if (st.ok() && live) {
+    std::vector<DiskOverlay> list;
+    for (const auto& [target, spec] : overlays) list.push_back({target, spec.file});
+    bool quiesced = false;
+    st = hv_->SnapshotDisks(RefOf(*vm), list, &quiesced);
+    switched = st.ok();
+    consistency = quiesced ? Consistency::kApplication : Consistency::kCrash;
+  }
   if (st.ok()) {
     st = store_->Write([&]() -> Status {
-      SnapshotRow row{0, vm_id, name, vm->xml, ""};
+      SnapshotRow row{0, vm_id, name, vm->xml, "", consistency};
       Result<int64_t> id = store_->InsertSnapshot(row);
       if (!id.ok()) return id.status();
       VmRow updated = *vm;
@@ -513,12 +547,16 @@ Result<std::vector<SnapshotView>> Manager::CreateSnapshot(int64_t vm_id, const s
       st = Status::OK();  // the store holds the new definition; the next start or edit redefines it
     }
   }
+  if (!st.ok() && switched) {
+    return Status::IOError("VM '" + vm->name + "'", "its disks now write to the snapshot's new overlays, but the "
+                                                    "snapshot could not be recorded: " + st.message());
+  }
   if (!st.ok()) {
     for (const std::string& f : created) unlink(f.c_str());
     return st;
   }
   for (const UniqueFd& top : tops) fchmod(top.get(), 0444);  // through the fd: no name followed
-  Emit("snapshot", {{"vm", vm_id}, {"name", name}});
+  Emit("snapshot", {{"vm", vm_id}, {"name", name}, {"consistency", ConsistencyName(consistency)}});
   return ListSnapshots(vm_id);
 }
 
@@ -526,7 +564,7 @@ Result<std::vector<SnapshotView>> Manager::ListSnapshots(int64_t vm_id) {
   if (!store_->Vm(vm_id)) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   std::vector<SnapshotView> out;
   for (const SnapshotRow& s : store_->Snapshots(vm_id)) {
-    SnapshotView v{s.name, s.created, {}};
+    SnapshotView v{s.name, s.created, {}, s.consistency};
     if (Result<DomainInfo> info = ParseDomain(s.xml); info.ok()) v.disks = info->disks;
     out.push_back(std::move(v));
   }

@@ -48,6 +48,9 @@ struct CloneRequest {
   std::string name, ns;  // "" = the defaults
   std::optional<std::string> description;
   bool start = true;
+  // A running source of a clone of its current state keeps running: the
+  // job takes a live snapshot and clones that (it stays listed).
+  bool live = false;
   struct Disk {
     std::string pool, format;  // "" = the defaults
   };
@@ -115,7 +118,15 @@ class Manager {
   void Emit(const std::string& kind, json data);
   VmView ViewOf(const VmRow& vm, bool full);
   JobView ViewOf(const JobRow& job);
-  std::vector<int64_t> LockingJobs(int64_t vm_id);
+  // Active clone jobs of the VM's current state: they shut it down, copy
+  // its disks and start it again, so starting it is refused meanwhile.
+  std::vector<int64_t> PowerLockingJobs(int64_t vm_id);
+  // Every active clone job reading the VM's disks or snapshot points (a
+  // clone from a snapshot too): deleting it is refused meanwhile.
+  std::vector<int64_t> ReadingJobs(int64_t vm_id);
+  // CreateSnapshot, or the live snapshot clone job `for_job` takes of its
+  // source (that job's own power lock does not refuse it).
+  Result<std::vector<SnapshotView>> TakeSnapshot(int64_t vm_id, const std::string& name, int64_t for_job);
   Result<ClonePlan> PlanClone(const CloneRequest& request);
   void RunClone(std::shared_ptr<RunningJob> job);
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row);

@@ -28,6 +28,13 @@ struct Manager::ClonePlan {
   std::vector<DiskPlan> disks;
   std::string nvram_from, nvram_to;
   std::vector<std::string> outputs;  // every file reserved (O_EXCL) for the job
+  std::string snapshot;              // "" = the source's current state
+  bool live = false;                 // CloneRequest::live
+
+  // A clone of the current state reads the disks the source writes: it is
+  // shut down for the copy. A snapshot's points are read-only files that a
+  // running source only reads as backing files, so it keeps running.
+  bool StopsSource() const { return snapshot.empty(); }
 };
 
 struct Manager::RunningJob {
@@ -35,6 +42,8 @@ struct Manager::RunningJob {
   int64_t source_vm = 0;
   ClonePlan plan;
   std::atomic<bool> cancel{false};
+  // A live clone's source runs on: the job copies the snapshot it took.
+  std::atomic<bool> on_snapshot{false};
   std::atomic<bool> started{false};
   // Live progress (the database copy is written at most once a second).
   std::atomic<double> percent{0};

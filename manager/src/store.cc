@@ -81,7 +81,21 @@ const char* const kMigrations[] = {
     ALTER TABLE jobs2 RENAME TO jobs;
     CREATE INDEX jobs_by_source ON jobs(source_vm, state);
     )sql",
+    // 3: live snapshots say how consistent they are; a live clone takes one.
+    R"sql(
+    ALTER TABLE snapshots ADD COLUMN consistency TEXT NOT NULL DEFAULT 'offline'
+      CHECK (consistency IN ('offline', 'crash', 'application'));
+    ALTER TABLE jobs ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN took_snapshot INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
+
+Consistency ConsistencyOf(const std::string& s) {
+  for (Consistency c : {Consistency::kOffline, Consistency::kCrash, Consistency::kApplication}) {
+    if (s == ConsistencyName(c)) return c;
+  }
+  return Consistency::kCrash;  // (the CHECK constraint keeps others out)
+}
 
 const char* VmStatusName(VmStatus s) { return s == VmStatus::kCloning ? "cloning" : "defined"; }
 VmStatus VmStatusOf(const std::string& s) { return s == "cloning" ? VmStatus::kCloning : VmStatus::kDefined; }
@@ -173,13 +187,15 @@ JobRow ReadJob(const Stmt& s) {
   j.created = s.Text(13);
   j.finished = s.Text(14);
   j.error_kind = s.Text(15);
+  j.live = s.Int(16) != 0;
+  j.took_snapshot = s.Int(17) != 0;
   return j;
 }
 
 constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created";
 constexpr const char* kJobColumns =
     "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
-    "outputs, source_was_running, owner_pid, created, finished, error_kind";
+    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot";
 
 }  // namespace
 
@@ -192,6 +208,15 @@ const char* JobStateName(JobState s) {
     case JobState::kCancelled: return "cancelled";
   }
   return "failed";
+}
+
+const char* ConsistencyName(Consistency c) {
+  switch (c) {
+    case Consistency::kOffline: return "offline";
+    case Consistency::kCrash: return "crash";
+    case Consistency::kApplication: return "application";
+  }
+  return "crash";
 }
 
 std::string NowUtc() {
@@ -385,8 +410,8 @@ std::vector<VmRow> Store::Vms() {
 Result<int64_t> Store::InsertSnapshot(const SnapshotRow& snap) {
   int64_t id = 0;
   Status st = Write([&]() -> Status {
-    Stmt s(db_, "INSERT INTO snapshots(vm_id, name, xml, created) VALUES(?,?,?,?)");
-    s.Bind(snap.vm_id).Bind(snap.name).Bind(snap.xml).Bind(NowUtc());
+    Stmt s(db_, "INSERT INTO snapshots(vm_id, name, xml, created, consistency) VALUES(?,?,?,?,?)");
+    s.Bind(snap.vm_id).Bind(snap.name).Bind(snap.xml).Bind(NowUtc()).Bind(std::string(ConsistencyName(snap.consistency)));
     if (s.Step() != SQLITE_DONE) return Error("add snapshot '" + snap.name + "'");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -398,9 +423,11 @@ Result<int64_t> Store::InsertSnapshot(const SnapshotRow& snap) {
 std::vector<SnapshotRow> Store::Snapshots(int64_t vm_id) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<SnapshotRow> out;
-  Stmt s(db_, "SELECT id, vm_id, name, xml, created FROM snapshots WHERE vm_id=? ORDER BY id");
+  Stmt s(db_, "SELECT id, vm_id, name, xml, created, consistency FROM snapshots WHERE vm_id=? ORDER BY id");
   s.Bind(vm_id);
-  while (s.Step() == SQLITE_ROW) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4)});
+  while (s.Step() == SQLITE_ROW) {
+    out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), ConsistencyOf(s.Text(5))});
+  }
   return out;
 }
 
@@ -416,9 +443,10 @@ Result<int64_t> Store::InsertJob(const JobRow& job) {
   Status st = Write([&]() -> Status {
     Stmt s(db_,
            "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
-           "owner_pid, created) VALUES(?,?,?,?,?,?,?,?,?)");
+           "owner_pid, created, live) VALUES(?,?,?,?,?,?,?,?,?,?)");
     s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(std::string(JobStateName(job.state)))
-        .Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc());
+        .Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc())
+        .Bind(int64_t{job.live});
     if (s.Step() != SQLITE_DONE) return Error("add job");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -431,11 +459,11 @@ Status Store::UpdateJob(const JobRow& job) {
   return Write([&]() -> Status {
     Stmt s(db_,
            "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
-           "outputs=?, source_was_running=?, finished=?, error_kind=? WHERE id=?");
+           "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=? WHERE id=?");
     s.BindId(job.source_vm).BindId(job.clone_vm).Bind(std::string(JobStateName(job.state)))
         .Bind(static_cast<int64_t>(job.done_bytes)).Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent)
         .Bind(job.error).Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.finished)
-        .Bind(job.error_kind).Bind(job.id);
+        .Bind(job.error_kind).Bind(job.snapshot).Bind(int64_t{job.took_snapshot}).Bind(job.id);
     if (s.Step() != SQLITE_DONE) return Error("update job " + std::to_string(job.id));
     return Status::OK();
   });

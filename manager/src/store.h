@@ -48,10 +48,19 @@ enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
 const char* JobStateName(JobState s);
 inline bool Active(JobState s) { return s == JobState::kQueued || s == JobState::kRunning; }
 
+// What a snapshot's disks hold of the guest's writes.
+enum class Consistency {
+  kOffline,      // taken while the VM was off
+  kCrash,        // live, no guest agent: as after a power cut, all disks at one instant
+  kApplication,  // live, file systems frozen by the guest agent around the instant
+};
+const char* ConsistencyName(Consistency c);
+
 struct SnapshotRow {
   int64_t id = 0;
   int64_t vm_id = 0;
   std::string name, xml, created;
+  Consistency consistency = Consistency::kOffline;
 };
 
 struct JobRow {
@@ -67,7 +76,9 @@ struct JobRow {
   // Every file the job made (reserved O_EXCL at plan time: the clone's
   // images and NVRAM): all it may remove.
   std::vector<std::string> outputs;
-  bool source_was_running = false;
+  bool source_was_running = false;  // and shut down by the job (it restarts it)
+  bool live = false;           // asked to keep a running source running
+  bool took_snapshot = false;  // ... and took the live snapshot `snapshot` for it
   int64_t owner_pid = 0;
   std::string created, finished;
 };

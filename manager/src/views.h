@@ -31,7 +31,8 @@ struct VmView {
   VmRow vm;                       // xml is encoded only when `full`
   bool full = false;
   PowerDetail detail = PowerDetail::kShutoff;  // libvirt's; shutoff while cloning or undefined
-  std::vector<int64_t> locked_by;  // active clone jobs reading it
+  std::vector<int64_t> locked_by;  // active clones of its current state (it stays off)
+  std::vector<int64_t> read_by;    // every active clone reading it (from a snapshot too)
   // While it is being made by a clone:
   std::optional<int64_t> job;
   double percent = 0;
@@ -50,6 +51,7 @@ struct JobView {
 struct SnapshotView {
   std::string name, created;
   std::vector<DiskSpec> disks;
+  Consistency consistency = Consistency::kOffline;
 };
 
 struct DiskDefault {
@@ -64,6 +66,9 @@ struct CloneDefaults {
   std::string name, ns, description;
   bool start = true;
   bool source_running = false;
+  // The clone shuts the source down first: it runs, and the clone is of
+  // its current state (a snapshot's points are read-only: it keeps running).
+  bool source_stops = false;
   std::vector<DiskDefault> disks;
   DomainInfo summary;
   std::string configuration;  // the XML at the snapshot (or now)

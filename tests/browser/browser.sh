@@ -71,11 +71,13 @@ ck vm show web-off --json | python3 -c 'import json,sys; print(json.load(sys.std
   sed 's|<memory unit="MiB">512</memory>|<memory unit="MiB">1024</memory>|' > web-off-now.xml
 grep -q ">1024<" web-off-now.xml || { echo "FAIL - could not raise web-off's memory"; exit 1; }
 ck vm edit web-off --xml web-off-now.xml >/dev/null
-# web-run: running (test driver), one disk.
+# web-run: running (test driver), one disk, snapshot r1 taken before it ran.
 qemu-img create -q -f qcow2 pool/web-run.qcow2 64M
 qio pool/web-run.qcow2 'write -P 0x31 0 24M'
 domain web-run test 256 "$WORK/pool/web-run.qcow2" > web-run.xml
 ck vm define web-run.xml >/dev/null
+ck snapshot create web-run r1 >/dev/null
+qio pool/web-run-vda-r1.qcow2 'write -P 0x32 0 1M'
 ck vm start web-run >/dev/null
 # web-html: a description that is HTML.
 qemu-img create -q -f qcow2 pool/web-html.qcow2 16M

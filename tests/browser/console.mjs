@@ -153,6 +153,12 @@ await check('running source: the modal warns it will be shut down and restarted'
 await check('running source: name pre-filled <source>-clone, start after cloning on', async () =>
   (await dialog.locator('#clone-name').inputValue()) === 'web-run-clone' &&
   (await dialog.locator('#clone-start').isChecked()));
+await check('running source: the modal offers to keep it running; chosen, the shutdown warning goes', async () => {
+  await dialog.locator('#clone-live').check();
+  const gone = (await dialog.locator('.ck-running-warning').count()) === 0;
+  await dialog.locator('#clone-live').uncheck();
+  return gone && (await dialog.locator('.ck-running-warning').isVisible());
+});
 await cloneButton().click();
 await check('clone started: toast', async () => until('toast', () => toast('Cloning web-run to web-run-clone started').isVisible()));
 await check('Transitioning was off: switched on, the clone is listed', async () =>
@@ -293,6 +299,28 @@ await check('snapshot clone: done, its disk is s1 as qemu reads it', async () =>
 });
 await check('snapshot clone: made in the namespace chosen in the modal', async () =>
   (await vmByName(URL_A, snapName)).namespace === 'team-b' && (await row(snapName).innerText()).includes('team-b'));
+
+// 7b. A clone from a snapshot of a running VM: no shutdown warning, and the
+// source keeps running, never locked, while its snapshot points are copied.
+await row('web-run').locator('td.pf-v6-c-table__toggle button').click();
+await page.locator('tr[data-snapshot="r1"]').getByRole('button', { name: 'Clone' }).click();
+dialog = page.getByRole('dialog');
+await dialog.locator('#clone-name').waitFor();
+await check('running source, snapshot clone: it says the source keeps running, no shutdown warning', async () =>
+  until('defaults', () => dialog.locator('.ck-keeps-running').isVisible()) &&
+  (await dialog.locator('.ck-running-warning').count()) === 0);
+const runSnapName = await dialog.locator('#clone-name').inputValue();
+await dialog.locator('#clone-start').uncheck();
+await cloneButton().click();
+await check('running source, snapshot clone: the source shows Running (not Locked) while it copies', async () =>
+  until('copying', async () => (await row(runSnapName).count()) === 1 && (await statusOf(runSnapName)) !== 'Off') &&
+  (await statusOf('web-run')) === 'Running');
+await check('running source, snapshot clone: done, its disk is r1 as qemu reads it, the source still runs', async () => {
+  await until('done', async () => (await row(runSnapName).count()) === 1 && (await statusOf(runSnapName)) === 'Off', 40000);
+  const [vda] = (await vmByName(URL_A, runSnapName)).disks.map((d) => d.file);
+  execFileSync('qemu-img', ['compare', '-q', vda, `${POOL}/web-run.qcow2`]);
+  return (await statusOf('web-run')) === 'Running';
+});
 
 // 8. Keyboard: the kebab and the modal work without a mouse.
 await row('web-html').getByRole('button', { name: 'Kebab toggle' }).focus();

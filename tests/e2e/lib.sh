@@ -255,3 +255,19 @@ start_libvirtd() {
   fi
   virsh -c qemu:///system version >/dev/null 2>&1 || { echo "SKIP: libvirtd does not answer here"; return 1; }
 }
+
+# serve_on URI [serve options]: `clonekit serve` on $WORK/state.db, TCP port
+# $PORT and the socket $WORK/api.sock, with hypervisor URI, in the
+# background ($SVC, killed at exit); returns once it answers on the socket.
+serve_on() {
+  local uri=$1; shift
+  "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$WORK/api.sock" --hypervisor "$uri" \
+    --shutdown-timeout 3 "$@" 2>>serve.log &
+  SVC=$!
+  cleanup_fns+=("kill -9 $SVC 2>/dev/null")
+  for _ in $(seq 1 100); do
+    [ -S "$WORK/api.sock" ] && CLONEKIT_SOCKET=$WORK/api.sock "$CLONEKIT" pool list >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "service did not start"; cat serve.log; return 1
+}

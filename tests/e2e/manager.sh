@@ -142,10 +142,11 @@ one_line_error() { [ "$st" = 1 ] && [ "$(wc -l <<<"$err")" = 1 ] && [[ "$err" ==
 check "CLI: one-line error, exit 1" one_line_error "not valid"
 check "no clone entries from refused requests" [ "$(ck vm list --json | jq_ 'len(d)')" = 2 ]
 
-# 4. Locked while copied (copies throttled so the test can act mid-copy).
+# 4. Locked while its current state is copied (copies throttled so the test
+# can act mid-copy); a clone from a snapshot only keeps it from being deleted.
 stop_service
 start_service --copy-rate 4M
-job=$(ck vm clone vm1 --snapshot s2 --name locked-clone --no-start --json | jq_ "d['id']")
+job=$(ck vm clone vm1 --name locked-clone --no-start --json | jq_ "d['id']")
 wait_percent "$job" 5
 check "while cloning: the source is locked" [ "$(ck vm show vm1 | jq_ "d['status']")" = locked ]
 check "while cloning: the clone shows cloning with a percent" \
@@ -159,8 +160,10 @@ err=$(ck vm delete locked-clone 2>&1) && st=0 || st=$?
 check "while cloning: deleting the clone is refused" one_line_error "cancel its clone job"
 err=$(ck vm clone locked-clone --name clone-of-a-clone 2>&1) && st=0 || st=$?
 check "while cloning: the clone itself cannot be cloned yet" one_line_error "still being cloned"
-job2=$(ck vm clone vm1 --name second-clone --no-start --json | jq_ "d['id']")
-check "while cloning: a second clone of the source starts" [ "$(job_field "$job2" state)" = running ]
+job2=$(ck vm clone vm1 --snapshot s2 --name second-clone --no-start --json | jq_ "d['id']")
+check "while cloning: a second clone of the source (from s2) starts" [ "$(job_field "$job2" state)" = running ]
+check "while cloning: locked by the clone of its current state, read by both" \
+  [ "$(ck vm show vm1 | jq_ "(d['locked_by'], sorted(d['read_by']))")" = "([$job], [$job, $job2])" ]
 # The change feed shows live progress.
 events=$(timeout 3 python3 -c "
 import urllib.request, os
@@ -174,7 +177,7 @@ wait_end "$job"; wait_end "$job2"
 check "both clones succeed" [ "$(job_field "$job" state) $(job_field "$job2" state)" = "succeeded succeeded" ]
 check "the edit is kept" [ "$(vm_field vm1 "['description']")" = "edited during a clone" ]
 check "the clone from s2 is unaffected by the edit (equals qemu's s2)" \
-  qemu-img compare -q pool/vm1-vda-s1.qcow2 "$(vm_field locked-clone "['disks'][0]['file']")"
+  qemu-img compare -q pool/vm1-vda-s1.qcow2 "$(vm_field second-clone "['disks'][0]['file']")"
 check "after the clones: the source is unlocked" [ "$(ck vm show vm1 | jq_ "d['status']")" = shutoff ]
 check "progress reached 100 only at success" [ "$(job_field "$job" percent)" = 100.0 ]
 

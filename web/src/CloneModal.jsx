@@ -18,6 +18,7 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
   const [description, setDescription] = useState('');
   const [namespace, setNamespace] = useState('');
   const [start, setStart] = useState(true);
+  const [live, setLive] = useState(false);
   const [disks, setDisks] = useState([]);
   const [submitError, setSubmitError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -44,6 +45,7 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
     setBusy(true);
     setSubmitError(null);
     const body = { name, namespace, description, start, disks: {} };
+    if (live) body.live = true;
     if (snapshot) body.snapshot = snapshot;
     for (const d of disks) body.disks[d.target] = { pool: d.pool, format: d.format };
     try {
@@ -65,9 +67,19 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
         {!defaults && !loadError && <Spinner size="lg" aria-label="Loading" />}
         {defaults && (
           <>
-            {defaults.source_running && (
+            {defaults.source_stops && !live && (
               <Alert variant="warning" isInline title={`${vm.name} is still running`} className="ck-running-warning">
                 It will be shut down before cloning and started again once the clone is done.
+              </Alert>
+            )}
+            {defaults.source_stops && (
+              <Checkbox id="clone-live" isChecked={live} onChange={(_, v) => setLive(v)}
+                label="Keep it running (clone from a live snapshot taken now)"
+                description="The snapshot stays listed on the source." />
+            )}
+            {defaults.source_running && !defaults.source_stops && (
+              <Alert variant="info" isInline title={`${vm.name} keeps running`} className="ck-keeps-running">
+                A clone from a snapshot reads only the snapshot's read-only files.
               </Alert>
             )}
             {submitError && <Alert variant="danger" isInline title="The clone did not start">{submitError}</Alert>}

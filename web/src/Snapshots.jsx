@@ -4,6 +4,13 @@ import { Alert, Button, Spinner } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { api } from './api.js';
 
+// What each snapshot's disks hold of the guest's writes (docs/api.md).
+const CONSISTENCY = {
+  offline: 'Offline',
+  crash: 'Crash-consistent',
+  application: 'Application-consistent',
+};
+
 export function Snapshots({ vm, onClone }) {
   const [list, setList] = useState(null);
   const [error, setError] = useState(null);
@@ -12,12 +19,13 @@ export function Snapshots({ vm, onClone }) {
   if (!list) return <Spinner size="md" aria-label="Loading snapshots" />;
   return (
     <Table aria-label={`Snapshots of ${vm.name}`} variant="compact">
-      <Thead><Tr><Th>Snapshot</Th><Th>Taken</Th><Th>Disks</Th><Th screenReaderText="Actions" /></Tr></Thead>
+      <Thead><Tr><Th>Snapshot</Th><Th>Taken</Th><Th>Consistency</Th><Th>Disks</Th><Th screenReaderText="Actions" /></Tr></Thead>
       <Tbody>
         {list.map((s) => (
           <Tr key={s.name} data-snapshot={s.name}>
             <Td dataLabel="Snapshot">{s.name}</Td>
             <Td dataLabel="Taken">{new Date(s.created).toLocaleString()}</Td>
+            <Td dataLabel="Consistency" className="ck-consistency">{CONSISTENCY[s.consistency] || s.consistency}</Td>
             <Td dataLabel="Disks">{s.disks.map((d) => d.target).join(', ')}</Td>
             <Td isActionCell><Button variant="secondary" size="sm" onClick={() => onClone(s.name)}>Clone</Button></Td>
           </Tr>

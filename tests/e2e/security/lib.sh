@@ -12,14 +12,7 @@ TOKEN_FILE=$WORK/token
 export CLONEKIT_SOCKET=$SOCK
 chmod 755 "$WORK"  # unprivileged test users reach the socket's directory
 ck() { "$CLONEKIT" "$@"; }
-start_service() {  # start_service [serve options]
-  "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$SOCK" --hypervisor test:///default \
-    --shutdown-timeout 3 "$@" 2>>serve.log &
-  SVC=$!
-  cleanup_fns+=("kill -9 $SVC 2>/dev/null")
-  for _ in $(seq 1 100); do [ -S "$SOCK" ] && unix GET /api/v1/health | grep -q '^200 ' && return 0; sleep 0.05; done
-  echo "service did not start"; cat serve.log; return 1
-}
+start_service() { serve_on test:///default "$@"; }  # start_service [serve options]
 stop_service() { kill "$SVC"; wait "$SVC" 2>/dev/null || true; }
 unix() { $REQ --unix "$SOCK" "$@"; }                       # as root, on the socket
 tcp() { $REQ --tcp "127.0.0.1:$PORT" --token-file "$TOKEN_FILE" "$@"; }  # with the token
