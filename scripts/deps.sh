@@ -14,6 +14,8 @@ packages=(
   chromium fonts-dejavu-core
   # a real libvirtd running qemu under TCG (tests/e2e/manager-qemu.sh, the browser's shutdown failure)
   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86
+  # a real guest for the live tests (tests/e2e/live/guest.sh): Debian's kernel, busybox in an initramfs
+  linux-image-amd64 busybox-static cpio kmod
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
 # own nodejs is 18; a machine that has a newer one keeps it.

@@ -63,6 +63,12 @@ const std::vector<Rule>& Rules() {
       {"os/type", false, "hvm", {{"arch", "x86_64|i686|aarch64"}, {"machine", kWord}}},
       {"os/loader", false, kPath, {{"readonly", kYesNo}, {"type", "rom|pflash"}, {"secure", kYesNo}}},
       {"os/nvram", false, kPath, {}},
+      // Direct kernel boot: the files are host paths, checked to lie in a
+      // pool like every other (CheckDefinition); the command line only
+      // reaches the guest's kernel.
+      {"os/kernel", false, kPath, {}},
+      {"os/initrd", false, kPath, {}},
+      {"os/cmdline", false, "[ -~]{0,1024}", {}},
       {"os/boot", true, nullptr, {{"dev", "hd|cdrom|network|fd"}}},
       {"os/bootmenu", false, nullptr, {{"enable", kYesNo}, {"timeout", kNum}}},
       {"os/smbios", false, nullptr, {{"mode", "emulate|sysinfo"}}},

@@ -103,6 +103,8 @@ Result<DomainInfo> ParseDomain(const std::string& xml) {
     if (const Element* n = os->Child("nvram")) info.nvram = n->text;
     if (!info.nvram.empty()) info.host_paths.push_back({info.nvram, "os/nvram"});
     if (const Element* l = os->Child("loader")) info.host_paths.push_back({l->text, "os/loader"});
+    if (const Element* k = os->Child("kernel")) info.host_paths.push_back({k->text, "os/kernel"});
+    if (const Element* i = os->Child("initrd")) info.host_paths.push_back({i->text, "os/initrd"});
   }
   if (const Element* devices = d.Child("devices")) {
     for (const Element& e : devices->children) {

@@ -94,7 +94,8 @@ TEST(DomainModel, AcceptsWhatACloneNeedsAndWritesItFromTheModel) {
           "<memballoon model='virtio'/><watchdog model='i6300esb' action='reset'/>"
           "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>",
       "<vcpu placement='static'>2</vcpu><os><type arch='x86_64' machine='q35'>hvm</type>"
-      "<loader readonly='yes' type='pflash'>/pool/OVMF_CODE.fd</loader><nvram>/pool/x_VARS.fd</nvram><boot dev='hd'/></os>"
+      "<loader readonly='yes' type='pflash'>/pool/OVMF_CODE.fd</loader><nvram>/pool/x_VARS.fd</nvram><boot dev='hd'/>"
+      "<kernel>/pool/vmlinuz</kernel><initrd>/pool/initrd.img</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"
       "<features><acpi/><apic/></features><cpu mode='host-passthrough'/><clock offset='utc'/>"
       "<!-- a comment, dropped --><description>a &lt;b&gt; &amp; c</description>");
   Result<Element> model = ParseDomainModel(xml);
@@ -112,6 +113,7 @@ TEST(DomainModel, AcceptsWhatACloneNeedsAndWritesItFromTheModel) {
   std::vector<std::string> paths;
   for (const auto& [path, what] : info->host_paths) paths.push_back(what + "=" + path);
   EXPECT_EQ(paths, (std::vector<std::string>{"os/nvram=/pool/x_VARS.fd", "os/loader=/pool/OVMF_CODE.fd",
+                                             "os/kernel=/pool/vmlinuz", "os/initrd=/pool/initrd.img",
                                              "disk vda=/pool/x.qcow2"}));
 }
 

@@ -33,6 +33,12 @@ refused "two <name> elements" "name: appears twice" \
   "<domain type='test'><name>good</name><name>../../evil</name><memory>65536</memory></domain>"
 refused "NVRAM outside the pools" "os/nvram: '/var/lib/libvirt/x_VARS.fd' is outside every storage pool" \
   "$(domain_xml v "$DISK" "<os><type>hvm</type><nvram>/var/lib/libvirt/x_VARS.fd</nvram></os>")"
+refused "a kernel outside the pools (qemu would read it as root)" "os/kernel: '/etc/shadow' is outside every storage pool" \
+  "$(domain_xml k "$DISK" "<os><type>hvm</type><kernel>/etc/shadow</kernel></os>")"
+refused "an initrd outside the pools" "os/initrd: '/root/.ssh/id_rsa' is outside every storage pool" \
+  "$(domain_xml i "$DISK" "<os><type>hvm</type><initrd>/root/.ssh/id_rsa</initrd></os>")"
+refused "a kernel command line with a control character" "os/cmdline: value" \
+  "$(domain_xml l "$DISK" "<os><type>hvm</type><cmdline>console=ttyS0&#10;x</cmdline></os>")"
 refused "a qcow2 cdrom (its header could name any backing file)" "a cdrom must be raw" \
   "$(domain_xml q "<disk type='file' device='cdrom'><driver name='qemu' type='qcow2'/><source file='$WORK/pool/a.qcow2'/><target dev='sda'/></disk>")"
 refused "user-mode networking (the host's loopback for the guest)" "devices/interface/@type: value 'user' is not allowed" \
