@@ -280,6 +280,8 @@ await page.locator('tr[data-snapshot="s1"]').getByRole('button', { name: 'Clone'
 dialog = page.getByRole('dialog');
 await dialog.locator('#clone-name').waitFor();
 await check('snapshot clone: the modal names the snapshot', async () => (await dialog.innerText()).includes('from snapshot s1'));
+await check("snapshot list: s1, taken while web-off was off, shows its consistency 'Offline'", async () =>
+  (await page.locator('tr[data-snapshot="s1"] .ck-consistency').innerText()).trim() === 'Offline');
 await check("snapshot clone: pre-filled from s1's saved configuration (512 MiB, s1's layers)", async () => {
   const text = await dialog.locator('#clone-configuration').innerText();
   const s1 = (await apiGet(URL_A, `/vms/${(await vmByName(URL_A, 'web-off')).id}/snapshots`)).find((s) => s.name === 's1');
