@@ -5,7 +5,9 @@
 # libvirt uses it for a quiesced snapshot (guest-sync, guest-ping,
 # guest-fsfreeze-freeze, guest-fsfreeze-thaw) and reports how often it was
 # asked to freeze and thaw in guest-info's "version" ("freeze=N thaw=N").
-# With ckagent=refuse on the kernel command line it refuses every freeze.
+# With ckagent=refuse on the kernel command line it refuses every freeze;
+# with ckagent=silent it never opens the port (a guest whose agent is not
+# running).
 KVER=$(ls /lib/modules 2>/dev/null | sort -V | tail -1)
 [ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] && command -v busybox >/dev/null && command -v cpio >/dev/null ||
   { echo "SKIP: no kernel, busybox-static or cpio (scripts/deps.sh installs them)"; exit 77; }
@@ -26,6 +28,7 @@ build_guest() {
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in $(cat /lib/order); do insmod "/lib/$m" 2>/dev/null; done
 mode=$(sed -n 's/.*ckagent=\([a-z]*\).*/\1/p' /proc/cmdline)
+[ "$mode" = silent ] && { echo "test agent not started" > /dev/console; while true; do sleep 1000; done; }
 port=
 for _ in $(seq 100); do
   for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}; done
