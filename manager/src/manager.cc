@@ -109,20 +109,12 @@ void Manager::Emit(const std::string& kind, json data) { events_.Emit(kind, std:
 
 json Manager::WaitEvents(uint64_t after, int timeout_ms) { return events_.After(after, timeout_ms); }
 
-std::vector<int64_t> Manager::PowerLockingJobs(int64_t vm_id) {
+std::vector<int64_t> Manager::JobsReading(int64_t vm_id, bool power_locking_only) {
   std::vector<int64_t> ids;
   std::lock_guard<std::mutex> lock(jobs_mu_);
   for (const auto& [id, job] : running_) {
-    if (job->source_vm == vm_id && job->plan.StopsSource() && !job->on_snapshot) ids.push_back(id);
-  }
-  return ids;
-}
-
-std::vector<int64_t> Manager::ReadingJobs(int64_t vm_id) {
-  std::vector<int64_t> ids;
-  std::lock_guard<std::mutex> lock(jobs_mu_);
-  for (const auto& [id, job] : running_) {
-    if (job->source_vm == vm_id) ids.push_back(id);
+    const bool locks_power = job->plan.StopsSource() && !job->on_snapshot;
+    if (job->source_vm == vm_id && (locks_power || !power_locking_only)) ids.push_back(id);
   }
   return ids;
 }

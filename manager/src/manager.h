@@ -120,10 +120,11 @@ class Manager {
   JobView ViewOf(const JobRow& job);
   // Active clone jobs of the VM's current state: they shut it down, copy
   // its disks and start it again, so starting it is refused meanwhile.
-  std::vector<int64_t> PowerLockingJobs(int64_t vm_id);
+  std::vector<int64_t> PowerLockingJobs(int64_t vm_id) { return JobsReading(vm_id, true); }
   // Every active clone job reading the VM's disks or snapshot points (a
   // clone from a snapshot too): deleting it is refused meanwhile.
-  std::vector<int64_t> ReadingJobs(int64_t vm_id);
+  std::vector<int64_t> ReadingJobs(int64_t vm_id) { return JobsReading(vm_id, false); }
+  std::vector<int64_t> JobsReading(int64_t vm_id, bool power_locking_only);
   // CreateSnapshot, or the live snapshot clone job `for_job` takes of its
   // source (that job's own power lock does not refuse it).
   Result<std::vector<SnapshotView>> TakeSnapshot(int64_t vm_id, const std::string& name, int64_t for_job);
