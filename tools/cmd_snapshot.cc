@@ -1,4 +1,4 @@
-// `clonekit snapshot create|list`: new overlays, the configuration saved with each.
+// `clonekit snapshot create|list|delete`: new overlays, the configuration saved with each.
 #include <sstream>
 
 #include "client_commands.h"
@@ -36,8 +36,20 @@ std::vector<CLI::App*> AddSnapshotCommands(CLI::App& app, Context c) {
   };
   snap_create->callback(snap_run(true));
   snap_list->callback(snap_run(false));
+  auto snap_delete = snap->add_subcommand(
+      "delete", "remove a snapshot point from the list (its layers stay in the VM's chain); refused while linked clones need it");
+  snap_delete->add_option("vm", (*s)["vm"])->required();
+  snap_delete->add_option("name", (*s)["name"])->required();
+  snap_delete->callback([=] {
+    *chosen = [=](Api& api) {
+      Result<int64_t> id = api.VmId((*s)["vm"]);
+      if (!id.ok()) return Fail(id.status());
+      return Print(api.Call("DELETE", "/api/v1/vms/" + std::to_string(*id) + "/snapshots/" + (*s)["name"]),
+                   [](const json&) { std::printf("snapshot deleted\n"); }, a->as_json);
+    };
+  });
 
-  return {snap_create, snap_list};
+  return {snap_create, snap_list, snap_delete};
 }
 
 }  // namespace clonekit::tools

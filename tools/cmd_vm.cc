@@ -1,4 +1,4 @@
-// `clonekit vm list|show|define|import|edit|start|stop|delete|clone`.
+// `clonekit vm list|show|define|import|edit|start|stop|delete|clone|flatten`.
 #include <sstream>
 
 #include "client_commands.h"
@@ -94,11 +94,19 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
   clone->add_flag("--wait", (*flags)["wait"], "wait for the clone to finish, with a progress bar on a terminal");
   clone->add_flag("--live", (*flags)["live"],
                   "a running source keeps running: clone a live snapshot taken now (it stays listed)");
+  auto instant = clone->add_flag("--instant", (*flags)["instant"],
+                                  "define and start the clone at once on overlays of the snapshot, then make it "
+                                  "standalone while it runs");
+  clone->add_flag("--linked", (*flags)["linked"],
+                  "the clone's disks stay overlays of the snapshot's points (vm flatten makes it standalone later)")
+      ->excludes(instant);
   clone->callback([=] {
     *chosen = [=](Api& api) {
       Result<int64_t> id = api.VmId((*s)["vm"]);
       if (!id.ok()) return Fail(id.status());
       json body{{"snapshot", (*s)["snapshot"]}, {"start", !(*flags)["no-start"]}, {"live", (*flags)["live"]}};
+      if ((*flags)["instant"]) body["instant"] = true;
+      if ((*flags)["linked"]) body["linked"] = true;
       // Left out, the service fills in the defaults (SOURCE-clone, the source's namespace).
       if (!(*s)["name"].empty()) body["name"] = (*s)["name"];
       if (!(*s)["namespace"].empty()) body["namespace"] = (*s)["namespace"];
@@ -127,6 +135,24 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
       return Print(job, [&](const json& j) {
         std::printf("cloning into '%s': job %lld (clonekit job show %lld)\n", j["clone_name"].get<std::string>().c_str(),
                     static_cast<long long>(job_id), static_cast<long long>(job_id));
+      }, a->as_json);
+    };
+  });
+
+  auto flatten = vm->add_subcommand("flatten", "make a linked clone standalone (a running VM keeps running)");
+  flatten->add_option("vm", (*s)["vm"])->required();
+  flatten->add_flag("--wait", (*flags)["wait"], "wait for the flatten to finish");
+  flatten->callback([=] {
+    *chosen = [=](Api& api) {
+      Result<int64_t> id = api.VmId((*s)["vm"]);
+      if (!id.ok()) return Fail(id.status());
+      Result<json> job = api.Call("POST", "/api/v1/vms/" + std::to_string(*id) + "/flatten", json::object());
+      if (!job.ok()) return Fail(job.status());
+      const int64_t job_id = (*job)["id"];
+      if ((*flags)["wait"]) return WaitJob(api, job_id);
+      return Print(job, [&](const json&) {
+        std::printf("flattening: job %lld (clonekit job show %lld)\n", static_cast<long long>(job_id),
+                    static_cast<long long>(job_id));
       }, a->as_json);
     };
   });

@@ -120,6 +120,11 @@ Result<CloneRequest> DecodeClone(const json& b) {
   }
   CLONEKIT_RETURN_IF_ERROR(OptBool(b, "start", &r.start));
   CLONEKIT_RETURN_IF_ERROR(OptBool(b, "live", &r.live));
+  bool instant = false, linked = false;
+  CLONEKIT_RETURN_IF_ERROR(OptBool(b, "instant", &instant));
+  CLONEKIT_RETURN_IF_ERROR(OptBool(b, "linked", &linked));
+  if (instant && linked) return Wrong("instant", "and \"linked\" cannot both be true (an instant clone ends standalone)");
+  r.mode = instant ? JobMode::kInstant : linked ? JobMode::kLinked : JobMode::kFull;
   if (auto it = b.find("disks"); it != b.end()) {
     if (!it->is_object()) return Wrong("disks", "must be an object of target: {pool, format}");
     for (const auto& [target, d] : it->items()) {
@@ -176,7 +181,10 @@ json EncodeVm(const VmView& v) {
   j["actions"] = {{"start", EncodeAction(v.actions.start)},       {"shutdown", EncodeAction(v.actions.shutdown)},
                   {"force_off", EncodeAction(v.actions.force_off)}, {"clone", EncodeAction(v.actions.clone)},
                   {"edit", EncodeAction(v.actions.edit)},         {"delete", EncodeAction(v.actions.remove)},
-                  {"cancel_clone", EncodeAction(v.actions.cancel_clone)}};
+                  {"cancel_clone", EncodeAction(v.actions.cancel_clone)}, {"flatten", EncodeAction(v.actions.flatten)}};
+  j["linked_to"] = v.linked_to ? json{{"vm", v.linked_to->vm}, {"vm_name", v.linked_to->vm_name},
+                                      {"snapshot", v.linked_to->snapshot}}
+                               : json(nullptr);
   if (v.job) {
     j["job"] = *v.job;
     j["percent"] = v.percent;
@@ -216,6 +224,7 @@ json EncodeJob(const JobView& v) {
            {"source_was_running", j.source_was_running},
            {"live", j.live},
            {"took_snapshot", j.took_snapshot},
+           {"mode", JobModeName(j.mode)},
            {"created", j.created},
            {"finished", j.finished}};
   if (v.queue_position) out["queue_position"] = *v.queue_position;

@@ -1,6 +1,7 @@
 // Clone jobs: admission (a copy slot or the queue), the job thread (shut
 // the source down, copy every disk, define the clone, restart the source),
 // its end, and cancel.
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include "manager.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
+#include "process.h"
 
 namespace clonekit::manager {
 
@@ -18,11 +20,16 @@ Result<JobView> Manager::StartClone(const CloneRequest& request) {
   std::lock_guard<std::mutex> plan_lock(plan_mu_);
   Result<ClonePlan> plan = PlanClone(request);
   if (!plan.ok()) return plan.status();
+  Emit("vm", {{"id", plan->clone_id}, {"change", "cloning"}});
+  return Launch(std::move(plan).value());
+}
+
+// A planned job (admitted, its row written) starts now or waits in the queue.
+Result<JobView> Manager::Launch(ClonePlan plan) {
   auto job = std::make_shared<RunningJob>();
-  job->id = plan->job_id;
-  job->source_vm = plan->source_id;
-  job->plan = std::move(plan).value();
-  Emit("vm", {{"id", job->plan.clone_id}, {"change", "cloning"}});
+  job->id = plan.job_id;
+  job->source_vm = plan.source_id;
+  job->plan = std::move(plan);
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_[job->id] = job;
@@ -36,6 +43,23 @@ Result<JobView> Manager::StartClone(const CloneRequest& request) {
   return GetJob(job->id);
 }
 
+// REQUIRES: none of jobs_mu_. Queued (no slot, room in the queue), running
+// (a slot), or refused (Busy, nothing written).
+Status Manager::Admit(JobRow& job) {
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  if (copying_ + static_cast<int>(queue_.size()) >= options_.max_clones) {
+    if (static_cast<int>(queue_.size()) >= options_.max_queued) {
+      return Status::Busy(std::string(JobModeName(job.mode)) + ": " + std::to_string(options_.max_clones) +
+                          " jobs are copying and " + std::to_string(queue_.size()) +
+                          " are queued (the limit); try again later");
+    }
+    job.state = JobState::kQueued;
+  } else {
+    job.state = JobState::kRunning;
+  }
+  return Status::OK();
+}
+
 // REQUIRES: jobs_mu_ held.
 void Manager::StartJob(std::shared_ptr<RunningJob> job) {
   // Reap the threads of jobs that have ended since.
@@ -47,7 +71,7 @@ void Manager::StartJob(std::shared_ptr<RunningJob> job) {
   copying_++;
   job->started = true;
   Emit("job", {{"id", job->id}, {"state", "running"}, {"percent", 0}});
-  threads_[job->id] = std::thread(&Manager::RunClone, this, job);
+  threads_[job->id] = std::thread(job->plan.mode == JobMode::kFlatten ? &Manager::RunFlatten : &Manager::RunClone, this, job);
 }
 
 // REQUIRES: jobs_mu_ held. The next queued jobs, while there are slots.
@@ -111,19 +135,7 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) sum += done[i];
-    const double pct = std::min(99.9, 100.0 * double(sum) / double(total));
-    if (pct <= row.percent) continue;
-    row.percent = pct;
-    row.done_bytes = sum;
-    job.percent = pct;
-    job.done_bytes = sum;
-    job.total_bytes = total;
-    Emit("job", {{"id", row.id}, {"state", "running"}, {"percent", pct}, {"done_bytes", sum}, {"total_bytes", total}});
-    if (std::chrono::steady_clock::now() - last_write > std::chrono::seconds(1)) {
-      // Throttled (synchronous=FULL costs an fsync per write); only progress.
-      store_->UpdateJob(row).IgnoreError();
-      last_write = std::chrono::steady_clock::now();
-    }
+    Progress(job, row, sum, total, &last_write);
   }
   for (auto& t : threads) t.join();
   for (const Status& s : results) {
@@ -134,6 +146,74 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row) {
   }
   if (job.cancel) return Status::Cancelled("cancelled");
   return Status::OK();
+}
+
+// Monotonic progress, 100 only at the job's end: the live copy on the job,
+// an event, and the database's copy at most once a second.
+void Manager::Progress(RunningJob& job, JobRow& row, uint64_t done, uint64_t total,
+                       std::chrono::steady_clock::time_point* last_write) {
+  const double pct = std::min(99.9, 100.0 * double(done) / double(std::max<uint64_t>(total, 1)));
+  if (pct <= row.percent) return;
+  row.percent = pct;
+  row.done_bytes = done;
+  row.total_bytes = total;
+  job.percent = pct;
+  job.done_bytes = done;
+  job.total_bytes = total;
+  Emit("job", {{"id", row.id}, {"state", "running"}, {"percent", pct}, {"done_bytes", done}, {"total_bytes", total}});
+  if (std::chrono::steady_clock::now() - *last_write > std::chrono::seconds(1)) {
+    // Throttled (synchronous=FULL costs an fsync per write); only progress.
+    store_->UpdateJob(row).IgnoreError();
+    *last_write = std::chrono::steady_clock::now();
+  }
+}
+
+// qemu streams each disk's backing data into its top while the VM runs;
+// progress is qemu's, summed over the disks. Cancel (or a failure) stops
+// every stream where it is: each top is still backed, and whole.
+Status Manager::StreamDisks(RunningJob& job, const DomainRef& vm, const std::vector<DiskPlan>& disks, JobRow& row) {
+  const auto abort_all = [&] {
+    for (const DiskPlan& d : disks) {
+      if (Status s = hv_->AbortDiskJob(vm, d.target); !s.ok()) {
+        std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(job.id), s.message().c_str());
+      }
+    }
+  };
+  for (const DiskPlan& d : disks) {
+    if (Status s = hv_->StreamDisk(vm, d.target, options_.copy_rate); !s.ok()) {
+      abort_all();
+      return s;
+    }
+  }
+  std::vector<uint64_t> done(disks.size()), end(disks.size());
+  for (size_t i = 0; i < disks.size(); i++) end[i] = disks[i].virtual_size;
+  auto last_write = std::chrono::steady_clock::now();
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (job.cancel) {
+      abort_all();
+      return Status::Cancelled("cancelled");
+    }
+    bool any = false;
+    for (size_t i = 0; i < disks.size(); i++) {
+      Result<DiskJobProgress> p = hv_->DiskJob(vm, disks[i].target);
+      if (!p.ok()) {
+        abort_all();
+        return p.status();
+      }
+      if (p->active) {
+        any = true;
+        done[i] = p->done;
+        if (p->end) end[i] = p->end;
+      } else {
+        done[i] = end[i];  // ended: whether whole is checked on the images after
+      }
+    }
+    uint64_t sum = 0, total = 0;
+    for (size_t i = 0; i < disks.size(); i++) sum += done[i], total += end[i];
+    Progress(job, row, sum, total, &last_write);
+    if (!any) return Status::OK();
+  }
 }
 
 // Copies the source's NVRAM into the file reserved for the clone.
@@ -154,20 +234,29 @@ static Status CopyNvram(const PoolFs& fs, const std::string& from, const std::st
   return Status::OK();
 }
 
-void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status) {
+void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status, bool keep_clone) {
   if (status.ok()) {
     row.state = JobState::kSucceeded;
     row.percent = 100;
     row.done_bytes = row.total_bytes;
   } else {
-    // Exactly what this job made: its reserved files, its clone entry.
-    RemoveJobFiles(plan.outputs);
-    if (Status s = store_->DeleteVm(plan.clone_id); !s.ok()) {
-      std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(row.id), s.message().c_str());
+    // Exactly what this job made: its reserved files, its clone entry. A
+    // clone already defined is the user's VM now (a flatten's reserved
+    // files are only its scratch copies).
+    if (!keep_clone || plan.mode == JobMode::kFlatten) RemoveJobFiles(plan.outputs);
+    if (!keep_clone) {
+      if (Status s = store_->DeleteVm(plan.clone_id); !s.ok()) {
+        std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(row.id), s.message().c_str());
+      }
+      row.clone_vm = 0;
     }
-    row.clone_vm = 0;
     row.state = status.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
     row.error = status.message();
+    if (keep_clone) {
+      if (std::optional<VmRow> clone = store_->Vm(plan.clone_id); clone && clone->backing_snapshot) {
+        row.error += ": " + LinkedWhy(*clone);
+      }
+    }
     if (row.error_kind.empty()) {
       row.error_kind = status.IsCancelled() ? "cancelled" : status.code() == Status::Code::kNoSpace ? "no_space" : "failed";
     }
@@ -176,6 +265,69 @@ void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status
   if (Status s = store_->UpdateJob(row); !s.ok()) {
     std::fprintf(stderr, "clonekit: job %lld: its end was not saved: %s\n", static_cast<long long>(row.id), s.message().c_str());
   }
+}
+
+std::string Manager::LinkedWhy(const VmRow& clone) {
+  std::string of = "a snapshot";
+  if (std::optional<SnapshotRow> snap = store_->SnapshotById(clone.backing_snapshot)) {
+    std::optional<VmRow> source = store_->Vm(snap->vm_id);
+    of = "snapshot '" + snap->name + "' of VM '" + (source ? source->name : "?") + "'";
+  }
+  return "VM '" + clone.name + "' stays a linked clone of " + of + " (POST /api/v1/vms/" + std::to_string(clone.id) +
+         "/flatten makes it standalone)";
+}
+
+bool Manager::ClearBackingIfStandalone(int64_t vm_id) {
+  std::optional<VmRow> vm = store_->Vm(vm_id);
+  if (!vm) return false;
+  if (!vm->backing_snapshot) return true;
+  Result<DomainInfo> info = ParseDomain(vm->xml);
+  if (!info.ok()) return false;
+  const PoolFs fs = Fs();
+  for (const DiskSpec& d : info->disks) {
+    // What the image itself says now (qemu may hold it open: shared locks).
+    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(d.file, FormatOf(d.format), /*headers_only=*/true);
+    if (!chain.ok() || (*chain)->depth() != 1) return false;
+  }
+  vm->backing_snapshot = 0;
+  if (!store_->UpdateVm(*vm).ok()) return false;
+  Emit("vm", {{"id", vm_id}, {"change", "standalone"}});
+  return true;
+}
+
+// An instant or linked clone's disks: new qcow2 images in the files the
+// plan reserved, each backed by its snapshot point (an absolute path: the
+// point may lie in another pool) and as large as it.
+Status Manager::MakeOverlays(const ClonePlan& plan) {
+  const PoolFs fs = Fs();
+  for (const DiskPlan& dp : plan.disks) {
+    Result<UniqueFd> out = fs.OpenOwnedForWrite(dp.output, "disk " + dp.target);  // our reservation
+    if (!out.ok()) return out.status();
+    CLONEKIT_RETURN_IF_ERROR(Run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", dp.source, "-F",
+                                  dp.source_format == ImageFormat::kRaw ? "raw" : "qcow2", "/dev/fd/3",
+                                  std::to_string(dp.virtual_size)},
+                                 out->get()));
+    if (fsync(out->get()) != 0) return Status::FromErrno(dp.output, "cannot sync", errno);
+  }
+  return Status::OK();
+}
+
+// The clone's entry becomes a defined VM, in libvirt too; backing_snapshot
+// (0: none) is what its disks are overlays on.
+Status Manager::DefineClone(const ClonePlan& plan, int64_t backing_snapshot) {
+  std::optional<VmRow> clone = store_->Vm(plan.clone_id);
+  if (!clone) return Status::NotFound("the clone's entry is gone");
+  Result<std::string> for_libvirt = ForLibvirt(clone->xml, plan.libvirt_name);
+  if (!for_libvirt.ok()) return for_libvirt.status();
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
+  CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
+  clone->status = VmStatus::kDefined;
+  clone->backing_snapshot = backing_snapshot;
+  if (Status s = store_->UpdateVm(*clone); !s.ok()) {
+    hv_->Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
+    return s;
+  }
+  return Status::OK();
 }
 
 // A source shut down for a clone runs again once no clone of it is left:
@@ -192,22 +344,28 @@ void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) 
   }
 }
 
+// The job's stored row, now running.
+JobRow Manager::RunningRow(int64_t id) {
+  std::optional<JobRow> stored = store_->Job(id);
+  JobRow row = stored ? *stored : JobRow{};
+  row.id = id;
+  row.state = JobState::kRunning;
+  return row;
+}
+
 void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   const ClonePlan& plan = job->plan;
-  std::optional<JobRow> stored = store_->Job(job->id);
-  JobRow row = stored ? *stored : JobRow{};
-  row.id = job->id;
-  row.state = JobState::kRunning;
+  JobRow row = RunningRow(job->id);
   Status status;
   bool was_running = false;  // and shut down by this job
   if (plan.StopsSource()) {
     std::lock_guard<std::mutex> power(source_power_mu_);
     was_running = hv_->State(plan.source) == Power::kRunning;
   }
-  if (was_running && plan.live) {
-    // Keep it running: the disks' current tops become the points of a live
-    // snapshot, read-only from now on, and they are exactly the files this
-    // job's plan reads. The snapshot stays listed on the source.
+  if ((was_running && plan.live) || plan.TakesSnapshot()) {
+    // Keep it running: the disks' current tops become the points of a
+    // snapshot (live if it runs), read-only from now on, and they are
+    // exactly the files this job's plan reads. The snapshot stays listed.
     const std::string snapshot = "clone-job-" + std::to_string(job->id);
     Result<std::vector<SnapshotView>> taken = TakeSnapshot(plan.source_id, snapshot, job->id);
     status = taken.status();
@@ -230,25 +388,36 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     }
   }
   if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
-  if (status.ok()) status = CopyDisks(*job, plan, row);
+  int64_t backing = 0;
+  if (plan.Overlays() && status.ok()) {
+    std::optional<SnapshotRow> snap = store_->Snapshot(plan.source_id, row.snapshot);
+    if (!snap) status = Status::NotFound("VM '" + plan.source.name + "' has no snapshot '" + row.snapshot + "'");
+    else backing = snap->id;
+    if (status.ok()) status = MakeOverlays(plan);
+  } else if (status.ok()) {
+    status = CopyDisks(*job, plan, row);
+  }
   if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
-  bool defined = false;
-  if (status.ok()) {
-    std::optional<VmRow> clone = store_->Vm(plan.clone_id);
-    if (!clone) status = Status::NotFound("the clone's entry is gone");
-    Result<std::string> for_libvirt = status.ok() ? ForLibvirt(clone->xml, plan.libvirt_name) : Result<std::string>(status);
-    if (status.ok()) status = for_libvirt.status();
-    if (status.ok()) status = CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid);
-    if (status.ok()) status = hv_->Define(*for_libvirt);
-    defined = status.ok();
-    if (status.ok()) {
-      clone->status = VmStatus::kDefined;
-      status = store_->UpdateVm(*clone);
+  if (status.ok()) status = DefineClone(plan, backing);
+  job->clone_defined = status.ok() && plan.Overlays();
+  if (status.ok() && plan.Overlays() && plan.start) {
+    // An instant clone runs from here on; what follows only flattens it.
+    if (Status started = hv_->Start(plan.clone); !started.ok()) {
+      status = Status::IOError("VM '" + plan.clone.name + "'", "was created but did not start: " + started.message());
+      row.error_kind = "start_failed";
+    } else {
+      Emit("vm", {{"id", plan.clone_id}, {"change", "started"}});
     }
   }
-  if (!status.ok() && defined) hv_->Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
-  FinishJob(row, plan, status);
-  if (status.ok() && plan.start && hv_->available()) {
+  if (status.ok() && plan.mode == JobMode::kInstant) {
+    status = StreamDisks(*job, plan.clone, plan.disks, row);
+    if (status.ok() && !ClearBackingIfStandalone(plan.clone_id)) {
+      status = Status::IOError("VM '" + plan.clone.name + "'", "the stream ended but a disk still has a backing file "
+                                                               "(did the VM stop during it?)");
+    }
+  }
+  FinishJob(row, plan, status, job->clone_defined);
+  if (status.ok() && plan.mode == JobMode::kFull && plan.start && hv_->available()) {
     Status started = hv_->Start(plan.clone);
     if (!started.ok()) {
       row.error = "the clone was created but did not start: " + started.message();
@@ -257,16 +426,50 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     }
   }
   if (plan.StopsSource()) RestartSourceIfLast(plan, was_running);
+  EndJob(*job, row);
+  Emit("vm", {{"id", plan.clone_id}, {"change", row.clone_vm ? "defined" : "removed"}});
+  Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
+}
+
+// A linked clone made standalone: streamed by qemu while it runs, or (off)
+// each overlay's chain collapsed into the reserved file, which then takes
+// the overlay's name (rename: the VM sees the old image or the new, whole).
+void Manager::RunFlatten(std::shared_ptr<RunningJob> job) {
+  const ClonePlan& plan = job->plan;
+  JobRow row = RunningRow(job->id);
+  Status status = store_->UpdateJob(row);
+  const bool running = hv_->State(plan.source) == Power::kRunning;
+  if (status.ok() && running != !plan.flatten_offline) {
+    status = Status::Locked("VM '" + plan.source.name + "'", running ? "was started before its flatten began; flatten again"
+                                                                      : "stopped before its flatten began; flatten again");
+  }
+  if (status.ok() && !plan.flatten_offline) {
+    status = StreamDisks(*job, plan.source, plan.disks, row);
+  } else if (status.ok()) {
+    status = CopyDisks(*job, plan, row);
+    for (const DiskPlan& dp : plan.disks) {
+      if (!status.ok()) break;
+      if (rename(dp.output.c_str(), dp.source.c_str()) != 0) status = Status::FromErrno(dp.source, "cannot replace", errno);
+    }
+  }
+  if (status.ok() && !ClearBackingIfStandalone(plan.source_id)) {
+    status = Status::IOError("VM '" + plan.source.name + "'", "the flatten ended but a disk still has a backing file "
+                                                              "(did the VM stop during it?)");
+  }
+  FinishJob(row, plan, status, /*keep_clone=*/true);
+  EndJob(*job, row);
+  Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
+}
+
+void Manager::EndJob(const RunningJob& job, const JobRow& row) {
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
-    running_.erase(job->id);
-    ended_.push_back(job->id);
+    running_.erase(job.id);
+    ended_.push_back(job.id);
     copying_--;
     StartQueued();
   }
   Emit("job", {{"id", row.id}, {"state", JobStateName(row.state)}, {"percent", row.percent}, {"error", row.error}});
-  Emit("vm", {{"id", plan.clone_id}, {"change", row.state == JobState::kSucceeded ? "defined" : "removed"}});
-  Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
 }
 
 JobView Manager::ViewOf(const JobRow& stored) {
@@ -322,9 +525,9 @@ Status Manager::CancelJob(int64_t id) {
     std::optional<JobRow> row = store_->Job(id);
     JobRow r = row ? *row : JobRow{};
     r.id = id;
-    FinishJob(r, queued->plan, Status::Cancelled("cancelled while queued"));
+    FinishJob(r, queued->plan, Status::Cancelled("cancelled while queued"), queued->plan.mode == JobMode::kFlatten);
     Emit("job", {{"id", id}, {"state", "cancelled"}, {"percent", 0}, {"error", r.error}});
-    Emit("vm", {{"id", queued->plan.clone_id}, {"change", "removed"}});
+    if (queued->plan.mode != JobMode::kFlatten) Emit("vm", {{"id", queued->plan.clone_id}, {"change", "removed"}});
     Emit("vm", {{"id", queued->plan.source_id}, {"change", "unlocked"}});
   }
   return Status::OK();

@@ -20,6 +20,21 @@ std::string Bytes(uint64_t n) {
   return buf;
 }
 
+// Creates *path (O_EXCL, 0600, beneath a pool), or STEM-2.EXT, STEM-3.EXT...
+// when taken; *path is the file made.
+Status ReserveFile(const PoolFs& fs, const std::string& what, std::string* path) {
+  const std::string stem = path->substr(0, path->rfind('.'));
+  const std::string ext = path->substr(path->rfind('.'));
+  Status reserved;
+  for (int n = 1; n <= 100; n++) {
+    if (n > 1) *path = stem + "-" + std::to_string(n) + ext;
+    Result<UniqueFd> fd = fs.CreateExclusive(*path, 0600, what);
+    reserved = fd.status();
+    if (fd.ok() || fd.status().code() != Status::Code::kExists) break;
+  }
+  return reserved;
+}
+
 }  // namespace
 
 std::string Manager::UniqueName(const std::string& ns, const std::string& base) {
@@ -104,6 +119,16 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   plan.source = RefOf(*source);
   plan.snapshot = req.snapshot;
   plan.live = req.live && req.snapshot.empty();
+  plan.mode = req.mode;
+  if (plan.mode == JobMode::kFlatten) return Status::InvalidArgument("a clone is full, instant or linked");
+  if (plan.mode == JobMode::kInstant && !req.start) {
+    return Status::InvalidArgument("an instant clone starts at once and is flattened while it runs; "
+                                   "\"start\": false is for a linked clone");
+  }
+  if (plan.mode == JobMode::kInstant && !hv_->available()) {
+    return Status::InvalidArgument("an instant clone runs while it is flattened, and no hypervisor is configured "
+                                   "(a linked clone needs none)");
+  }
   const std::string clone_name = req.name.empty() ? d.name : req.name;
   const std::string ns = req.ns.empty() ? d.ns : req.ns;
   std::string err = CheckName("VM", clone_name);
@@ -137,6 +162,14 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     if (format != "raw" && format != "qcow2") {
       return Status::InvalidArgument("disk " + dp.target, "format '" + format + "' is not raw or qcow2");
     }
+    if (plan.Overlays()) {
+      // An overlay is qcow2 (raw has no backing file); its default is too.
+      if (auto it = req.disks.find(dp.target); it != req.disks.end() && it->second.format == "raw") {
+        return Status::InvalidArgument("disk " + dp.target, std::string("an ") + JobModeName(plan.mode) +
+                                                                " clone's disks are qcow2 overlays, not raw");
+      }
+      format = "qcow2";
+    }
     if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");
     dp.pool = pool;
     dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
@@ -148,6 +181,8 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
       dp.data_bytes += map.data_bytes();
       return Status::OK();
     }));
+    dp.virtual_size = (*chain)->virtual_size();
+    if (plan.mode == JobMode::kLinked) dp.data_bytes = 0;  // it writes only what its guest writes
     dp.output = pools[pool].dir + "/" + plan.libvirt_name + "-" + dp.target + "." + format;
     plan.disks.push_back(dp);
   }
@@ -162,16 +197,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     for (const std::string& f : plan.outputs) unlink(f.c_str());
   };
   for (DiskPlan& dp : plan.disks) {
-    const std::string stem = dp.output.substr(0, dp.output.rfind('.'));
-    const std::string ext = dp.output.substr(dp.output.rfind('.'));
-    Status reserved;
-    for (int n = 1; n <= 100; n++) {
-      if (n > 1) dp.output = stem + "-" + std::to_string(n) + ext;
-      Result<UniqueFd> fd = fs.CreateExclusive(dp.output, 0600, "disk " + dp.target);
-      reserved = fd.status();
-      if (fd.ok() || fd.status().code() != Status::Code::kExists) break;
-    }
-    if (!reserved.ok()) {
+    if (Status reserved = ReserveFile(fs, "disk " + dp.target, &dp.output); !reserved.ok()) {
       undo();
       return reserved;
     }
@@ -218,18 +244,10 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   job.clone_name = clone_name;
   job.snapshot = req.snapshot;
   job.live = plan.live;
-  {
-    std::lock_guard<std::mutex> lock(jobs_mu_);
-    if (copying_ + static_cast<int>(queue_.size()) >= options_.max_clones) {
-      if (static_cast<int>(queue_.size()) >= options_.max_queued) {
-        undo();
-        return Status::Busy("clone: " + std::to_string(options_.max_clones) + " clones are copying and " +
-                            std::to_string(queue_.size()) + " are queued (the limit); try again later");
-      }
-      job.state = JobState::kQueued;
-    } else {
-      job.state = JobState::kRunning;
-    }
+  job.mode = plan.mode;
+  if (Status admitted = Admit(job); !admitted.ok()) {
+    undo();
+    return admitted;
   }
   job.outputs = plan.outputs;
   job.owner_pid = getpid();
@@ -255,6 +273,84 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     return written;
   }
   return plan;
+}
+
+Result<JobView> Manager::Flatten(int64_t vm_id) {
+  std::lock_guard<std::mutex> plan_lock(plan_mu_);
+  std::optional<VmRow> vm = store_->Vm(vm_id);
+  if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
+  if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  // Its disks may have been flattened outside a job (qemu finished a
+  // stream after the service died): the images say.
+  if (!vm->backing_snapshot || ClearBackingIfStandalone(vm_id)) {
+    return Status::Exists("VM '" + vm->name + "'", "is not a linked clone: its disks stand alone");
+  }
+  for (const JobRow& j : store_->Jobs()) {
+    if (Active(j.state) && (j.clone_vm == vm_id || j.source_vm == vm_id)) {
+      return Status::Locked("VM '" + vm->name + "'", "job " + std::to_string(j.id) + " is working on it; wait for it or cancel it");
+    }
+  }
+  Result<DomainInfo> info = ParseDomain(vm->xml);
+  if (!info.ok()) return info.status();
+  const PoolFs fs = Fs();
+  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
+  ClonePlan plan;
+  plan.mode = JobMode::kFlatten;
+  plan.source_id = plan.clone_id = vm_id;
+  plan.source = plan.clone = RefOf(*vm);
+  plan.libvirt_name = LibvirtName(vm->ns, vm->name);
+  plan.flatten_offline = hv_->State(RefOf(*vm)) != Power::kRunning;
+  for (const DiskSpec& d : info->disks) {
+    DiskPlan dp;
+    dp.target = d.target;
+    dp.source = d.file;
+    dp.source_format = FormatOf(d.format);
+    dp.format = OutputFormat::kQcow2;
+    const Pool* home = fs.PoolOf(d.file);
+    dp.pool = home ? home->name : "";
+    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(d.file, dp.source_format, /*headers_only=*/true);
+    if (!chain.ok()) return Status::InvalidArgument("disk " + d.target, chain.status().message());
+    dp.virtual_size = (*chain)->virtual_size();
+    ChainResolver resolver(**chain);
+    CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
+      dp.data_bytes += map.data_bytes();
+      return Status::OK();
+    }));
+    plan.disks.push_back(dp);
+  }
+  CLONEKIT_RETURN_IF_ERROR(CheckSpace(plan));
+  const auto undo = [&] {
+    for (const std::string& f : plan.outputs) unlink(f.c_str());
+  };
+  if (plan.flatten_offline) {
+    // Each disk's new image is written beside it, then takes its name.
+    for (DiskPlan& dp : plan.disks) {
+      dp.output = dp.source.substr(0, dp.source.rfind('.')) + "-flat.qcow2";
+      if (Status reserved = ReserveFile(fs, "disk " + dp.target, &dp.output); !reserved.ok()) {
+        undo();
+        return reserved;
+      }
+      plan.outputs.push_back(dp.output);
+    }
+  }
+  JobRow job;
+  job.source_vm = job.clone_vm = vm_id;
+  job.clone_name = vm->name;
+  if (std::optional<SnapshotRow> snap = store_->SnapshotById(vm->backing_snapshot)) job.snapshot = snap->name;
+  job.mode = JobMode::kFlatten;
+  job.outputs = plan.outputs;
+  job.owner_pid = getpid();
+  if (Status admitted = Admit(job); !admitted.ok()) {
+    undo();
+    return admitted;
+  }
+  Result<int64_t> jid = store_->InsertJob(job);
+  if (!jid.ok()) {
+    undo();
+    return jid.status();
+  }
+  plan.job_id = *jid;
+  return Launch(std::move(plan));
 }
 
 }  // namespace clonekit::manager

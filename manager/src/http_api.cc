@@ -336,6 +336,12 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     Reply(res, name.ok() ? m.CreateSnapshot(Id(req), *name) : Result<std::vector<SnapshotView>>(name.status()),
           EncodeSnapshots, 201);
   });
+  s.Delete(R"(/api/v1/vms/(\d+)/snapshots/([^/]+))", [&m](const httplib::Request& req, httplib::Response& res) {
+    Reply(res, m.DeleteSnapshot(Id(req), req.matches[2].str()));
+  });
+  s.Post(R"(/api/v1/vms/(\d+)/flatten)", [&m](const httplib::Request& req, httplib::Response& res) {
+    Reply(res, m.Flatten(Id(req)), EncodeJob, 202);
+  });
   s.Get(R"(/api/v1/vms/(\d+)/clone-defaults)", [&m](const httplib::Request& req, httplib::Response& res) {
     Reply(res, m.Defaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : ""), EncodeDefaults);
   });

@@ -50,6 +50,11 @@ class NoHypervisor final : public Hypervisor {
   Status SnapshotDisks(const DomainRef& vm, const std::vector<DiskOverlay>&, bool*) override {
     return Status::InvalidArgument("VM '" + vm.name + "'", "cannot take a live snapshot: no hypervisor is configured");
   }
+  Status StreamDisk(const DomainRef& vm, const std::string&, uint64_t) override {
+    return Status::InvalidArgument("VM '" + vm.name + "'", "cannot stream a running disk: no hypervisor is configured");
+  }
+  Result<DiskJobProgress> DiskJob(const DomainRef&, const std::string&) override { return DiskJobProgress{}; }
+  Status AbortDiskJob(const DomainRef&, const std::string&) override { return Status::OK(); }
 };
 
 // An XML attribute value (paths and disk names come from checked names,
@@ -180,6 +185,29 @@ class Libvirt final : public Hypervisor {
     virDomainSnapshotFree(s);
     *quiesced = false;
     return Status::OK();
+  }
+
+  Status StreamDisk(const DomainRef& vm, const std::string& target, uint64_t bytes_per_second) override {
+    return WithDomain(vm, "stream", [&](virDomainPtr d) {
+      return virDomainBlockPull(d, target.c_str(), bytes_per_second, VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES);
+    });
+  }
+
+  Result<DiskJobProgress> DiskJob(const DomainRef& vm, const std::string& target) override {
+    DiskJobProgress p;
+    Status st = WithDomain(vm, "block job", [&](virDomainPtr d) {
+      virDomainBlockJobInfo info{};
+      const int rc = virDomainGetBlockJobInfo(d, target.c_str(), &info, 0);
+      if (rc == 1) p = {true, info.cur, info.end};
+      return rc < 0 ? -1 : 0;
+    });
+    if (!st.ok()) return st;
+    return p;
+  }
+
+  Status AbortDiskJob(const DomainRef& vm, const std::string& target) override {
+    // Without ASYNC libvirt returns once qemu has stopped the job.
+    return WithDomain(vm, "abort block job", [&](virDomainPtr d) { return virDomainBlockJobAbort(d, target.c_str(), 0); });
   }
 
   Status Shutdown(const DomainRef& vm, int timeout_seconds) override {

@@ -45,6 +45,12 @@ struct DiskOverlay {
 };
 const char* PowerName(Power p);
 
+// A running domain's block job on one disk, as libvirt reports it.
+struct DiskJobProgress {
+  bool active = false;     // false: none (finished, aborted, or never started)
+  uint64_t done = 0, end = 0;  // progress in qemu's units (bytes of the disk, about)
+};
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
@@ -76,6 +82,15 @@ class Hypervisor {
   // left for the caller to remove.
   [[nodiscard]] virtual Status SnapshotDisks(const DomainRef& vm, const std::vector<DiskOverlay>& overlays,
                                              bool* quiesced) = 0;
+  // Starts qemu's streaming of the disk's whole backing chain into its top
+  // image while the domain runs (libvirt virDomainBlockPull); when it ends
+  // the top has no backing file. bytes_per_second 0 = unlimited.
+  [[nodiscard]] virtual Status StreamDisk(const DomainRef& vm, const std::string& target, uint64_t bytes_per_second) = 0;
+  // The disk's block job now; an error only when libvirt cannot say.
+  virtual Result<DiskJobProgress> DiskJob(const DomainRef& vm, const std::string& target) = 0;
+  // Stops the disk's block job where it is (never a pivot): a stream
+  // stopped leaves a top that is still backed, and whole.
+  [[nodiscard]] virtual Status AbortDiskJob(const DomainRef& vm, const std::string& target) = 0;
 };
 
 // uri empty: no hypervisor.

@@ -83,17 +83,25 @@ void Manager::Recover() {
   }
   for (JobRow job : store_->Jobs()) {
     if (!Active(job.state)) continue;
-    RemoveJobFiles(job.outputs);
-    if (job.clone_vm) {
-      if (std::optional<VmRow> clone = store_->Vm(job.clone_vm)) {
-        // Defined in libvirt just before the crash? It is ours by UUID.
-        hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
-      }
+    // A clone already defined (an instant clone being flattened, a VM a
+    // flatten job worked on) is the user's VM: kept, its images too; only
+    // a flatten's scratch copies go.
+    std::optional<VmRow> clone = job.clone_vm ? store_->Vm(job.clone_vm) : std::nullopt;
+    const bool kept = clone && clone->status == VmStatus::kDefined;
+    if (!kept || job.mode == JobMode::kFlatten) RemoveJobFiles(job.outputs);
+    if (clone && !kept) {
+      // Defined in libvirt just before the crash? It is ours by UUID.
+      hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
       store_->DeleteVm(job.clone_vm).IgnoreError();  // the job's error says what happened
     }
-    job.clone_vm = 0;
+    if (!kept) job.clone_vm = 0;
     job.state = JobState::kFailed;
-    job.error = "interrupted: the service stopped during the clone (partial images removed on restart)";
+    job.error = kept ? "interrupted: the service stopped during the job; the VM is kept"
+                     : "interrupted: the service stopped during the clone (partial images removed on restart)";
+    // qemu may have finished a stream on its own meanwhile: the images say.
+    if (kept && !ClearBackingIfStandalone(clone->id)) {
+      if (std::optional<VmRow> now = store_->Vm(clone->id)) job.error += "; " + LinkedWhy(*now);
+    }
     job.error_kind = "interrupted";
     job.finished = NowUtc();
     if (job.source_was_running && job.source_vm) {
@@ -113,7 +121,8 @@ std::vector<int64_t> Manager::JobsReading(int64_t vm_id, bool power_locking_only
   std::vector<int64_t> ids;
   std::lock_guard<std::mutex> lock(jobs_mu_);
   for (const auto& [id, job] : running_) {
-    const bool locks_power = job->plan.StopsSource() && !job->on_snapshot;
+    const bool locks_power = job->plan.mode == JobMode::kFlatten ? job->plan.flatten_offline
+                                                                  : job->plan.StopsSource() && !job->on_snapshot;
     if (job->source_vm == vm_id && (locks_power || !power_locking_only)) ids.push_back(id);
   }
   return ids;
@@ -247,6 +256,19 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   }
   if (Result<DomainInfo> info = ParseDomain(vm.xml); info.ok()) v.info = *info;
   v.snapshots = store_->Snapshots(vm.id).size();
+  if (vm.backing_snapshot) {
+    VmView::LinkedTo to;
+    if (std::optional<SnapshotRow> snap = store_->SnapshotById(vm.backing_snapshot)) {
+      to.vm = snap->vm_id;
+      to.snapshot = snap->name;
+      if (std::optional<VmRow> source = store_->Vm(snap->vm_id)) to.vm_name = source->name;
+    }
+    v.linked_to = to;
+  }
+  v.actions.flatten = action(cloning            ? lock_why
+                             : !vm.backing_snapshot ? "Its disks stand alone"
+                             : !v.read_by.empty()   ? "A job is working on it"
+                                                    : nullptr);
   return v;
 }
 
@@ -414,6 +436,12 @@ Status Manager::DeleteVm(int64_t id) {
   if (hv_->State(RefOf(*vm)) == Power::kRunning) {
     return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
   }
+  for (const SnapshotRow& snap : store_->Snapshots(id)) {
+    if (std::string clones = ClonesBackedBy(snap.id); !clones.empty()) {
+      return Status::Exists("VM '" + vm->name + "'", "its snapshot '" + snap.name + "' is the backing of linked clones " +
+                                                         clones + "; flatten or delete them first");
+    }
+  }
   CLONEKIT_RETURN_IF_ERROR(hv_->Undefine(RefOf(*vm)));
   CLONEKIT_RETURN_IF_ERROR(store_->DeleteVm(id));
   Emit("vm", {{"id", id}, {"change", "deleted"}});
@@ -550,6 +578,35 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   for (const UniqueFd& top : tops) fchmod(top.get(), 0444);  // through the fd: no name followed
   Emit("snapshot", {{"vm", vm_id}, {"name", name}, {"consistency", ConsistencyName(consistency)}});
   return ListSnapshots(vm_id);
+}
+
+// "'a' (id 5), 'b' (id 6)": the VMs backed by the snapshot, "" for none.
+std::string Manager::ClonesBackedBy(int64_t snapshot_id) {
+  std::string out;
+  for (const VmRow& c : store_->VmsBackedBy(snapshot_id)) {
+    out += (out.empty() ? "'" : ", '") + c.name + "' (id " + std::to_string(c.id) + ")";
+  }
+  return out;
+}
+
+Status Manager::DeleteSnapshot(int64_t vm_id, const std::string& name) {
+  std::optional<VmRow> vm = store_->Vm(vm_id);
+  if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
+  std::optional<SnapshotRow> snap = store_->Snapshot(vm_id, name);
+  if (!snap) return Status::NotFound("VM '" + vm->name + "' has no snapshot '" + name + "'");
+  if (std::string clones = ClonesBackedBy(snap->id); !clones.empty()) {
+    return Status::Exists("snapshot '" + name + "' of VM '" + vm->name + "'",
+                          "is the backing of linked clones " + clones + "; flatten or delete them first");
+  }
+  for (const JobRow& j : store_->Jobs()) {
+    if (Active(j.state) && j.source_vm == vm_id && j.snapshot == name) {
+      return Status::Locked("snapshot '" + name + "' of VM '" + vm->name + "'",
+                            "clone job " + std::to_string(j.id) + " is reading it; delete is refused until it ends");
+    }
+  }
+  CLONEKIT_RETURN_IF_ERROR(store_->DeleteSnapshot(snap->id));
+  Emit("snapshot", {{"vm", vm_id}, {"name", name}, {"change", "deleted"}});
+  return Status::OK();
 }
 
 Result<std::vector<SnapshotView>> Manager::ListSnapshots(int64_t vm_id) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -51,6 +52,11 @@ struct CloneRequest {
   // A running source of a clone of its current state keeps running: the
   // job takes a live snapshot and clones that (it stays listed).
   bool live = false;
+  // kFull: standalone copies, then define. kInstant: define and start at
+  // once on overlays backed by the snapshot's points, then flatten them
+  // while the clone runs. kLinked: stay on such overlays. (Of the current
+  // state, both take a snapshot "clone-job-N" first.)
+  JobMode mode = JobMode::kFull;
   struct Disk {
     std::string pool, format;  // "" = the defaults
   };
@@ -85,6 +91,16 @@ class Manager {
 
   Result<std::vector<SnapshotView>> CreateSnapshot(int64_t vm_id, const std::string& name);
   Result<std::vector<SnapshotView>> ListSnapshots(int64_t vm_id);
+  // Removes the snapshot point from the list (it can no longer be cloned
+  // from); its layers stay in the VM's chain, which still reads them.
+  // Refused while a linked clone is backed by it or a clone job reads it.
+  Status DeleteSnapshot(int64_t vm_id, const std::string& name);
+
+  // Makes a linked clone standalone: a job that streams the backing data
+  // into its overlays while it runs (qemu's block stream), or collapses
+  // each overlay's chain into a new image and puts it in the overlay's
+  // place while it is off (power locked meanwhile).
+  Result<JobView> Flatten(int64_t vm_id);
 
   // The configuration at a snapshot (or now) and the clone dialog's defaults.
   Result<CloneDefaults> Defaults(int64_t vm_id, const std::string& snapshot);
@@ -113,6 +129,8 @@ class Manager {
   Status CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid);
   Status CheckSpace(const ClonePlan& plan);
   void StartJob(std::shared_ptr<RunningJob> job);
+  Result<JobView> Launch(ClonePlan plan);
+  [[nodiscard]] Status Admit(JobRow& job);
   void StartQueued();
   void RemoveJobFiles(const std::vector<std::string>& outputs);
   void Emit(const std::string& kind, json data);
@@ -130,8 +148,22 @@ class Manager {
   Result<std::vector<SnapshotView>> TakeSnapshot(int64_t vm_id, const std::string& name, int64_t for_job);
   Result<ClonePlan> PlanClone(const CloneRequest& request);
   void RunClone(std::shared_ptr<RunningJob> job);
+  void RunFlatten(std::shared_ptr<RunningJob> job);
+  JobRow RunningRow(int64_t id);
+  // The job's end on the job lists (its thread returns after).
+  void EndJob(const RunningJob& job, const JobRow& row);
+  Status MakeOverlays(const ClonePlan& plan);
+  Status DefineClone(const ClonePlan& plan, int64_t backing_snapshot);
+  Status StreamDisks(RunningJob& job, const DomainRef& vm, const std::vector<DiskPlan>& disks, JobRow& row);
+  void Progress(RunningJob& job, JobRow& row, uint64_t done, uint64_t total, std::chrono::steady_clock::time_point* last_write);
+  // Clears the VM's backing snapshot once none of its disks has a backing file.
+  bool ClearBackingIfStandalone(int64_t vm_id);
+  std::string LinkedWhy(const VmRow& clone);
+  std::string ClonesBackedBy(int64_t snapshot_id);
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row);
-  void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status);
+  // keep_clone: the clone was defined (an instant clone whose flatten
+  // failed, a flatten): the job's error says so and nothing is removed.
+  void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status, bool keep_clone = false);
   void RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job);
   std::string UniqueName(const std::string& ns, const std::string& base);
 

@@ -18,6 +18,7 @@ struct Manager::DiskPlan {
   ImageFormat source_format = ImageFormat::kQcow2;  // as the definition says
   OutputFormat format = OutputFormat::kQcow2;
   uint64_t data_bytes = 0;  // what the copy will write, about
+  uint64_t virtual_size = 0;
 };
 
 struct Manager::ClonePlan {
@@ -30,11 +31,21 @@ struct Manager::ClonePlan {
   std::vector<std::string> outputs;  // every file reserved (O_EXCL) for the job
   std::string snapshot;              // "" = the source's current state
   bool live = false;                 // CloneRequest::live
+  JobMode mode = JobMode::kFull;
+  // A flatten job of a VM that is off: it collapses each overlay (source)
+  // into a reserved file (output) and renames that over the overlay, so
+  // the VM may not start meanwhile.
+  bool flatten_offline = false;
 
   // A clone of the current state reads the disks the source writes: it is
-  // shut down for the copy. A snapshot's points are read-only files that a
-  // running source only reads as backing files, so it keeps running.
-  bool StopsSource() const { return snapshot.empty(); }
+  // shut down for the copy (or, live, instant and linked, snapshotted). A
+  // snapshot's points are read-only files that a running source only reads
+  // as backing files, so it keeps running.
+  bool StopsSource() const { return mode != JobMode::kFlatten && snapshot.empty(); }
+  // Instant and linked clones of the current state take a snapshot first,
+  // whether the source runs or not: their overlays need read-only points.
+  bool TakesSnapshot() const { return StopsSource() && (mode == JobMode::kInstant || mode == JobMode::kLinked); }
+  bool Overlays() const { return mode == JobMode::kInstant || mode == JobMode::kLinked; }
 };
 
 struct Manager::RunningJob {
@@ -44,6 +55,8 @@ struct Manager::RunningJob {
   std::atomic<bool> cancel{false};
   // A live clone's source runs on: the job copies the snapshot it took.
   std::atomic<bool> on_snapshot{false};
+  // Set once the clone is defined: from then on it is kept whatever happens.
+  std::atomic<bool> clone_defined{false};
   std::atomic<bool> started{false};
   // Live progress (the database copy is written at most once a second).
   std::atomic<double> percent{0};

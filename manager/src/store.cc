@@ -88,6 +88,14 @@ const char* const kMigrations[] = {
     ALTER TABLE jobs ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN took_snapshot INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // 4: instant and linked clones, whose disks are overlays backed by a
+    // snapshot's points: the snapshot cannot go while one depends on it
+    // (the manager says which; the key refuses it even if it did not).
+    R"sql(
+    ALTER TABLE vms ADD COLUMN backing_snapshot INTEGER REFERENCES snapshots(id);
+    ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'full'
+      CHECK (mode IN ('full', 'instant', 'linked', 'flatten'));
+    )sql",
 };
 
 Consistency ConsistencyOf(const std::string& s) {
@@ -105,6 +113,13 @@ JobState JobStateOf(const std::string& s) {
     if (s == JobStateName(st)) return st;
   }
   return JobState::kFailed;
+}
+
+JobMode JobModeOf(const std::string& s) {
+  for (JobMode m : {JobMode::kFull, JobMode::kInstant, JobMode::kLinked, JobMode::kFlatten}) {
+    if (s == JobModeName(m)) return m;
+  }
+  return JobMode::kFull;  // (the CHECK constraint keeps others out)
 }
 
 // The outputs column: a JSON list of paths (the database is an edge too).
@@ -166,6 +181,7 @@ VmRow ReadVm(const Stmt& s) {
   v.status = VmStatusOf(s.Text(5));
   v.xml = s.Text(6);
   v.created = s.Text(7);
+  v.backing_snapshot = s.Int(8);
   return v;
 }
 
@@ -189,13 +205,14 @@ JobRow ReadJob(const Stmt& s) {
   j.error_kind = s.Text(15);
   j.live = s.Int(16) != 0;
   j.took_snapshot = s.Int(17) != 0;
+  j.mode = JobModeOf(s.Text(18));
   return j;
 }
 
-constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created";
+constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created, backing_snapshot";
 constexpr const char* kJobColumns =
     "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
-    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot";
+    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot, mode";
 
 }  // namespace
 
@@ -208,6 +225,16 @@ const char* JobStateName(JobState s) {
     case JobState::kCancelled: return "cancelled";
   }
   return "failed";
+}
+
+const char* JobModeName(JobMode m) {
+  switch (m) {
+    case JobMode::kFull: return "full";
+    case JobMode::kInstant: return "instant";
+    case JobMode::kLinked: return "linked";
+    case JobMode::kFlatten: return "flatten";
+  }
+  return "full";
 }
 
 const char* ConsistencyName(Consistency c) {
@@ -355,8 +382,10 @@ std::vector<Pool> Store::Pools() {
 Result<int64_t> Store::InsertVm(const VmRow& vm) {
   int64_t id = 0;
   Status st = Write([&]() -> Status {
-    Stmt s(db_, "INSERT INTO vms(uuid, name, namespace, description, status, xml, created) VALUES(?,?,?,?,?,?,?)");
-    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml).Bind(NowUtc());
+    Stmt s(db_, "INSERT INTO vms(uuid, name, namespace, description, status, xml, created, backing_snapshot) "
+                "VALUES(?,?,?,?,?,?,?,?)");
+    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml).Bind(NowUtc())
+        .BindId(vm.backing_snapshot);
     if (s.Step() != SQLITE_DONE) return Error("add VM '" + vm.name + "'");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -367,8 +396,9 @@ Result<int64_t> Store::InsertVm(const VmRow& vm) {
 
 Status Store::UpdateVm(const VmRow& vm) {
   return Write([&]() -> Status {
-    Stmt s(db_, "UPDATE vms SET uuid=?, name=?, namespace=?, description=?, status=?, xml=? WHERE id=?");
-    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml).Bind(vm.id);
+    Stmt s(db_, "UPDATE vms SET uuid=?, name=?, namespace=?, description=?, status=?, xml=?, backing_snapshot=? WHERE id=?");
+    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml)
+        .BindId(vm.backing_snapshot).Bind(vm.id);
     if (s.Step() != SQLITE_DONE) return Error("update VM '" + vm.name + "'");
     return Status::OK();
   });
@@ -438,15 +468,41 @@ std::optional<SnapshotRow> Store::Snapshot(int64_t vm_id, const std::string& nam
   return std::nullopt;
 }
 
+std::optional<SnapshotRow> Store::SnapshotById(int64_t id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Stmt s(db_, "SELECT id, vm_id, name, xml, created, consistency FROM snapshots WHERE id=?");
+  s.Bind(id);
+  if (s.Step() != SQLITE_ROW) return std::nullopt;
+  return SnapshotRow{s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), ConsistencyOf(s.Text(5))};
+}
+
+Status Store::DeleteSnapshot(int64_t id) {
+  return Write([&]() -> Status {
+    Stmt s(db_, "DELETE FROM snapshots WHERE id=?");
+    s.Bind(id);
+    if (s.Step() != SQLITE_DONE) return Error("delete snapshot " + std::to_string(id));
+    return Status::OK();
+  });
+}
+
+std::vector<VmRow> Store::VmsBackedBy(int64_t snapshot_id) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::vector<VmRow> out;
+  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms WHERE backing_snapshot=? ORDER BY id").c_str());
+  s.Bind(snapshot_id);
+  while (s.Step() == SQLITE_ROW) out.push_back(ReadVm(s));
+  return out;
+}
+
 Result<int64_t> Store::InsertJob(const JobRow& job) {
   int64_t id = 0;
   Status st = Write([&]() -> Status {
     Stmt s(db_,
            "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
-           "owner_pid, created, live) VALUES(?,?,?,?,?,?,?,?,?,?)");
+           "owner_pid, created, live, mode) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(std::string(JobStateName(job.state)))
         .Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc())
-        .Bind(int64_t{job.live});
+        .Bind(int64_t{job.live}).Bind(std::string(JobModeName(job.mode)));
     if (s.Step() != SQLITE_DONE) return Error("add job");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();

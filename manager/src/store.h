@@ -41,12 +41,24 @@ struct VmRow {
   VmStatus status = VmStatus::kDefined;
   std::string xml;
   std::string created;
+  // An instant clone until it is flattened, or a linked clone: its disks
+  // are overlays whose backing files are this snapshot's points (0: none,
+  // its disks stand alone).
+  int64_t backing_snapshot = 0;
 };
 
 // A clone job waits (queued) for a copy slot, runs, and ends one way.
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
 const char* JobStateName(JobState s);
 inline bool Active(JobState s) { return s == JobState::kQueued || s == JobState::kRunning; }
+
+// What a job makes. A full clone copies the chain into standalone images
+// first and defines the clone after. An instant clone defines and starts
+// the clone at once on overlays backed by the snapshot's points, then
+// flattens them while it runs. A linked clone stays on such overlays. A
+// flatten job makes an existing linked clone standalone.
+enum class JobMode { kFull, kInstant, kLinked, kFlatten };
+const char* JobModeName(JobMode m);
 
 // What a snapshot's disks hold of the guest's writes.
 enum class Consistency {
@@ -79,6 +91,7 @@ struct JobRow {
   bool source_was_running = false;  // and shut down by the job (it restarts it)
   bool live = false;           // asked to keep a running source running
   bool took_snapshot = false;  // ... and took the live snapshot `snapshot` for it
+  JobMode mode = JobMode::kFull;
   int64_t owner_pid = 0;
   std::string created, finished;
 };
@@ -105,6 +118,10 @@ class Store {
   Result<int64_t> InsertSnapshot(const SnapshotRow& s);
   std::vector<SnapshotRow> Snapshots(int64_t vm_id);
   std::optional<SnapshotRow> Snapshot(int64_t vm_id, const std::string& name);
+  std::optional<SnapshotRow> SnapshotById(int64_t id);
+  Status DeleteSnapshot(int64_t id);
+  // The VMs whose disks are overlays on this snapshot's points.
+  std::vector<VmRow> VmsBackedBy(int64_t snapshot_id);
 
   Result<int64_t> InsertJob(const JobRow& job);
   Status UpdateJob(const JobRow& job);

@@ -24,7 +24,7 @@ struct Action {
 };
 
 struct VmActions {
-  Action start, shutdown, force_off, clone, edit, remove, cancel_clone;
+  Action start, shutdown, force_off, clone, edit, remove, cancel_clone, flatten;
 };
 
 struct VmView {
@@ -40,6 +40,13 @@ struct VmView {
   std::optional<size_t> queue_position;
   std::optional<DomainInfo> info;  // its definition, read
   size_t snapshots = 0;
+  // A linked clone (or an instant clone not yet flattened): the snapshot
+  // its disks are overlays on.
+  struct LinkedTo {
+    int64_t vm = 0;
+    std::string vm_name, snapshot;
+  };
+  std::optional<LinkedTo> linked_to;
   VmActions actions;
 };
 
