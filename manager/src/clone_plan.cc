@@ -202,6 +202,13 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
       return reserved;
     }
     plan.outputs.push_back(dp.output);
+    dp.overlay = dp.output;
+  }
+  if (plan.mode == JobMode::kInstant) {
+    if (Status s = ReserveRebase(fs, plan); !s.ok()) {
+      undo();
+      return s;
+    }
   }
   std::map<std::string, DiskSpec> new_disks;
   for (const DiskPlan& dp : plan.disks) new_disks[dp.target] = {dp.target, dp.output, dp.format == OutputFormat::kRaw ? "raw" : "qcow2"};
@@ -275,6 +282,19 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   return plan;
 }
 
+Status Manager::ReserveRebase(const PoolFs& fs, ClonePlan& plan) {
+  for (DiskPlan& dp : plan.disks) {
+    const std::string stem = dp.overlay.substr(0, dp.overlay.rfind('.'));
+    dp.base = stem + "-base.qcow2";
+    CLONEKIT_RETURN_IF_ERROR(ReserveFile(fs, "disk " + dp.target, &dp.base));
+    plan.outputs.push_back(dp.base);
+    dp.top = stem + "-top.qcow2";
+    CLONEKIT_RETURN_IF_ERROR(ReserveFile(fs, "disk " + dp.target, &dp.top));
+    plan.outputs.push_back(dp.top);
+  }
+  return Status::OK();
+}
+
 Result<JobView> Manager::Flatten(int64_t vm_id) {
   std::lock_guard<std::mutex> plan_lock(plan_mu_);
   std::optional<VmRow> vm = store_->Vm(vm_id);
@@ -311,6 +331,14 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
     Result<std::unique_ptr<Chain>> chain = fs.OpenChain(d.file, dp.source_format, /*headers_only=*/true);
     if (!chain.ok()) return Status::InvalidArgument("disk " + d.target, chain.status().message());
     dp.virtual_size = (*chain)->virtual_size();
+    dp.overlay = d.file;
+    // Running, the chain below the top is what gets collapsed (qemu writes
+    // the top); off, the whole chain, top included.
+    if (!plan.flatten_offline) {
+      if ((*chain)->depth() < 2) return Status::Exists("disk " + d.target, "has no backing file: nothing to flatten");
+      dp.source = (*chain)->layer(1).name();
+      dp.source_format = (*chain)->layer(1).info().format;
+    }
     ChainResolver resolver(**chain);
     CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
       dp.data_bytes += map.data_bytes();
@@ -322,7 +350,19 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
   const auto undo = [&] {
     for (const std::string& f : plan.outputs) unlink(f.c_str());
   };
-  if (plan.flatten_offline) {
+  if (!plan.flatten_offline) {
+    if (Status s = ReserveRebase(fs, plan); !s.ok()) {
+      undo();
+      return s;
+    }
+    // The overlays the switch replaces, if a clone job of this VM's made them.
+    for (const JobRow& j : store_->Jobs()) {
+      if (j.clone_vm != vm_id || j.mode == JobMode::kFlatten) continue;
+      for (const DiskPlan& dp : plan.disks) {
+        if (std::find(j.outputs.begin(), j.outputs.end(), dp.overlay) != j.outputs.end()) plan.replaced.push_back(dp.overlay);
+      }
+    }
+  } else {
     // Each disk's new image is written beside it, then takes its name.
     for (DiskPlan& dp : plan.disks) {
       dp.output = dp.source.substr(0, dp.source.rfind('.')) + "-flat.qcow2";

@@ -1,5 +1,8 @@
 #include "domain_xml.h"
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #include <uuid/uuid.h>
 
 #include <charconv>
@@ -88,6 +91,39 @@ Result<std::string> Rewrite(const std::string& xml, Fn&& fn) {
 }
 
 }  // namespace
+
+Result<std::vector<DiskSpec>> RunningDisks(const std::string& libvirt_xml) {
+  std::unique_ptr<xmlDoc, void (*)(xmlDocPtr)> doc(
+      xmlReadMemory(libvirt_xml.data(), static_cast<int>(libvirt_xml.size()), "live.xml", nullptr,
+                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
+      xmlFreeDoc);
+  xmlNodePtr root = doc ? xmlDocGetRootElement(doc.get()) : nullptr;
+  if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0) {
+    return Status::InvalidArgument("libvirt's live definition", "is not domain XML");
+  }
+  const auto child = [](xmlNodePtr n, const char* name) -> xmlNodePtr {
+    for (xmlNodePtr c = n ? n->children : nullptr; c; c = c->next) {
+      if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0) return c;
+    }
+    return nullptr;
+  };
+  const auto attr = [](xmlNodePtr n, const char* name) {
+    std::string out;
+    if (xmlChar* v = n ? xmlGetProp(n, BAD_CAST name) : nullptr) {
+      out = reinterpret_cast<const char*>(v);
+      xmlFree(v);
+    }
+    return out;
+  };
+  std::vector<DiskSpec> disks;
+  for (xmlNodePtr d = child(child(root, "devices"), "disk"); d; d = d->next) {
+    if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "disk") != 0) continue;
+    if (attr(d, "device") != "disk" || attr(d, "type") != "file") continue;
+    DiskSpec spec{attr(child(d, "target"), "dev"), attr(child(d, "source"), "file"), attr(child(d, "driver"), "type")};
+    if (!spec.target.empty() && !spec.file.empty()) disks.push_back(spec);
+  }
+  return disks;
+}
 
 Result<DomainInfo> ParseDomain(const std::string& xml) {
   Result<Element> parsed = ParseDomainModel(xml);

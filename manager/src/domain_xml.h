@@ -49,6 +49,11 @@ struct DomainInfo {
 
 Result<DomainInfo> ParseDomain(const std::string& xml);
 
+// The file-backed disks of a domain as libvirt runs it (its live XML, which
+// the model would refuse: libvirt adds aliases, addresses, labels): only
+// each disk's target, top file and format are read.
+Result<std::vector<DiskSpec>> RunningDisks(const std::string& libvirt_xml);
+
 // Points the disks named in `disks` (by target) at new files and formats,
 // dropping any <backingStore> (the new image stands alone, or the chain is
 // for libvirt to probe from the image itself).

@@ -50,9 +50,13 @@ class NoHypervisor final : public Hypervisor {
   Status SnapshotDisks(const DomainRef& vm, const std::vector<DiskOverlay>&, bool*) override {
     return Status::InvalidArgument("VM '" + vm.name + "'", "cannot take a live snapshot: no hypervisor is configured");
   }
-  Status StreamDisk(const DomainRef& vm, const std::string&, uint64_t) override {
-    return Status::InvalidArgument("VM '" + vm.name + "'", "cannot stream a running disk: no hypervisor is configured");
+  Status MirrorDisk(const DomainRef& vm, const std::string&, const std::string&) override {
+    return Status::InvalidArgument("VM '" + vm.name + "'", "cannot switch a running disk: no hypervisor is configured");
   }
+  Status PivotDisk(const DomainRef& vm, const std::string&) override {
+    return Status::InvalidArgument("VM '" + vm.name + "'", "cannot switch a running disk: no hypervisor is configured");
+  }
+  Result<std::string> LiveXml(const DomainRef& vm) override { return Status::NotFound("VM '" + vm.name + "' does not run"); }
   Result<DiskJobProgress> DiskJob(const DomainRef&, const std::string&) override { return DiskJobProgress{}; }
   Status AbortDiskJob(const DomainRef&, const std::string&) override { return Status::OK(); }
 };
@@ -187,9 +191,35 @@ class Libvirt final : public Hypervisor {
     return Status::OK();
   }
 
-  Status StreamDisk(const DomainRef& vm, const std::string& target, uint64_t bytes_per_second) override {
-    return WithDomain(vm, "stream", [&](virDomainPtr d) {
-      return virDomainBlockPull(d, target.c_str(), bytes_per_second, VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES);
+  Status MirrorDisk(const DomainRef& vm, const std::string& target, const std::string& file) override {
+    const std::string xml = "<disk type='file'><driver type='qcow2'/><source file='" + XmlAttr(file) + "'/></disk>";
+    // SHALLOW: the top only (its backing is the caller's new base);
+    // REUSE_EXT: the caller's file, made O_EXCL in a pool; TRANSIENT_JOB:
+    // allowed on a persistent domain (the service redefines it after).
+    const unsigned flags = VIR_DOMAIN_BLOCK_COPY_SHALLOW | VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
+    return WithDomain(vm, "block copy", [&](virDomainPtr d) {
+      return virDomainBlockCopy(d, target.c_str(), xml.c_str(), nullptr, 0, flags);
+    });
+  }
+
+  Result<std::string> LiveXml(const DomainRef& vm) override {
+    std::string xml;
+    Status st = WithDomain(vm, "read live definition", [&](virDomainPtr d) {
+      if (virDomainIsActive(d) != 1) return 0;
+      char* text = virDomainGetXMLDesc(d, 0);
+      if (!text) return -1;
+      xml = text;
+      free(text);
+      return 0;
+    });
+    if (!st.ok()) return st;
+    if (xml.empty()) return Status::NotFound("VM '" + vm.name + "' does not run");
+    return xml;
+  }
+
+  Status PivotDisk(const DomainRef& vm, const std::string& target) override {
+    return WithDomain(vm, "pivot", [&](virDomainPtr d) {
+      return virDomainBlockJobAbort(d, target.c_str(), VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT);
     });
   }
 

@@ -82,14 +82,21 @@ class Hypervisor {
   // left for the caller to remove.
   [[nodiscard]] virtual Status SnapshotDisks(const DomainRef& vm, const std::vector<DiskOverlay>& overlays,
                                              bool* quiesced) = 0;
-  // Starts qemu's streaming of the disk's whole backing chain into its top
-  // image while the domain runs (libvirt virDomainBlockPull); when it ends
-  // the top has no backing file. bytes_per_second 0 = unlimited.
-  [[nodiscard]] virtual Status StreamDisk(const DomainRef& vm, const std::string& target, uint64_t bytes_per_second) = 0;
+  // Starts mirroring the disk's top image (only it: the guest's own
+  // writes) into `file`, an image the caller made whose backing chain
+  // reads the same as the top's (libvirt virDomainBlockCopy, shallow, the
+  // file reused, a job not kept across restarts). Once the job has caught
+  // up (DiskJob: done == end) PivotDisk switches the disk to it.
+  [[nodiscard]] virtual Status MirrorDisk(const DomainRef& vm, const std::string& target, const std::string& file) = 0;
+  // The running domain's definition as libvirt runs it (its disks' current
+  // tops); NotFound when it does not run.
+  virtual Result<std::string> LiveXml(const DomainRef& vm) = 0;
+  // Ends a caught-up mirror by switching the running disk to its copy.
+  [[nodiscard]] virtual Status PivotDisk(const DomainRef& vm, const std::string& target) = 0;
   // The disk's block job now; an error only when libvirt cannot say.
   virtual Result<DiskJobProgress> DiskJob(const DomainRef& vm, const std::string& target) = 0;
-  // Stops the disk's block job where it is (never a pivot): a stream
-  // stopped leaves a top that is still backed, and whole.
+  // Stops the disk's block job where it is (never a pivot): the disk stays
+  // on its old top, whole.
   [[nodiscard]] virtual Status AbortDiskJob(const DomainRef& vm, const std::string& target) = 0;
 };
 

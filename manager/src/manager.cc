@@ -88,7 +88,9 @@ void Manager::Recover() {
     // a flatten's scratch copies go.
     std::optional<VmRow> clone = job.clone_vm ? store_->Vm(job.clone_vm) : std::nullopt;
     const bool kept = clone && clone->status == VmStatus::kDefined;
-    if (!kept || job.mode == JobMode::kFlatten) RemoveJobFiles(job.outputs);
+    if (!kept) RemoveJobFiles(job.outputs);
+    if (kept) AdoptSwitchedDisks(*clone, job.outputs);
+    if (kept) RemoveUnused(clone->id, job.outputs);
     if (clone && !kept) {
       // Defined in libvirt just before the crash? It is ours by UUID.
       hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
@@ -110,6 +112,38 @@ void Manager::Recover() {
       }
     }
     if (Status s = store_->UpdateJob(job); !s.ok()) std::fprintf(stderr, "clonekit: recovery: %s\n", s.message().c_str());
+  }
+}
+
+// A VM a job was making standalone while it ran, after the service died:
+// qemu may still be copying (stopped here where it is: the disk stays on
+// its old top), or may have switched a disk the store does not know of
+// yet (adopted, if the new top is one of the job's files).
+void Manager::AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>& outputs) {
+  if (hv_->State(RefOf(vm)) != Power::kRunning) return;
+  Result<DomainInfo> stored = ParseDomain(vm.xml);
+  if (!stored.ok()) return;
+  for (const DiskSpec& d : stored->disks) hv_->AbortDiskJob(RefOf(vm), d.target).IgnoreError();  // none: fine
+  Result<std::string> live = hv_->LiveXml(RefOf(vm));
+  Result<std::vector<DiskSpec>> running = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
+  if (!running.ok()) return;
+  std::map<std::string, DiskSpec> adopt;
+  for (const DiskSpec& d : *running) {
+    for (const DiskSpec& s : stored->disks) {
+      if (s.target == d.target && s.file != d.file &&
+          std::find(outputs.begin(), outputs.end(), d.file) != outputs.end()) {
+        adopt[d.target] = {d.target, d.file, "qcow2"};
+      }
+    }
+  }
+  if (adopt.empty()) return;
+  Result<std::string> xml = SetDisks(vm.xml, adopt);
+  if (!xml.ok()) return;
+  VmRow updated = vm;
+  updated.xml = *xml;
+  if (!store_->UpdateVm(updated).ok()) return;
+  if (Result<std::string> for_libvirt = ForLibvirt(*xml, LibvirtName(vm.ns, vm.name)); for_libvirt.ok()) {
+    hv_->Define(*for_libvirt).IgnoreError();
   }
 }
 

@@ -124,6 +124,7 @@ class Manager {
 
   Manager() = default;
   void Recover();
+  void AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>& outputs);
   PoolFs Fs();
   Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);
   Status CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid);
@@ -154,13 +155,20 @@ class Manager {
   void EndJob(const RunningJob& job, const JobRow& row);
   Status MakeOverlays(const ClonePlan& plan);
   Status DefineClone(const ClonePlan& plan, int64_t backing_snapshot);
-  Status StreamDisks(RunningJob& job, const DomainRef& vm, const std::vector<DiskPlan>& disks, JobRow& row);
+  Status RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row);
+  // Removes those of `candidates` (files jobs made for the VM) that
+  // neither its definition's chains nor, while it runs, libvirt's use.
+  void RemoveUnused(int64_t vm_id, const std::vector<std::string>& candidates);
+  // Reserves the base and top files of each disk for RebaseRunning.
+  Status ReserveRebase(const PoolFs& fs, ClonePlan& plan);
   void Progress(RunningJob& job, JobRow& row, uint64_t done, uint64_t total, std::chrono::steady_clock::time_point* last_write);
-  // Clears the VM's backing snapshot once none of its disks has a backing file.
+  // Clears the VM's backing snapshot once none of its disks' chains reads
+  // a file of the snapshot's chains.
   bool ClearBackingIfStandalone(int64_t vm_id);
   std::string LinkedWhy(const VmRow& clone);
   std::string ClonesBackedBy(int64_t snapshot_id);
-  Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row);
+  // into_base: each disk's chain into its `base`, not its `output`.
+  Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, bool into_base = false);
   // keep_clone: the clone was defined (an instant clone whose flatten
   // failed, a flatten): the job's error says so and nothing is removed.
   void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status, bool keep_clone = false);

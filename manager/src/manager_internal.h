@@ -19,6 +19,11 @@ struct Manager::DiskPlan {
   OutputFormat format = OutputFormat::kQcow2;
   uint64_t data_bytes = 0;  // what the copy will write, about
   uint64_t virtual_size = 0;
+  // A running VM made standalone (an instant clone, a flatten while it
+  // runs): `source`'s chain is collapsed into `base`, a new `top` is made
+  // on it, and the disk, on `overlay` until then, is switched to `top`.
+  // Both reserved (O_EXCL) with the plan.
+  std::string overlay, base, top;
 };
 
 struct Manager::ClonePlan {
@@ -36,6 +41,9 @@ struct Manager::ClonePlan {
   // into a reserved file (output) and renames that over the overlay, so
   // the VM may not start meanwhile.
   bool flatten_offline = false;
+  // Files of the VM's that a flatten replaces, made by the clone job that
+  // made the VM: removed once nothing uses them.
+  std::vector<std::string> replaced;
 
   // A clone of the current state reads the disks the source writes: it is
   // shut down for the copy (or, live, instant and linked, snapshotted). A

@@ -23,6 +23,10 @@ until_true() {  # until_true SECONDS CMD...: CMD succeeds within SECONDS
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 power() { ck vm show "$1" | jq_ "d['power']"; }
 status() { ck vm show "$1" | jq_ "d['status']"; }
+# disk_file VM TARGET: the file the VM's definition names for the disk.
+disk_file() { ck vm show "$1" | jq_ "[x['file'] for x in d['disks'] if x['target'] == '$2'][0]"; }
+# chain_names FILE: the base names of the files in FILE's chain, top first.
+chain_names() { qemu-img info -U --backing-chain --output=json "$1" | jq_ "' '.join(i['filename'].split('/')[-1] for i in d)"; }
 # qemu_pid VM: the pid of the VM's qemu process ("" when it does not run).
 qemu_pid() { cat "/run/libvirt/qemu/$1.pid" 2>/dev/null || true; }
 # setup_vm SIZE: pool "main", and a VM defined on it ($vm; its clone is
