@@ -239,15 +239,21 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
                                                       switched.message());
     }
     // The running disk reads top -> base now: so does the definition.
-    std::optional<VmRow> row_vm = store_->Vm(vm_id);
-    if (!row_vm) return Status::NotFound("the VM's entry is gone");
-    Result<std::string> xml = SetDisks(row_vm->xml, {{dp.target, {dp.target, dp.top, "qcow2"}}});
-    if (!xml.ok()) return xml.status();
-    row_vm->xml = *xml;
-    CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(*row_vm));
-    Result<std::string> for_libvirt = ForLibvirt(*xml, LibvirtName(row_vm->ns, row_vm->name));
-    if (for_libvirt.ok()) hv_->Define(*for_libvirt).IgnoreError();  // the next start redefines it anyway
+    CLONEKIT_RETURN_IF_ERROR(SwitchDefinition(vm_id, {{dp.target, {dp.target, dp.top, "qcow2"}}}));
   }
+  return Status::OK();
+}
+
+// Points the VM's disks (by target) at new files, in the store and libvirt.
+Status Manager::SwitchDefinition(int64_t vm_id, const std::map<std::string, DiskSpec>& disks) {
+  std::optional<VmRow> vm = store_->Vm(vm_id);
+  if (!vm) return Status::NotFound("the VM's entry is gone");
+  Result<std::string> xml = SetDisks(vm->xml, disks);
+  if (!xml.ok()) return xml.status();
+  vm->xml = *xml;
+  CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(*vm));
+  Result<std::string> for_libvirt = ForLibvirt(*xml, LibvirtName(vm->ns, vm->name));
+  if (for_libvirt.ok()) hv_->Define(*for_libvirt).IgnoreError();  // the next start redefines it anyway
   return Status::OK();
 }
 
@@ -257,11 +263,14 @@ void Manager::RemoveUnused(int64_t vm_id, const std::vector<std::string>& candid
   Result<DomainInfo> info = ParseDomain(vm->xml);
   if (!info.ok()) return;
   std::vector<DiskSpec> disks = info->disks;
-  if (hv_->State(RefOf(*vm)) == Power::kRunning) {
-    Result<std::string> live = hv_->LiveXml(RefOf(*vm));
-    Result<std::vector<DiskSpec>> running = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
-    if (!running.ok()) return;  // cannot tell what qemu uses: remove nothing
-    disks.insert(disks.end(), running->begin(), running->end());
+  // And what libvirt runs now and would start next time (its definition
+  // may lag the store's if a redefinition failed).
+  for (const bool live : {true, false}) {
+    if (!hv_->available() || (live && hv_->State(RefOf(*vm)) != Power::kRunning)) continue;
+    Result<std::string> xml = hv_->DomainXml(RefOf(*vm), live);
+    Result<std::vector<DiskSpec>> more = xml.ok() ? RunningDisks(*xml) : Result<std::vector<DiskSpec>>(xml.status());
+    if (!more.ok()) return;  // cannot tell what libvirt uses: remove nothing
+    disks.insert(disks.end(), more->begin(), more->end());
   }
   const std::optional<std::set<std::string>> used = ChainFiles(Fs(), disks);
   if (!used) return;  // cannot tell: remove nothing
@@ -496,9 +505,9 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
 }
 
-// A linked clone made standalone: streamed by qemu while it runs, or (off)
-// each overlay's chain collapsed into the reserved file, which then takes
-// the overlay's name (rename: the VM sees the old image or the new, whole).
+// A linked clone made standalone: collapsed and switched while it runs
+// (RebaseRunning), or, off, each overlay's whole chain collapsed into the
+// reserved file beside it, which the definition then names.
 void Manager::RunFlatten(std::shared_ptr<RunningJob> job) {
   const ClonePlan& plan = job->plan;
   JobRow row = RunningRow(job->id);
@@ -512,10 +521,9 @@ void Manager::RunFlatten(std::shared_ptr<RunningJob> job) {
     status = RebaseRunning(*job, plan.source_id, row);
   } else if (status.ok()) {
     status = CopyDisks(*job, plan, row);
-    for (const DiskPlan& dp : plan.disks) {
-      if (!status.ok()) break;
-      if (rename(dp.output.c_str(), dp.source.c_str()) != 0) status = Status::FromErrno(dp.source, "cannot replace", errno);
-    }
+    std::map<std::string, DiskSpec> flat;
+    for (const DiskPlan& dp : plan.disks) flat[dp.target] = {dp.target, dp.output, "qcow2"};
+    if (status.ok()) status = SwitchDefinition(plan.source_id, flat);
   }
   if (status.ok() && !ClearBackingIfStandalone(plan.source_id)) {
     status = Status::IOError("VM '" + plan.source.name + "'", "a disk still reads the snapshot after the flatten");

@@ -355,15 +355,9 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
       undo();
       return s;
     }
-    // The overlays the switch replaces, if a clone job of this VM's made them.
-    for (const JobRow& j : store_->Jobs()) {
-      if (j.clone_vm != vm_id || j.mode == JobMode::kFlatten) continue;
-      for (const DiskPlan& dp : plan.disks) {
-        if (std::find(j.outputs.begin(), j.outputs.end(), dp.overlay) != j.outputs.end()) plan.replaced.push_back(dp.overlay);
-      }
-    }
   } else {
-    // Each disk's new image is written beside it, then takes its name.
+    // Each disk's new image is written beside it; the definition then
+    // names it (never written over a file: the overlay goes only if ours).
     for (DiskPlan& dp : plan.disks) {
       dp.output = dp.source.substr(0, dp.source.rfind('.')) + "-flat.qcow2";
       if (Status reserved = ReserveFile(fs, "disk " + dp.target, &dp.output); !reserved.ok()) {
@@ -371,6 +365,14 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
         return reserved;
       }
       plan.outputs.push_back(dp.output);
+    }
+  }
+  // The overlays the flatten replaces, removed once unused if a clone job
+  // of this VM's made them (a definition edited since may name any file).
+  for (const JobRow& j : store_->Jobs()) {
+    if (j.clone_vm != vm_id || j.mode == JobMode::kFlatten) continue;
+    for (const DiskPlan& dp : plan.disks) {
+      if (std::find(j.outputs.begin(), j.outputs.end(), dp.overlay) != j.outputs.end()) plan.replaced.push_back(dp.overlay);
     }
   }
   JobRow job;

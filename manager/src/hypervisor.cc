@@ -56,7 +56,7 @@ class NoHypervisor final : public Hypervisor {
   Status PivotDisk(const DomainRef& vm, const std::string&) override {
     return Status::InvalidArgument("VM '" + vm.name + "'", "cannot switch a running disk: no hypervisor is configured");
   }
-  Result<std::string> LiveXml(const DomainRef& vm) override { return Status::NotFound("VM '" + vm.name + "' does not run"); }
+  Result<std::string> DomainXml(const DomainRef& vm, bool) override { return Status::NotFound("VM '" + vm.name + "': no hypervisor"); }
   Result<DiskJobProgress> DiskJob(const DomainRef&, const std::string&) override { return DiskJobProgress{}; }
   Status AbortDiskJob(const DomainRef&, const std::string&) override { return Status::OK(); }
 };
@@ -202,11 +202,11 @@ class Libvirt final : public Hypervisor {
     });
   }
 
-  Result<std::string> LiveXml(const DomainRef& vm) override {
+  Result<std::string> DomainXml(const DomainRef& vm, bool live) override {
     std::string xml;
-    Status st = WithDomain(vm, "read live definition", [&](virDomainPtr d) {
-      if (virDomainIsActive(d) != 1) return 0;
-      char* text = virDomainGetXMLDesc(d, 0);
+    Status st = WithDomain(vm, "read definition", [&](virDomainPtr d) {
+      if (live && virDomainIsActive(d) != 1) return 0;
+      char* text = virDomainGetXMLDesc(d, live ? 0 : VIR_DOMAIN_XML_INACTIVE);
       if (!text) return -1;
       xml = text;
       free(text);

@@ -88,9 +88,9 @@ class Hypervisor {
   // file reused, a job not kept across restarts). Once the job has caught
   // up (DiskJob: done == end) PivotDisk switches the disk to it.
   [[nodiscard]] virtual Status MirrorDisk(const DomainRef& vm, const std::string& target, const std::string& file) = 0;
-  // The running domain's definition as libvirt runs it (its disks' current
-  // tops); NotFound when it does not run.
-  virtual Result<std::string> LiveXml(const DomainRef& vm) = 0;
+  // The domain's definition as libvirt runs it (live: its disks' current
+  // tops; NotFound when it does not run) or keeps it for the next start.
+  virtual Result<std::string> DomainXml(const DomainRef& vm, bool live) = 0;
   // Ends a caught-up mirror by switching the running disk to its copy.
   [[nodiscard]] virtual Status PivotDisk(const DomainRef& vm, const std::string& target) = 0;
   // The disk's block job now; an error only when libvirt cannot say.

@@ -124,7 +124,7 @@ void Manager::AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>
   Result<DomainInfo> stored = ParseDomain(vm.xml);
   if (!stored.ok()) return;
   for (const DiskSpec& d : stored->disks) hv_->AbortDiskJob(RefOf(vm), d.target).IgnoreError();  // none: fine
-  Result<std::string> live = hv_->LiveXml(RefOf(vm));
+  Result<std::string> live = hv_->DomainXml(RefOf(vm), /*live=*/true);
   Result<std::vector<DiskSpec>> running = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
   if (!running.ok()) return;
   std::map<std::string, DiskSpec> adopt;
@@ -136,15 +136,7 @@ void Manager::AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>
       }
     }
   }
-  if (adopt.empty()) return;
-  Result<std::string> xml = SetDisks(vm.xml, adopt);
-  if (!xml.ok()) return;
-  VmRow updated = vm;
-  updated.xml = *xml;
-  if (!store_->UpdateVm(updated).ok()) return;
-  if (Result<std::string> for_libvirt = ForLibvirt(*xml, LibvirtName(vm.ns, vm.name)); for_libvirt.ok()) {
-    hv_->Define(*for_libvirt).IgnoreError();
-  }
+  if (!adopt.empty()) SwitchDefinition(vm.id, adopt).IgnoreError();  // best effort: the job's error says it was interrupted
 }
 
 void Manager::Emit(const std::string& kind, json data) { events_.Emit(kind, std::move(data)); }
@@ -277,7 +269,9 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
                             : running            ? "Shut it down first"
                                                  : nullptr);
   v.actions.cancel_clone = action(cloning ? nullptr : "No clone of it is being made");
-  if (cloning) {
+  // A clone being made, or a linked clone being made standalone (an
+  // instant clone's copy, a flatten): its job and progress.
+  if (cloning || vm.backing_snapshot) {
     for (const JobRow& job : store_->Jobs()) {
       if (job.clone_vm == vm.id && Active(job.state)) {
         const JobView jv = ViewOf(job);

@@ -156,8 +156,10 @@ class Manager {
   Status MakeOverlays(const ClonePlan& plan);
   Status DefineClone(const ClonePlan& plan, int64_t backing_snapshot);
   Status RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row);
+  Status SwitchDefinition(int64_t vm_id, const std::map<std::string, DiskSpec>& disks);
   // Removes those of `candidates` (files jobs made for the VM) that
-  // neither its definition's chains nor, while it runs, libvirt's use.
+  // neither its definition's chains nor libvirt's (running, and for the
+  // next start) use.
   void RemoveUnused(int64_t vm_id, const std::vector<std::string>& candidates);
   // Reserves the base and top files of each disk for RebaseRunning.
   Status ReserveRebase(const PoolFs& fs, ClonePlan& plan);

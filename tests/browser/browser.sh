@@ -104,6 +104,7 @@ if start_libvirtd; then
   domain "$vm_b" qemu 64 "$WORK/poolb/$vm_b.qcow2" > vmb.xml
   cleanup_fns+=("virsh -c qemu:///system destroy $vm_b >/dev/null 2>&1; virsh -c qemu:///system undefine $vm_b >/dev/null 2>&1")
   cleanup_fns+=("virsh -c qemu:///system undefine $vm_b-clone >/dev/null 2>&1")
+  cleanup_fns+=("virsh -c qemu:///system destroy $vm_b-instant >/dev/null 2>&1; virsh -c qemu:///system undefine $vm_b-instant >/dev/null 2>&1")
   CLONEKIT_SOCKET=$WORK/b.sock ck vm define vmb.xml >/dev/null
   CLONEKIT_SOCKET=$WORK/b.sock ck vm start "$vm_b" >/dev/null && URL_B=http://127.0.0.1:$PORT_B/
 fi

@@ -324,6 +324,37 @@ await check('running source, snapshot clone: done, its disk is r1 as qemu reads 
   return (await statusOf('web-run')) === 'Running';
 });
 
+// 7c. A linked clone from the modal: nothing copied, the row says what it is
+// linked to, and "Make standalone" flattens it (off: clonekit's collapse).
+if (!(await page.locator('tr[data-snapshot="r1"]').isVisible())) await row('web-run').locator('td.pf-v6-c-table__toggle button').click();
+await page.locator('tr[data-snapshot="r1"]').getByRole('button', { name: 'Clone' }).click();
+dialog = page.getByRole('dialog');
+await dialog.locator('#clone-name').waitFor();
+const linkedName = 'web-run-linked';
+await dialog.locator('#clone-name').fill(linkedName);
+await dialog.locator('#clone-mode-linked').check();
+await check('linked choice: each disk\'s format is qcow2 and cannot be changed', async () =>
+  (await dialog.locator('select[aria-label^="Format for"]').evaluateAll((ss) => ss.every((x) => x.disabled && x.value === 'qcow2'))));
+await dialog.locator('#clone-start').uncheck();
+await cloneButton().click();
+await check('linked clone: its row says "Linked to web-run / r1"', async () =>
+  until('linked', async () => (await row(linkedName).locator('.ck-linked').innerText()).includes('Linked to web-run / r1')));
+await check('linked clone: its vda is an overlay on r1\'s point (qemu-img info --backing-chain)', async () => {
+  const [vda] = (await vmByName(URL_A, linkedName)).disks.map((d) => d.file);
+  const chain = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', vda]).toString());
+  return chain.length >= 2 && chain[1].filename === `${POOL}/web-run.qcow2`;
+});
+await row(linkedName).getByRole('button', { name: 'Kebab toggle' }).click();
+await page.getByRole('menuitem').filter({ hasText: 'Make standalone' }).click();
+await check('Make standalone: the label goes, its vda stands alone and reads as r1', async () => {
+  await until('standalone', async () => (await row(linkedName).locator('.ck-linked').count()) === 0 &&
+    (await vmByName(URL_A, linkedName)).linked_to === null, 30000);
+  const [vda] = (await vmByName(URL_A, linkedName)).disks.map((d) => d.file);
+  const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', vda]).toString());
+  execFileSync('qemu-img', ['compare', '-q', vda, `${POOL}/web-run.qcow2`]);
+  return chain.length === 1;
+});
+
 // 8. Keyboard: the kebab and the modal work without a mouse.
 await row('web-html').getByRole('button', { name: 'Kebab toggle' }).focus();
 await page.keyboard.press('Enter');
@@ -391,6 +422,42 @@ if (URL_B) {
     await until('ready', async () => pb.locator('.pf-v6-c-alert').filter({ hasText: `${VM_B}-clone is ready` }).isVisible(), 30000);
     execFileSync('virsh', ['-c', 'qemu:///system', 'dominfo', `${VM_B}-clone`], { stdio: 'ignore' });
     return until('listed Off', async () => (await pb.locator(`tr[data-vm="${VM_B}-clone"] .ck-status`).innerText()).trim() === 'Off');
+  });
+}
+
+// 10b. An instant clone of the running qemu source from the modal: start is
+// forced on, no shutdown warning (a snapshot is taken instead), the clone
+// runs at once and ends standalone, on files of its own.
+if (URL_B) {
+  const pb = await context.newPage();
+  await pb.goto(`${URL_B}#token=${TOKEN_B}`);
+  const rb = pb.locator(`tr[data-vm="${VM_B}"]`);
+  await rb.waitFor();
+  await rb.getByRole('button', { name: 'Kebab toggle' }).click();
+  await pb.getByRole('menuitem').filter({ hasText: /^Run$/ }).click();
+  await until('running', async () => (await rb.locator('.ck-status').innerText()).trim() === 'Running');
+  await rb.getByRole('button', { name: 'Kebab toggle' }).click();
+  await pb.getByRole('menuitem').filter({ hasText: /^Clone$/ }).click();
+  await pb.locator('#clone-name').waitFor();
+  await until('defaults', () => pb.locator('.ck-running-warning').isVisible());
+  await pb.locator('#clone-name').fill(`${VM_B}-instant`);
+  await pb.locator('#clone-mode-instant').check();
+  await check('instant choice: start is on and fixed, no shutdown warning, it says the source keeps running', async () =>
+    (await pb.locator('#clone-start').isChecked()) && (await pb.locator('#clone-start').isDisabled()) &&
+    (await pb.locator('.ck-running-warning').count()) === 0 && (await pb.locator('.ck-keeps-running').isVisible()));
+  await pb.getByRole('button', { name: 'Clone Virtual Machine' }).click();
+  const ri = pb.locator(`tr[data-vm="${VM_B}-instant"]`);
+  await check('instant clone: it runs, ends standalone, its chains in its pool only, the source still runs', async () => {
+    await until('standalone', async () => {
+      const v = (await apiGet(URL_B, '/vms')).find((x) => x.name === `${VM_B}-instant`);
+      return v && v.power === 'running' && v.linked_to === null && (await ri.locator('.ck-linked').count()) === 0;
+    }, 60000);
+    const v = (await apiGet(URL_B, '/vms')).find((x) => x.name === `${VM_B}-instant`);
+    for (const d of v.disks) {
+      const chain = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', d.file]).toString());
+      if (!chain.every((i) => i.filename.split('/').pop().startsWith(`${VM_B}-instant-`))) return false;
+    }
+    return (await rb.locator('.ck-status').innerText()).trim() === 'Running';
   });
 }
 

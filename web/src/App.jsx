@@ -71,6 +71,8 @@ export default function App() {
       item('force_off', 'Force off', () => act(`Cannot power off ${vm.name}`, () => api.stop(vm.id, true))),
       item('clone', 'Clone', () => setClone({ vm })),
       item('edit', 'Edit', () => setEdit(vm)),
+      // A linked clone made standalone (its disks stop reading the snapshot).
+      ...(vm.linked_to ? [item('flatten', 'Make standalone', () => act(`Cannot make ${vm.name} standalone`, () => api.flatten(vm.id)))] : []),
       { isSeparator: true },
       item('delete', 'Delete', () => setRemoving(vm), { isDanger: true }),
     ];

@@ -5,7 +5,7 @@ import React, { useEffect, useState } from 'react';
 import {
   Alert, Button, Checkbox, DescriptionList, DescriptionListDescription, DescriptionListGroup,
   DescriptionListTerm, Form, FormGroup, FormHelperText, FormSelect, FormSelectOption, HelperText,
-  HelperTextItem, Modal, ModalBody, ModalFooter, ModalHeader, ModalVariant, Spinner, TextArea, TextInput,
+  HelperTextItem, Modal, ModalBody, ModalFooter, ModalHeader, ModalVariant, Radio, Spinner, TextArea, TextInput,
 } from '@patternfly/react-core';
 import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { api } from './api.js';
@@ -19,6 +19,10 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
   const [namespace, setNamespace] = useState('');
   const [start, setStart] = useState(true);
   const [live, setLive] = useState(false);
+  // How the disks are made: 'full' copies, 'instant' (runs at once, copied
+  // while it runs) or 'linked' (stays on the snapshot's files).
+  const [mode, setMode] = useState('full');
+  const overlays = mode !== 'full';
   const [disks, setDisks] = useState([]);
   const [submitError, setSubmitError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -44,10 +48,12 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
     if (problem || busy) return;
     setBusy(true);
     setSubmitError(null);
-    const body = { name, namespace, description, start, disks: {} };
-    if (live) body.live = true;
+    const body = { name, namespace, description, start: mode === 'instant' || start, disks: {} };
+    if (live && !overlays) body.live = true;
+    if (mode !== 'full') body[mode] = true;
     if (snapshot) body.snapshot = snapshot;
-    for (const d of disks) body.disks[d.target] = { pool: d.pool, format: d.format };
+    // An overlay is qcow2: its format is not asked.
+    for (const d of disks) body.disks[d.target] = overlays ? { pool: d.pool } : { pool: d.pool, format: d.format };
     try {
       const job = await api.clone(vm.id, body);
       onStarted(job, name);
@@ -67,12 +73,12 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
         {!defaults && !loadError && <Spinner size="lg" aria-label="Loading" />}
         {defaults && (
           <>
-            {defaults.source_stops && !live && (
+            {defaults.source_stops && !live && !overlays && (
               <Alert variant="warning" isInline title={`${vm.name} is still running`} className="ck-running-warning">
                 It will be shut down before cloning and started again once the clone is done.
               </Alert>
             )}
-            {defaults.source_stops && (
+            {defaults.source_stops && !overlays && (
               <Checkbox id="clone-live" isChecked={live} onChange={(_, v) => setLive(v)}
                 label="Keep it running (clone from a live snapshot taken now)"
                 description="The snapshot stays listed on the source." />
@@ -80,6 +86,11 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
             {defaults.source_running && !defaults.source_stops && (
               <Alert variant="info" isInline title={`${vm.name} keeps running`} className="ck-keeps-running">
                 A clone from a snapshot reads only the snapshot's read-only files.
+              </Alert>
+            )}
+            {defaults.source_stops && overlays && (
+              <Alert variant="info" isInline title={`${vm.name} keeps running`} className="ck-keeps-running">
+                A snapshot is taken now for the clone to start from; it stays listed on the source.
               </Alert>
             )}
             {submitError && <Alert variant="danger" isInline title="The clone did not start">{submitError}</Alert>}
@@ -108,8 +119,19 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                   </HelperText></FormHelperText>
                 )}
               </FormGroup>
-              <Checkbox id="clone-start" label="Start virtual machine after cloning" isChecked={start}
-                onChange={(_, v) => setStart(v)} />
+              <FormGroup label="Disks are" fieldId="clone-mode" role="radiogroup" isStack>
+                <Radio id="clone-mode-full" name="clone-mode" isChecked={mode === 'full'} onChange={() => setMode('full')}
+                  label="Copied, then the clone is defined"
+                  description="Standalone images in the chosen pools and formats." />
+                <Radio id="clone-mode-instant" name="clone-mode" isChecked={mode === 'instant'} onChange={() => setMode('instant')}
+                  label="Instant: start now, copy in the background"
+                  description="It runs at once on overlays of the snapshot and ends standalone (qcow2); cancel the copy and it stays linked." />
+                <Radio id="clone-mode-linked" name="clone-mode" isChecked={mode === 'linked'} onChange={() => setMode('linked')}
+                  label="Linked: share the snapshot's files"
+                  description="Nothing is copied; the snapshot cannot be deleted while the clone needs it. Make it standalone later." />
+              </FormGroup>
+              <Checkbox id="clone-start" label="Start virtual machine after cloning" isChecked={mode === 'instant' || start}
+                isDisabled={mode === 'instant'} onChange={(_, v) => setStart(v)} />
               <FormGroup label="Disks" fieldId="clone-disks" role="group">
                 <Table aria-label="Target storage per disk" variant="compact" id="clone-disks">
                   <Thead><Tr><Th>Disk</Th><Th>Source</Th><Th>Storage pool</Th><Th>Format</Th></Tr></Thead>
@@ -126,8 +148,8 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                           </FormSelect>
                         </Td>
                         <Td dataLabel="Format">
-                          <FormSelect value={d.format} aria-label={`Format for ${d.target}`}
-                            onChange={(_, v) => setDisk(d.target, 'format', v)}>
+                          <FormSelect value={overlays ? 'qcow2' : d.format} aria-label={`Format for ${d.target}`}
+                            isDisabled={overlays} onChange={(_, v) => setDisk(d.target, 'format', v)}>
                             <FormSelectOption value="qcow2" label="qcow2" />
                             <FormSelectOption value="raw" label="raw" />
                           </FormSelect>

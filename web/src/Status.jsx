@@ -16,6 +16,13 @@ export function Status({ vm }) {
   if (vm.status === 'locked') {
     return <Label icon={<LockIcon />} className="ck-status">Locked</Label>;
   }
-  return <span className="ck-status">{statusLabel(vm.status)}</span>;
+  // A linked clone reads its source's snapshot until it is made standalone
+  // (an instant clone's background copy, or a flatten: its progress).
+  const linked = vm.linked_to && (
+    <Label isCompact className="ck-linked" title={`Its disks read snapshot ${vm.linked_to.snapshot} of ${vm.linked_to.vm_name}`}>
+      {vm.job ? `Copying ${Math.floor(vm.percent || 0)}%` : `Linked to ${vm.linked_to.vm_name} / ${vm.linked_to.snapshot}`}
+    </Label>
+  );
+  return <span className="ck-status">{statusLabel(vm.status)}{linked && <> {linked}</>}</span>;
 }
 

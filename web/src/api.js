@@ -64,6 +64,7 @@ export const api = {
   stop: (id, force = false) => request('POST', `/vms/${id}/stop`, { force }),
   update: (id, body) => request('PUT', `/vms/${id}`, body),
   remove: (id) => request('DELETE', `/vms/${id}`),
+  flatten: (id) => request('POST', `/vms/${id}/flatten`),
 };
 
 // Follows the change feed (server-sent events) for as long as the page
