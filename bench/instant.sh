@@ -58,9 +58,10 @@ for r in $(seq "$runs"); do
   rm -f "$work/flat.qcow2" "$work/top2.qcow2"
   cold; t=$(now)
   "$CLONEKIT" collapse -O qcow2 "$top" "$work/flat.qcow2"
+  c=$(secs "$t"); t2=$(now)
   qemu-img create -q -f qcow2 -b "$work/flat.qcow2" -F qcow2 "$work/top2.qcow2"
   $V blockcopy ck-bench-collapse vda "$work/top2.qcow2" --shallow --reuse-external --wait --pivot --transient-job >/dev/null
-  echo "collapse run $r: $(secs "$t") s"
+  echo "collapse run $r: $(secs "$t") s (collapse $c s, new top + block copy + pivot $(secs "$t2") s)"
   gone ck-bench-collapse
 
   rm -f "$work/convert.qcow2"

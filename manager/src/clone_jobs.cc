@@ -36,6 +36,19 @@ std::optional<std::set<std::string>> ChainFiles(const PoolFs& fs, const std::str
   return ChainFiles(fs, info->disks);
 }
 
+// Every file a definition uses: its disks' chains and its other host
+// paths (NVRAM, loader, kernel...), resolved; nullopt when unreadable.
+std::optional<std::set<std::string>> UsedFiles(const PoolFs& fs, const std::string& xml) {
+  Result<DomainInfo> info = ParseDomain(xml);
+  if (!info.ok()) return std::nullopt;
+  std::optional<std::set<std::string>> files = ChainFiles(fs, info->disks);
+  if (!files) return std::nullopt;
+  for (const auto& [path, what] : info->host_paths) {
+    if (std::string real = RealPath(path); !real.empty()) files->insert(real);
+  }
+  return files;
+}
+
 }  // namespace
 
 Result<JobView> Manager::StartClone(const CloneRequest& request) {
@@ -216,6 +229,8 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
   const DomainRef vm = plan.clone;
   for (const DiskPlan& dp : plan.disks) {
     if (job.cancel) return Status::Cancelled("cancelled");
+    row.switching = dp.target + "=" + dp.top;
+    CLONEKIT_RETURN_IF_ERROR(store_->UpdateJob(row));
     CLONEKIT_RETURN_IF_ERROR(hv_->MirrorDisk(vm, dp.target, dp.top));
     Status switched = Status::IOError("disk " + dp.target, "the mirror did not catch up");
     for (int pivots = 0;;) {
@@ -231,6 +246,7 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
       // Caught up; the guest may write again before the pivot: qemu then
       // refuses it for now, and the next round tries again.
       switched = hv_->PivotDisk(vm, dp.target);
+      if (!switched.ok() && RunsOn(vm, dp.target, dp.top)) switched = Status::OK();  // it did, whatever it said
       if (switched.ok() || ++pivots >= 100) break;
     }
     if (!switched.ok()) {
@@ -240,6 +256,36 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
     }
     // The running disk reads top -> base now: so does the definition.
     CLONEKIT_RETURN_IF_ERROR(SwitchDefinition(vm_id, {{dp.target, {dp.target, dp.top, "qcow2"}}}));
+    row.switching.clear();
+    store_->UpdateJob(row).IgnoreError();  // (the definition is the record now)
+  }
+  return Status::OK();
+}
+
+// Whether the running domain's disk `target` is on `file` now.
+bool Manager::RunsOn(const DomainRef& vm, const std::string& target, const std::string& file) {
+  Result<std::string> live = hv_->DomainXml(vm, /*live=*/true);
+  Result<std::vector<DiskSpec>> disks = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
+  if (!disks.ok()) return false;
+  for (const DiskSpec& d : *disks) {
+    if (d.target == target) return RealPath(d.file) == RealPath(file);
+  }
+  return false;
+}
+
+// A clone of the current state copies (or, instant or linked, overlays)
+// the points of the snapshot its job took: each disk's source is the
+// snapshot's file for that disk.
+Status Manager::SourcesFromSnapshot(RunningJob& job, const std::string& snapshot) {
+  std::optional<SnapshotRow> snap = store_->Snapshot(job.plan.source_id, snapshot);
+  if (!snap) return Status::NotFound("the snapshot '" + snapshot + "' the job took is gone");
+  Result<DomainInfo> info = ParseDomain(snap->xml);
+  if (!info.ok()) return info.status();
+  for (DiskPlan& dp : job.plan.disks) {
+    const auto it = std::find_if(info->disks.begin(), info->disks.end(), [&](const DiskSpec& d) { return d.target == dp.target; });
+    if (it == info->disks.end()) return Status::NotFound("disk " + dp.target + " is not in the snapshot the job took");
+    dp.source = it->file;
+    dp.source_format = FormatOf(it->format);
   }
   return Status::OK();
 }
@@ -258,25 +304,32 @@ Status Manager::SwitchDefinition(int64_t vm_id, const std::map<std::string, Disk
 }
 
 void Manager::RemoveUnused(int64_t vm_id, const std::vector<std::string>& candidates) {
-  std::optional<VmRow> vm = store_->Vm(vm_id);
-  if (!vm) return;
-  Result<DomainInfo> info = ParseDomain(vm->xml);
-  if (!info.ok()) return;
-  std::vector<DiskSpec> disks = info->disks;
+  const PoolFs fs = Fs();
+  std::set<std::string> used;
+  const auto use = [&](const std::optional<std::set<std::string>>& files) {
+    if (files) used.insert(files->begin(), files->end());
+    return files.has_value();
+  };
+  // Every definition and snapshot in the store: a file may have become
+  // another's backing (a snapshot point, a linked clone's) meanwhile.
+  for (const VmRow& vm : store_->Vms()) {
+    if (!use(UsedFiles(fs, vm.xml))) return;  // cannot tell: remove nothing
+    for (const SnapshotRow& snap : store_->Snapshots(vm.id)) {
+      if (!use(UsedFiles(fs, snap.xml))) return;
+    }
+  }
   // And what libvirt runs now and would start next time (its definition
   // may lag the store's if a redefinition failed).
+  std::optional<VmRow> vm = store_->Vm(vm_id);
   for (const bool live : {true, false}) {
-    if (!hv_->available() || (live && hv_->State(RefOf(*vm)) != Power::kRunning)) continue;
+    if (!vm || !hv_->available() || (live && hv_->State(RefOf(*vm)) != Power::kRunning)) continue;
     Result<std::string> xml = hv_->DomainXml(RefOf(*vm), live);
-    Result<std::vector<DiskSpec>> more = xml.ok() ? RunningDisks(*xml) : Result<std::vector<DiskSpec>>(xml.status());
-    if (!more.ok()) return;  // cannot tell what libvirt uses: remove nothing
-    disks.insert(disks.end(), more->begin(), more->end());
+    Result<std::vector<DiskSpec>> disks = xml.ok() ? RunningDisks(*xml) : Result<std::vector<DiskSpec>>(xml.status());
+    if (!disks.ok() || !use(ChainFiles(fs, *disks))) return;
   }
-  const std::optional<std::set<std::string>> used = ChainFiles(Fs(), disks);
-  if (!used) return;  // cannot tell: remove nothing
   for (const std::string& f : candidates) {
     const std::string real = RealPath(f);
-    if (!real.empty() && used->count(real)) continue;
+    if (!real.empty() && used.count(real)) continue;
     RemoveTemporaries(f);
     unlink(f.c_str());
   }
@@ -448,6 +501,11 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     if (status.ok()) {
       row.snapshot = snapshot;
       row.took_snapshot = true;
+      // Its points are the tops at this instant, which a snapshot taken
+      // since the plan may have moved: read them from the snapshot itself.
+      status = SourcesFromSnapshot(*job, snapshot);
+    }
+    if (status.ok()) {
       job->on_snapshot = true;
       Emit("vm", {{"id", plan.source_id}, {"change", "unlocked"}});
     }
@@ -475,7 +533,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
   if (status.ok()) status = DefineClone(plan, backing);
   job->clone_defined = status.ok() && plan.Overlays();
-  if (status.ok() && plan.Overlays() && plan.start) {
+  if (status.ok() && plan.Overlays() && plan.start && hv_->available()) {
     // An instant clone runs from here on; what follows only flattens it.
     if (Status started = hv_->Start(plan.clone); !started.ok()) {
       status = Status::IOError("VM '" + plan.clone.name + "'", "was created but did not start: " + started.message());
@@ -521,6 +579,9 @@ void Manager::RunFlatten(std::shared_ptr<RunningJob> job) {
     status = RebaseRunning(*job, plan.source_id, row);
   } else if (status.ok()) {
     status = CopyDisks(*job, plan, row);
+    if (status.ok() && hv_->State(plan.source) == Power::kRunning) {
+      status = Status::Locked("VM '" + plan.source.name + "'", "was started during its flatten; flatten again");
+    }
     std::map<std::string, DiskSpec> flat;
     for (const DiskPlan& dp : plan.disks) flat[dp.target] = {dp.target, dp.output, "qcow2"};
     if (status.ok()) status = SwitchDefinition(plan.source_id, flat);

@@ -85,7 +85,7 @@ Status Manager::CheckSpace(const ClonePlan& plan) {
   std::map<std::string, std::string> dir_of;
   for (const DiskPlan& d : plan.disks) {
     need[d.pool] += d.data_bytes;
-    dir_of[d.pool] = DirName(d.output);
+    dir_of[d.pool] = DirName(d.output.empty() ? d.overlay : d.output);  // (a flatten's outputs come later)
   }
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
@@ -114,6 +114,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   const CloneDefaults& d = *defaults;
   std::optional<VmRow> source = store_->Vm(req.source_vm);
   if (!source) return Status::NotFound("no VM with id " + std::to_string(req.source_vm));
+  if (req.snapshot.empty()) CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*source, "a clone of its current state"));
   ClonePlan plan;
   plan.source_id = req.source_vm;
   plan.source = RefOf(*source);
@@ -165,7 +166,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     if (plan.Overlays()) {
       // An overlay is qcow2 (raw has no backing file); its default is too.
       if (auto it = req.disks.find(dp.target); it != req.disks.end() && it->second.format == "raw") {
-        return Status::InvalidArgument("disk " + dp.target, std::string("an ") + JobModeName(plan.mode) +
+        return Status::InvalidArgument("disk " + dp.target, std::string(plan.mode == JobMode::kInstant ? "an instant" : "a linked") +
                                                                 " clone's disks are qcow2 overlays, not raw");
       }
       format = "qcow2";
@@ -314,12 +315,26 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
   if (!info.ok()) return info.status();
   const PoolFs fs = Fs();
   CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
+  const bool running = hv_->State(RefOf(*vm)) == Power::kRunning;
+  if (running) {
+    // The switch mirrors the disk qemu runs: it must be the one the plan reads.
+    Result<std::string> live = hv_->DomainXml(RefOf(*vm), /*live=*/true);
+    Result<std::vector<DiskSpec>> tops = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
+    if (!tops.ok()) return tops.status();
+    for (const DiskSpec& d : info->disks) {
+      const auto same = [&](const DiskSpec& t) { return t.target == d.target && RealPath(t.file) == RealPath(d.file); };
+      if (std::none_of(tops->begin(), tops->end(), same)) {
+        return Status::Locked("VM '" + vm->name + "'", "disk " + d.target + " runs on another file than its definition "
+                                                        "names (edited while it runs?); restart it, then flatten");
+      }
+    }
+  }
   ClonePlan plan;
   plan.mode = JobMode::kFlatten;
   plan.source_id = plan.clone_id = vm_id;
   plan.source = plan.clone = RefOf(*vm);
   plan.libvirt_name = LibvirtName(vm->ns, vm->name);
-  plan.flatten_offline = hv_->State(RefOf(*vm)) != Power::kRunning;
+  plan.flatten_offline = !running;
   for (const DiskSpec& d : info->disks) {
     DiskPlan dp;
     dp.target = d.target;

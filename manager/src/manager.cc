@@ -89,8 +89,12 @@ void Manager::Recover() {
     std::optional<VmRow> clone = job.clone_vm ? store_->Vm(job.clone_vm) : std::nullopt;
     const bool kept = clone && clone->status == VmStatus::kDefined;
     if (!kept) RemoveJobFiles(job.outputs);
+    // A disk may have been switched (or not) to its new top just before
+    // the end: qemu, if it still runs the VM, says which (adopted); if the
+    // VM is off too, nobody can, and every file stays for the admin.
+    const bool unknown = kept && !job.switching.empty() && hv_->State(RefOf(*clone)) != Power::kRunning;
     if (kept) AdoptSwitchedDisks(*clone, job.outputs);
-    if (kept) RemoveUnused(clone->id, job.outputs);
+    if (kept && !unknown) RemoveUnused(clone->id, job.outputs);
     if (clone && !kept) {
       // Defined in libvirt just before the crash? It is ours by UUID.
       hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
@@ -100,7 +104,13 @@ void Manager::Recover() {
     job.state = JobState::kFailed;
     job.error = kept ? "interrupted: the service stopped during the job; the VM is kept"
                      : "interrupted: the service stopped during the clone (partial images removed on restart)";
-    // qemu may have finished a stream on its own meanwhile: the images say.
+    if (unknown) {
+      const size_t eq = job.switching.find('=');
+      job.error += "; disk " + job.switching.substr(0, eq) + " was being switched to " + job.switching.substr(eq + 1) +
+                   " when the VM stopped too: its definition still names its old top, which may miss the writes since; "
+                   "both files are kept";
+    }
+    // A switch adopted above may have made it standalone: the images say.
     if (kept && !ClearBackingIfStandalone(clone->id)) {
       if (std::optional<VmRow> now = store_->Vm(clone->id)) job.error += "; " + LinkedWhy(*now);
     }
@@ -293,8 +303,9 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
     }
     v.linked_to = to;
   }
-  v.actions.flatten = action(cloning            ? lock_why
+  v.actions.flatten = action(cloning                ? lock_why
                              : !vm.backing_snapshot ? "Its disks stand alone"
+                             : v.job                ? "A job is making it standalone"
                              : !v.read_by.empty()   ? "A job is working on it"
                                                     : nullptr);
   return v;
@@ -364,6 +375,7 @@ Result<VmView> Manager::UpdateVm(int64_t id, const std::optional<std::string>& x
   if (vm->status == VmStatus::kCloning) {
     return Status::Locked("VM '" + vm->name + "'", "is being cloned; wait or cancel the job");
   }
+  CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "edit"));
   // Editing a locked source is allowed: clones in progress copied its
   // configuration when they started.
   VmRow updated = *vm;
@@ -461,6 +473,8 @@ Status Manager::DeleteVm(int64_t id) {
     return Status::Locked("VM '" + vm->name + "'", "is locked: clone job " + std::to_string(locks[0]) +
                                                       " is copying it; delete is refused until it ends");
   }
+  // (the job's files would outlive the entry that says whose they are)
+  CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "delete"));
   if (hv_->State(RefOf(*vm)) == Power::kRunning) {
     return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
   }
@@ -511,6 +525,7 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   if (!err.empty()) return Status::InvalidArgument(err);
   if (store_->Snapshot(vm_id, name)) return Status::Exists("snapshot '" + name + "'", "already exists");
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "a snapshot"));
   // A running VM gets a live snapshot: libvirt switches its disks to the
   // new overlays at one instant while it runs.
   const bool live = hv_->State(RefOf(*vm)) == Power::kRunning;
@@ -608,6 +623,24 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   return ListSnapshots(vm_id);
 }
 
+std::optional<int64_t> Manager::JobMakingStandalone(int64_t vm_id) {
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  for (const auto& [id, job] : running_) {
+    if (job->plan.clone_id == vm_id && (job->plan.mode == JobMode::kFlatten || job->plan.mode == JobMode::kInstant)) {
+      return id;
+    }
+  }
+  return std::nullopt;
+}
+
+Status Manager::RefuseWhileMadeStandalone(const VmRow& vm, const char* what) {
+  if (std::optional<int64_t> job = JobMakingStandalone(vm.id)) {
+    return Status::Locked("VM '" + vm.name + "'", std::string(what) + " is refused while job " + std::to_string(*job) +
+                                                     " is making it standalone; cancel it or wait for it");
+  }
+  return Status::OK();
+}
+
 // "'a' (id 5), 'b' (id 6)": the VMs backed by the snapshot, "" for none.
 std::string Manager::ClonesBackedBy(int64_t snapshot_id) {
   std::string out;
@@ -618,6 +651,8 @@ std::string Manager::ClonesBackedBy(int64_t snapshot_id) {
 }
 
 Status Manager::DeleteSnapshot(int64_t vm_id, const std::string& name) {
+  if (std::string err = CheckName("snapshot", name); !err.empty()) return Status::InvalidArgument(err);
+  std::lock_guard<std::mutex> plan_lock(plan_mu_);  // no clone of it is being planned meanwhile
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   std::optional<SnapshotRow> snap = store_->Snapshot(vm_id, name);

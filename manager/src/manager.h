@@ -96,10 +96,11 @@ class Manager {
   // Refused while a linked clone is backed by it or a clone job reads it.
   Status DeleteSnapshot(int64_t vm_id, const std::string& name);
 
-  // Makes a linked clone standalone: a job that streams the backing data
-  // into its overlays while it runs (qemu's block stream), or collapses
-  // each overlay's chain into a new image and puts it in the overlay's
-  // place while it is off (power locked meanwhile).
+  // Makes a linked clone standalone: a job that, while it runs, collapses
+  // its disks' backing chains into new bases and switches the running disks
+  // onto new tops over them (RebaseRunning), or, while it is off, collapses
+  // each overlay's whole chain into a new image that the definition then
+  // names (power locked meanwhile).
   Result<JobView> Flatten(int64_t vm_id);
 
   // The configuration at a snapshot (or now) and the clone dialog's defaults.
@@ -157,9 +158,11 @@ class Manager {
   Status DefineClone(const ClonePlan& plan, int64_t backing_snapshot);
   Status RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row);
   Status SwitchDefinition(int64_t vm_id, const std::map<std::string, DiskSpec>& disks);
-  // Removes those of `candidates` (files jobs made for the VM) that
-  // neither its definition's chains nor libvirt's (running, and for the
-  // next start) use.
+  bool RunsOn(const DomainRef& vm, const std::string& target, const std::string& file);
+  Status SourcesFromSnapshot(RunningJob& job, const std::string& snapshot);
+  // Removes those of `candidates` (files jobs made for the VM) that no
+  // definition or snapshot in the store uses (disk chains, NVRAM, ...) and
+  // that libvirt's definitions of the VM (running, next start) do not name.
   void RemoveUnused(int64_t vm_id, const std::vector<std::string>& candidates);
   // Reserves the base and top files of each disk for RebaseRunning.
   Status ReserveRebase(const PoolFs& fs, ClonePlan& plan);
@@ -169,6 +172,11 @@ class Manager {
   bool ClearBackingIfStandalone(int64_t vm_id);
   std::string LinkedWhy(const VmRow& clone);
   std::string ClonesBackedBy(int64_t snapshot_id);
+  // The active job making the VM standalone (an instant clone's copy and
+  // switch, a flatten), if any: its disks and definition are the job's
+  // until it ends, so snapshots, clones of its current state and edits wait.
+  std::optional<int64_t> JobMakingStandalone(int64_t vm_id);
+  Status RefuseWhileMadeStandalone(const VmRow& vm, const char* what);
   // into_base: each disk's chain into its `base`, not its `output`.
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, bool into_base = false);
   // keep_clone: the clone was defined (an instant clone whose flatten

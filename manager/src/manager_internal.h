@@ -37,9 +37,9 @@ struct Manager::ClonePlan {
   std::string snapshot;              // "" = the source's current state
   bool live = false;                 // CloneRequest::live
   JobMode mode = JobMode::kFull;
-  // A flatten job of a VM that is off: it collapses each overlay (source)
-  // into a reserved file (output) and renames that over the overlay, so
-  // the VM may not start meanwhile.
+  // A flatten job of a VM that is off: it collapses each overlay's chain
+  // (source) into a reserved file beside it (output), which the definition
+  // then names, so the VM may not start meanwhile.
   bool flatten_offline = false;
   // Files of the VM's that a flatten replaces, made by the clone job that
   // made the VM: removed once nothing uses them.

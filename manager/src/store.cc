@@ -95,6 +95,7 @@ const char* const kMigrations[] = {
     ALTER TABLE vms ADD COLUMN backing_snapshot INTEGER REFERENCES snapshots(id);
     ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'full'
       CHECK (mode IN ('full', 'instant', 'linked', 'flatten'));
+    ALTER TABLE jobs ADD COLUMN switching TEXT NOT NULL DEFAULT '';
     )sql",
 };
 
@@ -206,13 +207,14 @@ JobRow ReadJob(const Stmt& s) {
   j.live = s.Int(16) != 0;
   j.took_snapshot = s.Int(17) != 0;
   j.mode = JobModeOf(s.Text(18));
+  j.switching = s.Text(19);
   return j;
 }
 
 constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created, backing_snapshot";
 constexpr const char* kJobColumns =
     "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
-    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot, mode";
+    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot, mode, switching";
 
 }  // namespace
 
@@ -515,11 +517,11 @@ Status Store::UpdateJob(const JobRow& job) {
   return Write([&]() -> Status {
     Stmt s(db_,
            "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
-           "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=? WHERE id=?");
+           "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=?, switching=? WHERE id=?");
     s.BindId(job.source_vm).BindId(job.clone_vm).Bind(std::string(JobStateName(job.state)))
         .Bind(static_cast<int64_t>(job.done_bytes)).Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent)
         .Bind(job.error).Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.finished)
-        .Bind(job.error_kind).Bind(job.snapshot).Bind(int64_t{job.took_snapshot}).Bind(job.id);
+        .Bind(job.error_kind).Bind(job.snapshot).Bind(int64_t{job.took_snapshot}).Bind(job.switching).Bind(job.id);
     if (s.Step() != SQLITE_DONE) return Error("update job " + std::to_string(job.id));
     return Status::OK();
   });

@@ -92,6 +92,10 @@ struct JobRow {
   bool live = false;           // asked to keep a running source running
   bool took_snapshot = false;  // ... and took the live snapshot `snapshot` for it
   JobMode mode = JobMode::kFull;
+  // "vda=/pool/x-vda-top.qcow2" from just before a running disk may be
+  // switched to its new top until the definition names it: what recovery
+  // must not guess about if the service dies in between.
+  std::string switching;
   int64_t owner_pid = 0;
   std::string created, finished;
 };

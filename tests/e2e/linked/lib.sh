@@ -1,4 +1,4 @@
-# Shared by the linked-clone scripts (sourced): `clonekit serve` on
+# Shared by the linked-clone scripts (sourced; SERVE_OPTS: more serve options): `clonekit serve` on
 # libvirt's test:///default driver (no guest runs: a clone that is off is
 # flattened by clonekit's own collapse), a pool, and a VM "src" with two
 # disks built with qemu-img and a snapshot "s1" (taken offline), after which
@@ -12,7 +12,18 @@ jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 vmf() { ck vm show "$1" | jq_ "$2"; }
 # chain FILE: the files of FILE's backing chain, as qemu reads it, one per line.
 chain() { qemu-img info -U --backing-chain --output=json "$1" | jq_ "'\n'.join(i['filename'] for i in d)"; }
-serve_on test:///default
+# until_done JOB STATE: the job ends in STATE within 60 s.
+until_done() {
+  local end=$((SECONDS + 60)) st
+  while :; do
+    st=$(ck job show "$1" | jq_ "d['state']")
+    [ "$st" = "$2" ] && return 0
+    case $st in queued | running) ;; *) echo "job $1 ended $st"; return 1 ;; esac
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}
+serve_on test:///default "${SERVE_OPTS[@]}"
 mkdir pool
 ck pool add main "$WORK/pool" >/dev/null
 qemu-img create -q -f qcow2 pool/src.qcow2 64M

@@ -22,6 +22,8 @@ check "the clone runs while its job still copies" until_true 30 bash -c "[ \"\$(
 check "... and its guest answers (agent) before the copy ends" wait_agent "$clone"
 check "... the job was still running then" [ "$(jobf state)" = running ]
 check "... and the clone is linked to s1 meanwhile" [ "$(ck vm show "$clone" | jq_ "d['linked_to']['snapshot']")" = s1 ]
+check "... deleting the clone meanwhile is refused, naming the job" one_line_error "job $job is making it standalone" ck vm delete "$clone"
+check "... and so is deleting s1" one_line_error "linked clones '$clone'" ck snapshot delete "$vm" s1
 check "the job succeeds" until_true 120 bash -c "[ \"\$('$CLONEKIT' job show $job | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"state\"])')\" = succeeded ]"
 for disk in vda vdb; do
   file=$(disk_file "$clone" "$disk")
