@@ -242,7 +242,7 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
       Result<DiskJobProgress> p = hv_->DiskJob(vm, dp.target);
       if (!p.ok()) switched = p.status();
       if (!p.ok() || !p->active) break;  // gone: the VM stopped, or qemu ended it
-      if (p->end == 0 || p->done != p->end) continue;
+      if (p->done != p->end) continue;
       // Caught up; the guest may write again before the pivot: qemu then
       // refuses it for now, and the next round tries again.
       switched = hv_->PivotDisk(vm, dp.target);
@@ -299,7 +299,9 @@ Status Manager::SwitchDefinition(int64_t vm_id, const std::map<std::string, Disk
   vm->xml = *xml;
   CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(*vm));
   Result<std::string> for_libvirt = ForLibvirt(*xml, LibvirtName(vm->ns, vm->name));
-  if (for_libvirt.ok()) hv_->Define(*for_libvirt).IgnoreError();  // the next start redefines it anyway
+  // Failing, libvirt keeps the old definition until the next start through
+  // clonekit, which defines the store's first.
+  if (for_libvirt.ok()) hv_->Define(*for_libvirt).IgnoreError();
   return Status::OK();
 }
 

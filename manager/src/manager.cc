@@ -499,6 +499,19 @@ Status Manager::StartVm(int64_t id) {
     return Status::Locked("VM '" + vm->name + "'", "is locked: clone job " + std::to_string(locks[0]) +
                                                       " is copying it; run is refused until it ends");
   }
+  // The store's definition is the VM's: libvirt gets it again first, so a
+  // redefinition that failed after a snapshot or a switch cannot start it
+  // on files it no longer uses.
+  if (hv_->available() && hv_->State(RefOf(*vm)) != Power::kRunning) {
+    Result<std::string> for_libvirt = ForLibvirt(vm->xml, LibvirtName(vm->ns, vm->name));
+    if (!for_libvirt.ok()) return for_libvirt.status();
+    // (never over a domain of that name clonekit did not make)
+    if (std::optional<std::string> owner = hv_->UuidOfName(LibvirtName(vm->ns, vm->name));
+        owner && CanonicalUuid(*owner) != CanonicalUuid(vm->uuid)) {
+      return Status::Exists("VM '" + vm->name + "'", "libvirt has another domain of its name (" + *owner + ")");
+    }
+    CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
+  }
   CLONEKIT_RETURN_IF_ERROR(hv_->Start(RefOf(*vm)));
   Emit("vm", {{"id", id}, {"change", "started"}});
   return Status::OK();
