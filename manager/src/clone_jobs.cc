@@ -496,9 +496,13 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     // Keep it running: the disks' current tops become the points of a
     // snapshot (live if it runs), read-only from now on, and they are
     // exactly the files this job's plan reads. The snapshot stays listed.
-    const std::string snapshot = "clone-job-" + std::to_string(job->id);
-    Result<std::vector<SnapshotView>> taken = TakeSnapshot(plan.source_id, snapshot, job->id);
-    status = taken.status();
+    // Named after the job; a name a user took already gets a suffix.
+    std::string snapshot = "clone-job-" + std::to_string(job->id);
+    for (int n = 2;; n++) {
+      status = TakeSnapshot(plan.source_id, snapshot, job->id).status();
+      if (status.code() != Status::Code::kExists || n > 100) break;
+      snapshot = "clone-job-" + std::to_string(job->id) + "-" + std::to_string(n);
+    }
     was_running = false;  // never shut down by this job: nothing to restart
     if (status.ok()) {
       row.snapshot = snapshot;
