@@ -344,6 +344,14 @@ await check('linked clone: its vda is an overlay on r1\'s point (qemu-img info -
   const chain = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', vda]).toString());
   return chain.length >= 2 && chain[1].filename === `${POOL}/web-run.qcow2`;
 });
+await check('deleting r1 while the linked clone reads it: refused, the panel names the clone, r1 stays', async () => {
+  const r1 = page.locator('tr[data-snapshot="r1"]');
+  await r1.getByRole('button', { name: 'Delete' }).click();
+  await r1.getByRole('button', { name: 'Confirm delete' }).click();
+  const text = await until('refusal', async () => (await page.locator('.ck-snapshot-refused').isVisible()) &&
+    page.locator('.ck-snapshot-refused').innerText());
+  return text.includes(`'${linkedName}'`) && (await r1.count()) === 1;
+});
 await row(linkedName).getByRole('button', { name: 'Kebab toggle' }).click();
 await page.getByRole('menuitem').filter({ hasText: 'Make standalone' }).click();
 await check('Make standalone: the label goes, its vda stands alone and reads as r1', async () => {

@@ -65,6 +65,7 @@ export const api = {
   update: (id, body) => request('PUT', `/vms/${id}`, body),
   remove: (id) => request('DELETE', `/vms/${id}`),
   flatten: (id) => request('POST', `/vms/${id}/flatten`),
+  deleteSnapshot: (id, name) => request('DELETE', `/vms/${id}/snapshots/${encodeURIComponent(name)}`),
 };
 
 // Follows the change feed (server-sent events) for as long as the page
