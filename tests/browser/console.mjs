@@ -352,6 +352,11 @@ await check('deleting r1 while the linked clone reads it: refused, the panel nam
     page.locator('.ck-snapshot-refused').innerText());
   return text.includes(`'${linkedName}'`) && (await r1.count()) === 1;
 });
+// (the picture without the toasts over the rows)
+const toastStyle = await page.addStyleTag({ content: '.pf-v6-c-alert-group.pf-m-toast { display: none !important; }' });
+await row(linkedName).scrollIntoViewIfNeeded();
+await shot(page, 'linked-clone');
+await toastStyle.evaluate((e) => e.remove());
 await row(linkedName).getByRole('button', { name: 'Kebab toggle' }).click();
 await page.getByRole('menuitem').filter({ hasText: 'Make standalone' }).click();
 await check('Make standalone: the label goes, its vda stands alone and reads as r1', async () => {

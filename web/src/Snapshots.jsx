@@ -45,10 +45,12 @@ export function Snapshots({ vm, onClone }) {
             <Td dataLabel="Consistency" className="ck-consistency">{CONSISTENCY[s.consistency] || s.consistency}</Td>
             <Td dataLabel="Disks">{s.disks.map((d) => d.target).join(', ')}</Td>
             <Td isActionCell>
-              <Button variant="secondary" size="sm" onClick={() => onClone(s.name)}>Clone</Button>{' '}
-              {confirming === s.name
-                ? <Button variant="danger" size="sm" onClick={() => remove(s.name)}>Confirm delete</Button>
-                : <Button variant="link" size="sm" isDanger onClick={() => setConfirming(s.name)}>Delete</Button>}
+              <span className="ck-snapshot-actions">
+                <Button variant="secondary" size="sm" onClick={() => onClone(s.name)}>Clone</Button>
+                {confirming === s.name
+                  ? <Button variant="danger" size="sm" onClick={() => remove(s.name)}>Confirm delete</Button>
+                  : <Button variant="link" size="sm" isDanger onClick={() => setConfirming(s.name)}>Delete</Button>}
+              </span>
             </Td>
           </Tr>
         ))}
