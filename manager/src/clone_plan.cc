@@ -347,10 +347,10 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
     if (!chain.ok()) return Status::InvalidArgument("disk " + d.target, chain.status().message());
     dp.virtual_size = (*chain)->virtual_size();
     dp.overlay = d.file;
+    if ((*chain)->depth() == 1) continue;  // this disk stands alone already
     // Running, the chain below the top is what gets collapsed (qemu writes
     // the top); off, the whole chain, top included.
     if (!plan.flatten_offline) {
-      if ((*chain)->depth() < 2) return Status::Exists("disk " + d.target, "has no backing file: nothing to flatten");
       dp.source = (*chain)->layer(1).name();
       dp.source_format = (*chain)->layer(1).info().format;
     }
