@@ -221,10 +221,7 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
     Result<UniqueFd> out = fs.OpenOwnedForWrite(dp.top, "disk " + dp.target);  // our reservation
     if (!out.ok()) return out.status();
     // "./NAME": the base beside it, found by qemu whatever the pool's path.
-    CLONEKIT_RETURN_IF_ERROR(Run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "./" + BaseName(dp.base), "-F",
-                                  "qcow2", "/dev/fd/3", std::to_string(dp.virtual_size)},
-                                 out->get()));
-    if (fsync(out->get()) != 0) return Status::FromErrno(dp.top, "cannot sync", errno);
+    CLONEKIT_RETURN_IF_ERROR(WriteOverlay(out->get(), dp.top, "./" + BaseName(dp.base), "qcow2", dp.virtual_size));
   }
   const DomainRef vm = plan.clone;
   for (const DiskPlan& dp : plan.disks) {
@@ -262,10 +259,15 @@ Status Manager::RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row) {
   return Status::OK();
 }
 
+Result<std::vector<DiskSpec>> Manager::LibvirtDisks(const DomainRef& vm, bool live) {
+  Result<std::string> xml = hv_->DomainXml(vm, live);
+  if (!xml.ok()) return xml.status();
+  return RunningDisks(*xml);
+}
+
 // Whether the running domain's disk `target` is on `file` now.
 bool Manager::RunsOn(const DomainRef& vm, const std::string& target, const std::string& file) {
-  Result<std::string> live = hv_->DomainXml(vm, /*live=*/true);
-  Result<std::vector<DiskSpec>> disks = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
+  Result<std::vector<DiskSpec>> disks = LibvirtDisks(vm, /*live=*/true);
   if (!disks.ok()) return false;
   for (const DiskSpec& d : *disks) {
     if (d.target == target) return RealPath(d.file) == RealPath(file);
@@ -325,8 +327,7 @@ void Manager::RemoveUnused(int64_t vm_id, const std::vector<std::string>& candid
   std::optional<VmRow> vm = store_->Vm(vm_id);
   for (const bool live : {true, false}) {
     if (!vm || !hv_->available() || (live && hv_->State(RefOf(*vm)) != Power::kRunning)) continue;
-    Result<std::string> xml = hv_->DomainXml(RefOf(*vm), live);
-    Result<std::vector<DiskSpec>> disks = xml.ok() ? RunningDisks(*xml) : Result<std::vector<DiskSpec>>(xml.status());
+    Result<std::vector<DiskSpec>> disks = LibvirtDisks(RefOf(*vm), live);
     if (!disks.ok() || !use(ChainFiles(fs, *disks))) return;
   }
   for (const std::string& f : candidates) {
@@ -425,6 +426,15 @@ bool Manager::ClearBackingIfStandalone(int64_t vm_id) {
   return true;
 }
 
+Status WriteOverlay(int fd, const std::string& path, const std::string& backing, const std::string& backing_format,
+                    uint64_t size) {
+  CLONEKIT_RETURN_IF_ERROR(Run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", backing_format,
+                                "/dev/fd/3", std::to_string(size)},
+                               fd));
+  if (fsync(fd) != 0) return Status::FromErrno(path, "cannot sync", errno);
+  return Status::OK();
+}
+
 // An instant or linked clone's disks: new qcow2 images in the files the
 // plan reserved, each backed by its snapshot point (an absolute path: the
 // point may lie in another pool) and as large as it.
@@ -433,11 +443,8 @@ Status Manager::MakeOverlays(const ClonePlan& plan) {
   for (const DiskPlan& dp : plan.disks) {
     Result<UniqueFd> out = fs.OpenOwnedForWrite(dp.output, "disk " + dp.target);  // our reservation
     if (!out.ok()) return out.status();
-    CLONEKIT_RETURN_IF_ERROR(Run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", dp.source, "-F",
-                                  dp.source_format == ImageFormat::kRaw ? "raw" : "qcow2", "/dev/fd/3",
-                                  std::to_string(dp.virtual_size)},
-                                 out->get()));
-    if (fsync(out->get()) != 0) return Status::FromErrno(dp.output, "cannot sync", errno);
+    CLONEKIT_RETURN_IF_ERROR(WriteOverlay(out->get(), dp.output, dp.source,
+                                          dp.source_format == ImageFormat::kRaw ? "raw" : "qcow2", dp.virtual_size));
   }
   return Status::OK();
 }

@@ -318,8 +318,7 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
   const bool running = hv_->State(RefOf(*vm)) == Power::kRunning;
   if (running) {
     // The switch mirrors the disk qemu runs: it must be the one the plan reads.
-    Result<std::string> live = hv_->DomainXml(RefOf(*vm), /*live=*/true);
-    Result<std::vector<DiskSpec>> tops = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
+    Result<std::vector<DiskSpec>> tops = LibvirtDisks(RefOf(*vm), /*live=*/true);
     if (!tops.ok()) return tops.status();
     for (const DiskSpec& d : info->disks) {
       const auto same = [&](const DiskSpec& t) { return t.target == d.target && RealPath(t.file) == RealPath(d.file); };

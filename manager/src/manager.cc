@@ -134,8 +134,7 @@ void Manager::AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>
   Result<DomainInfo> stored = ParseDomain(vm.xml);
   if (!stored.ok()) return;
   for (const DiskSpec& d : stored->disks) hv_->AbortDiskJob(RefOf(vm), d.target).IgnoreError();  // none: fine
-  Result<std::string> live = hv_->DomainXml(RefOf(vm), /*live=*/true);
-  Result<std::vector<DiskSpec>> running = live.ok() ? RunningDisks(*live) : Result<std::vector<DiskSpec>>(live.status());
+  Result<std::vector<DiskSpec>> running = LibvirtDisks(RefOf(vm), /*live=*/true);
   if (!running.ok()) return;
   std::map<std::string, DiskSpec> adopt;
   for (const DiskSpec& d : *running) {
@@ -281,15 +280,14 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   v.actions.cancel_clone = action(cloning ? nullptr : "No clone of it is being made");
   // A clone being made, or a linked clone being made standalone (an
   // instant clone's copy, a flatten): its job and progress.
-  if (cloning || vm.backing_snapshot) {
-    for (const JobRow& job : store_->Jobs()) {
-      if (job.clone_vm == vm.id && Active(job.state)) {
-        const JobView jv = ViewOf(job);
-        v.job = job.id;
-        v.percent = jv.job.percent;
-        v.queued = jv.job.state == JobState::kQueued;
-        v.queue_position = jv.queue_position;
-      }
+  // (Looked up among the jobs in memory: the list draws every VM.)
+  if (std::optional<int64_t> id = cloning || vm.backing_snapshot ? JobMaking(vm.id, false) : std::nullopt) {
+    if (std::optional<JobRow> job = store_->Job(*id)) {
+      const JobView jv = ViewOf(*job);
+      v.job = job->id;
+      v.percent = jv.job.percent;
+      v.queued = jv.job.state == JobState::kQueued;
+      v.queue_position = jv.queue_position;
     }
   }
   if (Result<DomainInfo> info = ParseDomain(vm.xml); info.ok()) v.info = *info;
@@ -587,9 +585,7 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
     }
     created.push_back(overlay);
     // "./NAME": a backing name qemu can only read as a file beside the overlay.
-    st = Run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "./" + BaseName(d.file), "-F", d.format,
-              "/dev/fd/3", std::to_string((*image)->virtual_size())},
-             out->get());
+    st = WriteOverlay(out->get(), overlay, "./" + BaseName(d.file), d.format, (*image)->virtual_size());
     if (!st.ok()) break;
     tops.push_back(std::move(top).value());
     overlays[d.target] = {d.target, overlay, "qcow2"};
@@ -636,18 +632,17 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   return ListSnapshots(vm_id);
 }
 
-std::optional<int64_t> Manager::JobMakingStandalone(int64_t vm_id) {
+std::optional<int64_t> Manager::JobMaking(int64_t vm_id, bool standalone_only) {
   std::lock_guard<std::mutex> lock(jobs_mu_);
   for (const auto& [id, job] : running_) {
-    if (job->plan.clone_id == vm_id && (job->plan.mode == JobMode::kFlatten || job->plan.mode == JobMode::kInstant)) {
-      return id;
-    }
+    const bool standalone = job->plan.mode == JobMode::kFlatten || job->plan.mode == JobMode::kInstant;
+    if (job->plan.clone_id == vm_id && (standalone || !standalone_only)) return id;
   }
   return std::nullopt;
 }
 
 Status Manager::RefuseWhileMadeStandalone(const VmRow& vm, const char* what) {
-  if (std::optional<int64_t> job = JobMakingStandalone(vm.id)) {
+  if (std::optional<int64_t> job = JobMaking(vm.id, /*standalone_only=*/true)) {
     return Status::Locked("VM '" + vm.name + "'", std::string(what) + " is refused while job " + std::to_string(*job) +
                                                      " is making it standalone; cancel it or wait for it");
   }

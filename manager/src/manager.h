@@ -159,6 +159,9 @@ class Manager {
   Status RebaseRunning(RunningJob& job, int64_t vm_id, JobRow& row);
   Status SwitchDefinition(int64_t vm_id, const std::map<std::string, DiskSpec>& disks);
   bool RunsOn(const DomainRef& vm, const std::string& target, const std::string& file);
+  // The disks libvirt's definition of the domain names: as it runs (live)
+  // or for its next start.
+  Result<std::vector<DiskSpec>> LibvirtDisks(const DomainRef& vm, bool live);
   Status SourcesFromSnapshot(RunningJob& job, const std::string& snapshot);
   // Removes those of `candidates` (files jobs made for the VM) that no
   // definition or snapshot in the store uses (disk chains, NVRAM, ...) and
@@ -172,10 +175,11 @@ class Manager {
   bool ClearBackingIfStandalone(int64_t vm_id);
   std::string LinkedWhy(const VmRow& clone);
   std::string ClonesBackedBy(int64_t snapshot_id);
-  // The active job making the VM standalone (an instant clone's copy and
-  // switch, a flatten), if any: its disks and definition are the job's
-  // until it ends, so snapshots, clones of its current state and edits wait.
-  std::optional<int64_t> JobMakingStandalone(int64_t vm_id);
+  // The queued or running job making the VM (a clone) or, standalone_only,
+  // making it standalone (an instant clone's copy and switch, a flatten):
+  // its disks and definition are the job's until it ends, so snapshots,
+  // clones of its current state and edits wait.
+  std::optional<int64_t> JobMaking(int64_t vm_id, bool standalone_only);
   Status RefuseWhileMadeStandalone(const VmRow& vm, const char* what);
   // into_base: each disk's chain into its `base`, not its `output`.
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, bool into_base = false);

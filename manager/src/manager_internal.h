@@ -77,6 +77,13 @@ inline ImageFormat FormatOf(const std::string& format) {
   return format == "raw" ? ImageFormat::kRaw : ImageFormat::kQcow2;
 }
 std::string RealPath(const std::string& path);
+// Writes a new, empty qcow2 image of `size` bytes into `fd` (a file the
+// service made: `path` names it in errors) whose backing file is `backing`
+// (read by qemu relative to the image's directory unless absolute) in
+// `backing_format`, and syncs it. qemu-img never opens a name: the image
+// goes to /dev/fd/3, and the backing file is not read (-u).
+Status WriteOverlay(int fd, const std::string& path, const std::string& backing, const std::string& backing_format,
+                    uint64_t size);
 
 }  // namespace clonekit::manager
 
