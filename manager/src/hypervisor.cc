@@ -87,21 +87,18 @@ struct DomainDeleter {
 };
 using Domain = std::unique_ptr<virDomain, DomainDeleter>;
 
-// A connection, closed when its last user lets go of it (a call in flight
-// keeps the one it started on even if another reopens a fresh one).
-using Connection = std::shared_ptr<virConnect>;
-Connection Adopt(virConnectPtr c) {
-  return c ? Connection(c, [](virConnectPtr p) { virConnectClose(p); }) : nullptr;
-}
-
 class Libvirt final : public Hypervisor {
  public:
-  Libvirt(virConnectPtr conn, std::string uri) : conn_(Adopt(conn)), uri_(std::move(uri)) {}
+  Libvirt(virConnectPtr conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}
+  ~Libvirt() override {
+    if (conn_) virConnectClose(conn_);
+  }
 
   bool available() const override { return true; }
   std::string uri() const override { return uri_; }
 
   PowerDetail Detail(const DomainRef& vm) override {
+    std::lock_guard<std::mutex> lock(mu_);
     Domain d = Lookup(vm.uuid);
     if (!d) return PowerDetail::kUndefined;
     int state = VIR_DOMAIN_NOSTATE, reason = 0;
@@ -117,8 +114,9 @@ class Libvirt final : public Hypervisor {
   }
 
   std::optional<std::string> UuidOfName(const std::string& name) override {
-    Connection c = Connect();
-    Domain d(c ? virDomainLookupByName(c.get(), name.c_str()) : nullptr);
+    std::lock_guard<std::mutex> lock(mu_);
+    Connect();
+    Domain d(conn_ ? virDomainLookupByName(conn_, name.c_str()) : nullptr);
     if (!d) return std::nullopt;
     char uuid[VIR_UUID_STRING_BUFLEN];
     if (virDomainGetUUIDString(d.get(), uuid) < 0) return std::nullopt;
@@ -126,12 +124,14 @@ class Libvirt final : public Hypervisor {
   }
 
   bool KnowsUuid(const std::string& uuid) override {
+    std::lock_guard<std::mutex> lock(mu_);
     return Lookup(uuid) != nullptr;
   }
 
   Status Define(const std::string& xml) override {
-    Connection c = Connect();
-    Domain d(c ? virDomainDefineXML(c.get(), xml.c_str()) : nullptr);
+    std::lock_guard<std::mutex> lock(mu_);
+    Connect();
+    Domain d(conn_ ? virDomainDefineXML(conn_, xml.c_str()) : nullptr);
     if (!d) return Status::IOError(uri_, "define: " + LastError());
     return Status::OK();
   }
@@ -167,6 +167,7 @@ class Libvirt final : public Hypervisor {
     // snapshot object: clonekit's store is the record.
     const unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC |
                            VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
+    std::lock_guard<std::mutex> lock(mu_);
     Domain d = Lookup(vm.uuid);
     if (!d) return Status::IOError("VM '" + vm.name + "'", "live snapshot: " + LastError());
     virDomainAgentSetResponseTimeout(d.get(), kAgentTimeoutSeconds, 0);  // fails without an agent channel: fine
@@ -254,37 +255,35 @@ class Libvirt final : public Hypervisor {
   }
 
  private:
-  // The connection, reopened if it dropped (libvirtd restarted): the next
-  // call works again without restarting the service. Calls run at once on
-  // it (libvirt's connections are thread-safe), so a slow one (a guest
-  // agent freezing file systems for a snapshot) holds up no other.
-  Connection Connect() {
-    std::lock_guard<std::mutex> lock(conn_mu_);
-    if (!conn_ || virConnectIsAlive(conn_.get()) != 1) conn_ = Adopt(virConnectOpen(uri_.c_str()));
-    return conn_;
+  // REQUIRES: mu_ held. Reopens a connection that dropped (libvirtd
+  // restarted): the next call works again without restarting the service.
+  void Connect() {
+    if (conn_ && virConnectIsAlive(conn_) == 1) return;
+    if (conn_) virConnectClose(conn_);
+    conn_ = virConnectOpen(uri_.c_str());
   }
 
-  // The domain holds its own reference to its connection.
+  // REQUIRES: mu_ held.
   Domain Lookup(const std::string& uuid) {
-    Connection c = Connect();
-    if (!c || uuid.empty()) return nullptr;
-    return Domain(virDomainLookupByUUIDString(c.get(), uuid.c_str()));
+    Connect();
+    if (!conn_ || uuid.empty()) return nullptr;
+    return Domain(virDomainLookupByUUIDString(conn_, uuid.c_str()));
   }
 
   template <typename Fn>
   Status WithDomain(const DomainRef& vm, const char* what, Fn fn, bool missing_ok = false) {
-    Connection c = Connect();
-    Domain d(c && !vm.uuid.empty() ? virDomainLookupByUUIDString(c.get(), vm.uuid.c_str()) : nullptr);
+    std::lock_guard<std::mutex> lock(mu_);
+    Domain d = Lookup(vm.uuid);
     if (!d) {
-      if (missing_ok && c) return Status::OK();
+      if (missing_ok && conn_) return Status::OK();
       return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + LastError());
     }
     if (fn(d.get()) < 0) return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + LastError());
     return Status::OK();
   }
 
-  std::mutex conn_mu_;  // guards conn_ (not the calls on it)
-  Connection conn_;
+  std::mutex mu_;  // one call at a time on the connection
+  virConnectPtr conn_;
   std::string uri_;
 };
 

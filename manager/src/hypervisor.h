@@ -6,9 +6,9 @@
 // With no URI configured the manager still keeps definitions and clones
 // disks; VMs then simply cannot run (NoHypervisor).
 //
-// Thread-safety: every method may be called from any thread, at once: a
-// slow call (a quiesced snapshot waits for the guest agent) holds up no
-// other. A dropped connection is reopened on the next call.
+// Thread-safety: every method may be called from any thread (one call at a
+// time on the connection). A dropped connection is reopened on the next
+// call.
 #ifndef CLONEKIT_MANAGER_HYPERVISOR_H_
 #define CLONEKIT_MANAGER_HYPERVISOR_H_
 

@@ -7,7 +7,7 @@
 # asked to freeze and thaw in guest-info's "version" ("freeze=N thaw=N").
 # With ckagent=refuse on the kernel command line it refuses every freeze;
 # with ckagent=silent it never opens the port (a guest whose agent is not
-# running); with ckagent=slow it takes 4 s to freeze.
+# running).
 KVER=$(ls /lib/modules 2>/dev/null | sort -V | tail -1)
 [ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] && command -v busybox >/dev/null && command -v cpio >/dev/null ||
   { echo "SKIP: no kernel, busybox-static or cpio (scripts/deps.sh installs them)"; exit 77; }
@@ -49,7 +49,6 @@ while true; do
       if [ "$mode" = refuse ]; then
         echo '{"error": {"class": "GenericError", "desc": "the test agent refuses to freeze"}}' >&3
       else
-        [ "$mode" = slow ] && sleep 4
         freeze=$((freeze + 1)); echo '{"return": 1}' >&3
       fi ;;
     *guest-fsfreeze-thaw*) thaw=$((thaw + 1)); echo '{"return": 1}' >&3 ;;
