@@ -16,6 +16,10 @@ packages=(
   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86
   # a real guest for the live tests (tests/e2e/live/guest.sh): Debian's kernel, busybox in an initramfs
   linux-image-amd64 busybox-static cpio kmod
+  # a clone made a new machine inside (#15): libguestfs's appliance (it boots
+  # linux-image-amd64), guestfish and real guest file systems for the tests,
+  # ssh-keygen for new host keys, swtpm for an emulated TPM
+  libguestfs-dev libguestfs0 libguestfs-xfs guestfish openssh-client xfsprogs lvm2 swtpm swtpm-tools
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
 # own nodejs is 18; a machine that has a newer one keeps it.

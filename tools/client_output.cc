@@ -66,6 +66,12 @@ int WaitJob(Api& api, int64_t id) {
         std::printf("job %lld succeeded: VM '%s' (id %lld)\n", static_cast<long long>(id),
                     (*job)["clone_name"].get<std::string>().c_str(),
                     static_cast<long long>((*job)["clone_vm"].is_null() ? 0 : (*job)["clone_vm"].get<int64_t>()));
+        // What made it a new machine, one line per change.
+        for (const json& c : job->value("identity_changes", json::array())) {
+          std::string where = c.value("disk", "");
+          where += (where.empty() ? "" : ":") + c.value("path", "");
+          std::printf("  %-16s %-40s %s\n", c.value("item", "").c_str(), where.c_str(), c.value("change", "").c_str());
+        }
         return 0;
       }
       std::fprintf(stderr, "clonekit: job %lld %s: %s\n", static_cast<long long>(id), state.c_str(),

@@ -51,6 +51,9 @@ Runner AddServeCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--copy-rate", opts->copy_rate, "limit each disk copy to this many bytes/s (e.g. 100M)")
       ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--tpm-state-dir", opts->tpm_state_dir,
+                  "where libvirt's swtpm keeps each domain's TPM state (copied for a clone's new UUID)")
+      ->capture_default_str();
   cmd->add_option("--max-clones", opts->max_clones, "copies at once; later clones wait, queued")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

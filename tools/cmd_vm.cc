@@ -100,11 +100,16 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
   clone->add_flag("--linked", (*flags)["linked"],
                   "the clone's disks stay overlays of the snapshot's points (vm flatten makes it standalone later)")
       ->excludes(instant);
+  clone->add_option("--generalize", (*s)["generalize"],
+                    "make it a new machine: default | none | ITEM,-ITEM (items: machine-id, ssh-host-keys, hostname, "
+                    "cloud-init, network-bindings, mac-addresses, smbios-serial, genid, tpm; unset: new MACs, serial "
+                    "and generation ID only)");
   clone->callback([=] {
     *chosen = [=](Api& api) {
       Result<int64_t> id = api.VmId((*s)["vm"]);
       if (!id.ok()) return Fail(id.status());
       json body{{"snapshot", (*s)["snapshot"]}, {"start", !(*flags)["no-start"]}, {"live", (*flags)["live"]}};
+      if (!(*s)["generalize"].empty()) body["generalize"] = (*s)["generalize"];
       if ((*flags)["instant"]) body["instant"] = true;
       if ((*flags)["linked"]) body["linked"] = true;
       // Left out, the service fills in the defaults (SOURCE-clone, the source's namespace).

@@ -125,6 +125,26 @@ Result<CloneRequest> DecodeClone(const json& b) {
   CLONEKIT_RETURN_IF_ERROR(OptBool(b, "linked", &linked));
   if (instant && linked) return Wrong("instant", "and \"linked\" cannot both be true (an instant clone ends standalone)");
   r.mode = instant ? JobMode::kInstant : linked ? JobMode::kLinked : JobMode::kFull;
+  if (auto it = b.find("generalize"); it != b.end()) {
+    // "default,-hostname" as the CLI spells it, or {item: true|false, ...}
+    // over the base set (generalize.h).
+    if (it->is_string()) {
+      Result<GeneralizeItems> items = ParseGeneralize(it->get<std::string>());
+      if (!items.ok()) return items.status();
+      r.generalize = *items;
+    } else if (it->is_object()) {
+      for (const auto& [name, on] : it->items()) {
+        if (!on.is_boolean()) return Wrong("generalize." + name.substr(0, 64), "must be true or false");
+        Result<GeneralizeItems> one = ParseGeneralize("none," + name);
+        if (!one.ok() || name.empty() || name[0] == '-' || name == "default" || name == "none") {
+          return Wrong("generalize." + name.substr(0, 64), "is not an item (see docs/api.md, \"Generalize\")");
+        }
+        r.generalize.Set(one->Items()[0], on.get<bool>());
+      }
+    } else {
+      return Wrong("generalize", "must be a string (\"default\", \"none\", \"ITEM,-ITEM\") or an object {item: true|false}");
+    }
+  }
   if (auto it = b.find("disks"); it != b.end()) {
     if (!it->is_object()) return Wrong("disks", "must be an object of target: {pool, format}");
     for (const auto& [target, d] : it->items()) {
@@ -207,6 +227,42 @@ json EncodeVms(const std::vector<VmView>& vms) {
   return out;
 }
 
+namespace {
+
+json EncodeItems(const GeneralizeItems& items) {
+  json out = json::array();
+  for (GeneralizeItem i : items.Items()) out.push_back(GeneralizeItemName(i));
+  return out;
+}
+
+json EncodeChanges(const std::vector<IdentityChange>& changes) {
+  json out = json::array();
+  for (const IdentityChange& c : changes) {
+    out.push_back({{"item", GeneralizeItemName(c.item)}, {"disk", c.disk}, {"path", c.path}, {"change", c.change}});
+  }
+  return out;
+}
+
+// The Clone dialog's "Make it a new machine" section: every item, on or
+// off by default, and for a host item whether this definition has it.
+json EncodeGeneralizeChoices(const DomainInfo& info) {
+  json out = json::array();
+  for (GeneralizeItem i : kAllGeneralizeItems) {
+    json item{{"item", GeneralizeItemName(i)}, {"side", IsGuestItem(i) ? "guest" : "host"}, {"default", OnByDefault(i)}};
+    std::string missing;
+    if (i == GeneralizeItem::kSmbiosSerial && info.smbios_serial.empty()) missing = "the definition sets no SMBIOS serial";
+    if (i == GeneralizeItem::kGenid && !info.has_genid) missing = "the definition has no <genid>";
+    if (i == GeneralizeItem::kTpm && !info.emulated_tpm) missing = "the definition has no emulated TPM";
+    if (i == GeneralizeItem::kMacAddresses && info.interfaces.empty()) missing = "the definition has no network interface";
+    item["applies"] = missing.empty();
+    if (!missing.empty()) item["reason"] = missing;
+    out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
 json EncodeJob(const JobView& v) {
   const JobRow& j = v.job;
   json out{{"id", j.id},
@@ -225,6 +281,8 @@ json EncodeJob(const JobView& v) {
            {"live", j.live},
            {"took_snapshot", j.took_snapshot},
            {"mode", JobModeName(j.mode)},
+           {"generalize", EncodeItems(j.generalize)},
+           {"identity_changes", EncodeChanges(j.identity_changes)},
            {"created", j.created},
            {"finished", j.finished}};
   if (v.queue_position) out["queue_position"] = *v.queue_position;
@@ -262,6 +320,7 @@ json EncodeDefaults(const CloneDefaults& d) {
               {"source_stops", d.source_stops},
               {"disks", disks},
               {"summary", EncodeSummary(d.summary)},
+              {"generalize", EncodeGeneralizeChoices(d.summary)},
               {"configuration", d.configuration}};
 }
 

@@ -9,10 +9,12 @@
 
 #include "clonekit/chain_resolver.h"
 #include "clonekit/collapse.h"
+#include "guest_identity.h"
 #include "manager.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
 #include "process.h"
+#include "tpm_state.h"
 
 namespace clonekit::manager {
 
@@ -187,7 +189,8 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
 // an event, and the database's copy at most once a second.
 void Manager::Progress(RunningJob& job, JobRow& row, uint64_t done, uint64_t total,
                        std::chrono::steady_clock::time_point* last_write) {
-  const double pct = std::min(99.9, 100.0 * double(done) / double(std::max<uint64_t>(total, 1)));
+  const double copied = double(done) / double(std::max<uint64_t>(total, 1));
+  const double pct = std::min(99.9, 100.0 * (job.copy_share * copied + (1.0 - job.copy_share) * job.generalized));
   if (pct <= row.percent) return;
   row.percent = pct;
   row.done_bytes = done;
@@ -490,9 +493,57 @@ JobRow Manager::RunningRow(int64_t id) {
   return row;
 }
 
+// Makes the clone a new machine: the guest items on its new images (one
+// libguestfs appliance for all its disks), then its TPM's state. Before
+// the clone is defined, so a failure leaves nothing (FinishJob removes the
+// images; the TPM state this job made is removed with them).
+Status Manager::Generalize(RunningJob& job, JobRow& row) {
+  const ClonePlan& plan = job.plan;
+  std::vector<IdentityChange> report = plan.host_changes;
+  if (plan.generalize.AnyGuest()) {
+    GuestResetRequest req;
+    for (const DiskPlan& dp : plan.disks) {
+      req.disks.push_back({dp.target, dp.output, plan.Overlays() || dp.format != OutputFormat::kRaw ? "qcow2" : "raw"});
+    }
+    req.items = plan.generalize;
+    req.hostname = plan.hostname;
+    req.instance_id = plan.clone.uuid;
+    req.macs = plan.macs;
+    req.cancel = &job.cancel;
+    auto last_write = std::chrono::steady_clock::now();
+    req.progress = [&](double f) {
+      job.generalized = f;
+      Progress(job, row, row.done_bytes, row.total_bytes, &last_write);
+    };
+    Result<std::vector<IdentityChange>> guest = ResetGuestIdentity(req);
+    if (!guest.ok()) return guest.status();
+    report.insert(report.end(), guest->begin(), guest->end());
+  }
+  const std::string dir = options_.tpm_state_dir;
+  if (plan.emulated_tpm && plan.generalize.Has(GeneralizeItem::kTpm)) {
+    report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
+                      "a new TPM: the source's state is not copied (swtpm makes an empty one at first start)"});
+  } else if (plan.emulated_tpm) {
+    Result<bool> copied = CopyTpmState(dir, plan.source.uuid, plan.clone.uuid);
+    if (!copied.ok()) return Status::IOError("generalize tpm", "copying the TPM state: " + copied.status().message());
+    job.tpm_state_made = *copied;
+    report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
+                      *copied ? "kept: the source's TPM state copied from " + dir + "/" + plan.source.uuid +
+                                    " (its state now: libvirt's snapshots do not keep it)"
+                              : "kept, but the source's TPM has no state yet (it never ran): the clone's starts empty"});
+  } else if (plan.generalize.Has(GeneralizeItem::kTpm)) {
+    report.push_back({GeneralizeItem::kTpm, "", "", "no emulated TPM in the definition: nothing to change"});
+  }
+  row.identity_changes = std::move(report);
+  return store_->UpdateJob(row);
+}
+
 void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   const ClonePlan& plan = job->plan;
   JobRow row = RunningRow(job->id);
+  // The guest's generalization (an appliance's start and its items) is
+  // the job's last fifth.
+  job->copy_share = plan.generalize.AnyGuest() ? 0.8 : 1.0;
   Status status;
   bool was_running = false;  // and shut down by this job
   if (plan.StopsSource()) {
@@ -543,6 +594,8 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   } else if (status.ok()) {
     status = CopyDisks(*job, plan, row);
   }
+  if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
+  if (status.ok()) status = Generalize(*job, row);
   if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
   if (status.ok()) status = DefineClone(plan, backing);
   job->clone_defined = status.ok() && plan.Overlays();
@@ -560,6 +613,9 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     if (status.ok() && !ClearBackingIfStandalone(plan.clone_id)) {
       status = Status::IOError("VM '" + plan.clone.name + "'", "a disk still reads the snapshot after its switch");
     }
+  }
+  if (!status.ok() && job->tpm_state_made && !job->clone_defined) {
+    RemoveTpmState(options_.tpm_state_dir, plan.clone.uuid);  // ours: the clone goes
   }
   FinishJob(row, plan, status, job->clone_defined);
   if (status.ok() && plan.mode == JobMode::kFull && plan.start && hv_->available()) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "clonekit/chain_resolver.h"
+#include "guest_identity.h"
 #include "manager.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
@@ -35,6 +36,38 @@ Status ReserveFile(const PoolFs& fs, const std::string& what, std::string* path)
   return reserved;
 }
 
+
+std::string LowerMac(std::string mac) {
+  for (char& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return mac;
+}
+
+// The report's lines for the host items decided in the definition (the
+// TPM's is the job's: it copies the state when the clone is defined).
+std::vector<IdentityChange> HostChanges(const DomainInfo& from, const DomainInfo& to, const GeneralizeItems& items) {
+  std::vector<IdentityChange> out;
+  const bool new_macs = items.Has(GeneralizeItem::kMacAddresses);
+  for (size_t i = 0; i < from.interfaces.size() && i < to.interfaces.size(); i++) {
+    const std::string what = "interface " + std::to_string(i + 1);
+    const std::string& a = from.interfaces[i].mac;
+    const std::string& b = to.interfaces[i].mac;
+    if (new_macs) out.push_back({GeneralizeItem::kMacAddresses, "", what, (a.empty() ? "(none)" : a) + " -> " + b});
+  }
+  if (new_macs && from.interfaces.empty()) {
+    out.push_back({GeneralizeItem::kMacAddresses, "", "", "no network interface in the definition"});
+  }
+  if (items.Has(GeneralizeItem::kSmbiosSerial)) {
+    out.push_back({GeneralizeItem::kSmbiosSerial, "", "sysinfo/system serial",
+                   from.smbios_serial.empty() ? "none in the definition: nothing to change"
+                                              : "'" + from.smbios_serial + "' -> '" + to.smbios_serial + "'"});
+  }
+  if (items.Has(GeneralizeItem::kGenid)) {
+    out.push_back({GeneralizeItem::kGenid, "", "genid",
+                   !from.has_genid ? "no <genid> in the definition: nothing to change"
+                                   : (from.genid.empty() ? "(made by libvirt)" : from.genid) + " -> " + to.genid});
+  }
+  return out;
+}
 }  // namespace
 
 std::string Manager::UniqueName(const std::string& ns, const std::string& base) {
@@ -232,11 +265,17 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   id.name = clone_name;
   id.uuid = plan.clone.uuid;
   id.description = req.description ? *req.description : d.description;
-  id.new_mac = [&macs] {
-    std::string mac;
-    do mac = RandomMac(); while (!macs.insert(mac).second);
-    return mac;
-  };
+  const GeneralizeItems& items = req.generalize;
+  plan.generalize = items;
+  if (items.Has(GeneralizeItem::kMacAddresses)) {
+    id.new_mac = [&macs] {
+      std::string mac;
+      do mac = RandomMac(); while (!macs.insert(mac).second);
+      return mac;
+    };
+  }
+  if (items.Has(GeneralizeItem::kSmbiosSerial) && !info->smbios_serial.empty()) id.serial = id.uuid;
+  if (items.Has(GeneralizeItem::kGenid) && info->has_genid) id.genid = RandomUuid();
   id.disks = new_disks;
   id.nvram = plan.nvram_to;
   Result<std::string> xml = MakeCloneXml(configuration, id);
@@ -245,6 +284,14 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     return xml.status();
   }
   plan.clone_xml = *xml;
+  if (Result<DomainInfo> made = ParseDomain(plan.clone_xml); made.ok()) {
+    plan.host_changes = HostChanges(*info, *made, items);
+    for (size_t i = 0; i < info->interfaces.size() && i < made->interfaces.size(); i++) {
+      if (!info->interfaces[i].mac.empty()) plan.macs.push_back({LowerMac(info->interfaces[i].mac), LowerMac(made->interfaces[i].mac)});
+    }
+  }
+  plan.emulated_tpm = info->emulated_tpm;
+  plan.hostname = HostnameFor(clone_name);
 
   // Admission: a copy slot now, else a place in the queue, else 429.
   JobRow job;
@@ -253,6 +300,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   job.snapshot = req.snapshot;
   job.live = plan.live;
   job.mode = plan.mode;
+  job.generalize = plan.generalize;
   if (Status admitted = Admit(job); !admitted.ok()) {
     undo();
     return admitted;
@@ -394,6 +442,7 @@ Result<JobView> Manager::Flatten(int64_t vm_id) {
   job.clone_name = vm->name;
   if (std::optional<SnapshotRow> snap = store_->SnapshotById(vm->backing_snapshot)) job.snapshot = snap->name;
   job.mode = JobMode::kFlatten;
+  job.generalize = GeneralizeItems::None();  // it makes no new machine
   job.outputs = plan.outputs;
   job.owner_pid = getpid();
   if (Status admitted = Admit(job); !admitted.ok()) {

@@ -53,6 +53,7 @@ const std::vector<Rule>& Rules() {
       {"", false, nullptr, {{"type", "kvm|qemu|test"}, {"id", kNum}}},
       {"name", false, "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", {}},
       {"uuid", false, "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", {}},
+      {"genid", false, "([0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})?", {}},
       {"title", false, kFreeText, {}},
       {"description", false, kFreeText, {}},
       {"memory", false, kNum, {{"unit", kUnit}}},

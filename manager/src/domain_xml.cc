@@ -142,9 +142,18 @@ Result<DomainInfo> ParseDomain(const std::string& xml) {
     if (const Element* k = os->Child("kernel")) info.host_paths.push_back({k->text, "os/kernel"});
     if (const Element* i = os->Child("initrd")) info.host_paths.push_back({i->text, "os/initrd"});
   }
+  if (const Element* sys = d.Child("sysinfo") ? d.Child("sysinfo")->Child("system") : nullptr) {
+    for (const Element& e : sys->children) {
+      if (e.AttrOr("name") == "serial") info.smbios_serial = e.text;
+    }
+  }
+  if (const Element* g = d.Child("genid")) info.has_genid = true, info.genid = g->text;
   if (const Element* devices = d.Child("devices")) {
     for (const Element& e : devices->children) {
       if (e.name == "interface") info.interfaces.push_back(Interface(e));
+      if (e.name == "tpm" && e.Child("backend") && e.Child("backend")->AttrOr("type") == "emulator") {
+        info.emulated_tpm = true;
+      }
       if (e.name == "disk") {
         const Element* s = e.Child("source");
         const std::string file = s ? s->AttrOr("file") : "";
@@ -206,12 +215,13 @@ Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id
     if (Element* sys = d.Child("sysinfo") ? d.Child("sysinfo")->Child("system") : nullptr) {
       for (Element& e : sys->children) {
         if (e.AttrOr("name") == "uuid") e.text = id.uuid;
+        if (e.AttrOr("name") == "serial" && !id.serial.empty()) e.text = id.serial;
       }
     }
     if (Element* devices = Devices(d)) {
       for (Element& e : devices->children) {
         if (e.name == "interface") {
-          e.ChildOrAdd("mac").SetAttr("address", id.new_mac());
+          if (id.new_mac) e.ChildOrAdd("mac").SetAttr("address", id.new_mac());
           e.RemoveChildren("target");  // host tap device name
         } else if (e.name == "graphics" && e.Attr("port")) {
           e.RemoveAttr("port");
@@ -226,6 +236,7 @@ Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id
         n->text = id.nvram;
       }
     }
+    if (Element* g = d.Child("genid"); g && !id.genid.empty()) g->text = id.genid;
     ApplyDisks(d, id.disks);
   });
 }

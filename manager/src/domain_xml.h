@@ -45,6 +45,10 @@ struct DomainInfo {
   std::string nvram;        // <os><nvram> path, if any
   uint64_t vcpus = 0;       // <vcpu>
   uint64_t memory_kib = 0;  // <memory>, converted from its unit
+  std::string smbios_serial;  // <sysinfo type='smbios'><system><entry name='serial'>, if any
+  bool has_genid = false;     // <genid>
+  std::string genid;          // its value ("" = libvirt makes one)
+  bool emulated_tpm = false;  // <tpm><backend type='emulator'>: swtpm keeps its state per UUID
 };
 
 Result<DomainInfo> ParseDomain(const std::string& xml);
@@ -70,15 +74,19 @@ Result<std::string> ForLibvirt(const std::string& xml, const std::string& libvir
 
 struct CloneIdentity {
   std::string name, uuid, description;
-  std::function<std::string()> new_mac;   // a fresh, unused MAC per interface
+  // A fresh, unused MAC per interface; empty: every interface keeps its MAC.
+  std::function<std::string()> new_mac;
+  std::string serial;  // the SMBIOS system serial where one is set ("" keeps it)
+  std::string genid;   // the VM generation ID where <genid> is ("" keeps it)
   std::map<std::string, DiskSpec> disks;  // by target
   std::string nvram;                      // new NVRAM path ("" to keep none)
 };
 
 // The clone's definition, as virt-clone makes it: name, UUID (also in
-// <sysinfo>), description, every interface MAC new and its host device name
-// cleared, graphics on autoport, unix channel paths cleared, NVRAM renamed,
-// disks on the new images.
+// <sysinfo>), description, every interface MAC new (unless kept) and its
+// host device name cleared, graphics on autoport, unix channel paths
+// cleared, NVRAM renamed, disks on the new images; and, when asked, a new
+// SMBIOS serial and VM generation ID.
 Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id);
 
 // A minimal KVM definition for imported disks.

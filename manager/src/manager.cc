@@ -12,6 +12,7 @@
 #include "clonekit/chain_resolver.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
+#include "tpm_state.h"
 #include "process.h"
 
 namespace clonekit::manager {
@@ -98,6 +99,7 @@ void Manager::Recover() {
     if (clone && !kept) {
       // Defined in libvirt just before the crash? It is ours by UUID.
       hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
+      RemoveTpmState(options_.tpm_state_dir, clone->uuid);  // a new random UUID: only this job made it
       store_->DeleteVm(job.clone_vm).IgnoreError();  // the job's error says what happened
     }
     if (!kept) job.clone_vm = 0;

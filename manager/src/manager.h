@@ -25,6 +25,7 @@
 
 #include "domain_xml.h"
 #include "events.h"
+#include "generalize.h"
 #include "hypervisor.h"
 #include "names.h"
 #include "views.h"
@@ -41,6 +42,8 @@ struct ManagerOptions {
   uint64_t copy_rate = 0;         // bytes/s per disk copy, 0 = unlimited
   int max_clones = 2;             // copies at once; later clones wait, queued
   int max_queued = 16;            // queued clones at most; more are refused (429)
+  // Where libvirt's swtpm keeps each domain's TPM state, by UUID.
+  std::string tpm_state_dir = "/var/lib/libvirt/swtpm";
 };
 
 struct CloneRequest {
@@ -61,6 +64,8 @@ struct CloneRequest {
     std::string pool, format;  // "" = the defaults
   };
   std::map<std::string, Disk> disks;  // by target
+  // What makes the clone a new machine (generalize.h); Base() when not asked.
+  GeneralizeItems generalize = GeneralizeItems::Base();
 };
 
 class PoolFs;
@@ -186,6 +191,9 @@ class Manager {
   // keep_clone: the clone was defined (an instant clone whose flatten
   // failed, a flatten): the job's error says so and nothing is removed.
   void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status, bool keep_clone = false);
+  // The guest items on the clone's new images, and the TPM's state: the
+  // report's lines (with the plan's host lines) go on the job.
+  Status Generalize(RunningJob& job, JobRow& row);
   void RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job);
   std::string UniqueName(const std::string& ns, const std::string& base);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "clonekit/collapse.h"
+#include "generalize.h"
 #include "manager.h"
 
 namespace clonekit::manager {
@@ -44,6 +45,13 @@ struct Manager::ClonePlan {
   // Files of the VM's that a flatten replaces, made by the clone job that
   // made the VM: removed once nothing uses them.
   std::vector<std::string> replaced;
+  // What makes it a new machine (generalize.h): the items, the report's
+  // host lines decided here, and what the guest items need.
+  GeneralizeItems generalize;
+  std::vector<IdentityChange> host_changes;
+  std::vector<std::pair<std::string, std::string>> macs;  // source -> clone, lowercase
+  std::string hostname;
+  bool emulated_tpm = false;
 
   // A clone of the current state reads the disks the source writes: it is
   // shut down for the copy (or, live, instant and linked, snapshotted). A
@@ -66,6 +74,12 @@ struct Manager::RunningJob {
   // Set once the clone is defined: from then on it is kept whatever happens.
   std::atomic<bool> clone_defined{false};
   std::atomic<bool> started{false};
+  // The clone's TPM state this job copied (removed if the job fails).
+  bool tpm_state_made = false;
+  // Copy progress counts for this share of the job (the rest is the
+  // guest's generalization).
+  double copy_share = 1.0;
+  std::atomic<double> generalized{0};  // 0..1 of the guest's part
   // Live progress (the database copy is written at most once a second).
   std::atomic<double> percent{0};
   std::atomic<uint64_t> done_bytes{0}, total_bytes{0};

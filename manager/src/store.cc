@@ -97,6 +97,12 @@ const char* const kMigrations[] = {
       CHECK (mode IN ('full', 'instant', 'linked', 'flatten'));
     ALTER TABLE jobs ADD COLUMN switching TEXT NOT NULL DEFAULT '';
     )sql",
+    // 5: what made a clone a new machine: the items asked (earlier clones
+    // only got new MACs) and the report of each change.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN generalize TEXT NOT NULL DEFAULT 'mac-addresses';
+    ALTER TABLE jobs ADD COLUMN identity_changes TEXT NOT NULL DEFAULT '[]';
+    )sql",
 };
 
 Consistency ConsistencyOf(const std::string& s) {
@@ -125,6 +131,27 @@ JobMode JobModeOf(const std::string& s) {
 
 // The outputs column: a JSON list of paths (the database is an edge too).
 std::string EncodeList(const std::vector<std::string>& list) { return nlohmann::json(list).dump(); }
+// The identity_changes column: a JSON list of {item, disk, path, change}.
+std::string EncodeChanges(const std::vector<IdentityChange>& changes) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const IdentityChange& c : changes) {
+    out.push_back({{"item", GeneralizeItemName(c.item)}, {"disk", c.disk}, {"path", c.path}, {"change", c.change}});
+  }
+  return out.dump();
+}
+std::vector<IdentityChange> DecodeChanges(const std::string& text) {
+  std::vector<IdentityChange> out;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& c : j) {
+    if (!c.is_object()) continue;
+    GeneralizeItems one = GeneralizeFromStore(c.value("item", ""));
+    if (one.Items().size() != 1) continue;
+    out.push_back({one.Items()[0], c.value("disk", ""), c.value("path", ""), c.value("change", "")});
+  }
+  return out;
+}
+
 std::vector<std::string> DecodeList(const std::string& text) {
   std::vector<std::string> out;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
@@ -208,13 +235,16 @@ JobRow ReadJob(const Stmt& s) {
   j.took_snapshot = s.Int(17) != 0;
   j.mode = JobModeOf(s.Text(18));
   j.switching = s.Text(19);
+  j.generalize = GeneralizeFromStore(s.Text(20));
+  j.identity_changes = DecodeChanges(s.Text(21));
   return j;
 }
 
 constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created, backing_snapshot";
 constexpr const char* kJobColumns =
     "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
-    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot, mode, switching";
+    "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot, mode, switching, "
+    "generalize, identity_changes";
 
 }  // namespace
 
@@ -501,10 +531,10 @@ Result<int64_t> Store::InsertJob(const JobRow& job) {
   Status st = Write([&]() -> Status {
     Stmt s(db_,
            "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
-           "owner_pid, created, live, mode) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+           "owner_pid, created, live, mode, generalize) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(std::string(JobStateName(job.state)))
         .Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc())
-        .Bind(int64_t{job.live}).Bind(std::string(JobModeName(job.mode)));
+        .Bind(int64_t{job.live}).Bind(std::string(JobModeName(job.mode))).Bind(job.generalize.ToString());
     if (s.Step() != SQLITE_DONE) return Error("add job");
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -517,11 +547,12 @@ Status Store::UpdateJob(const JobRow& job) {
   return Write([&]() -> Status {
     Stmt s(db_,
            "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
-           "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=?, switching=? WHERE id=?");
+           "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=?, switching=?, identity_changes=? WHERE id=?");
     s.BindId(job.source_vm).BindId(job.clone_vm).Bind(std::string(JobStateName(job.state)))
         .Bind(static_cast<int64_t>(job.done_bytes)).Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent)
         .Bind(job.error).Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.finished)
-        .Bind(job.error_kind).Bind(job.snapshot).Bind(int64_t{job.took_snapshot}).Bind(job.switching).Bind(job.id);
+        .Bind(job.error_kind).Bind(job.snapshot).Bind(int64_t{job.took_snapshot}).Bind(job.switching)
+        .Bind(EncodeChanges(job.identity_changes)).Bind(job.id);
     if (s.Step() != SQLITE_DONE) return Error("update job " + std::to_string(job.id));
     return Status::OK();
   });

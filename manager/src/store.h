@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "clonekit/status.h"
+#include "generalize.h"
 
 namespace clonekit::manager {
 
@@ -98,6 +99,9 @@ struct JobRow {
   std::string switching;
   int64_t owner_pid = 0;
   std::string created, finished;
+  // What was asked to make the clone a new machine, and what was changed.
+  GeneralizeItems generalize = GeneralizeItems::Base();
+  std::vector<IdentityChange> identity_changes;
 };
 
 class Store {

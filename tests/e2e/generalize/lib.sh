@@ -1,0 +1,118 @@
+# Shared by the generalize scripts (sourced): `clonekit serve` on libvirt's
+# test driver, a pool, and helpers that build a real Linux guest's disk:
+# a minimal tree (os-release, machine-id, SSH host keys made by ssh-keygen,
+# hostname, cloud-init state, a NetworkManager profile and a udev rule with
+# the source's MAC, a DHCP lease) on ext4 (mkfs.ext4 -d), xfs (mkfs + loop
+# mount) or LVM (guestfish), partitioned, at the base of a qcow2 chain.
+# Each script checks one behaviour of issue #15.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+for tool in guestfish ssh-keygen debugfs sfdisk; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
+done
+# This machine's KVM does not run libguestfs's appliance (see
+# docs/performance.md): TCG, unless the caller chose.
+export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
+export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
+PORT=$((20000 + RANDOM % 20000))
+export CLONEKIT_SOCKET=$WORK/api.sock
+ck() { "$CLONEKIT" "$@"; }
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+SRC_MAC=52:54:00:ab:cd:ef
+
+# guest_tree DIR HOSTNAME: the files a generalize item touches.
+guest_tree() {
+  local d=$1
+  mkdir -p "$d"/{etc/ssh,etc/NetworkManager/system-connections,etc/udev/rules.d,var/lib/dbus,var/lib/dhcp,bin,usr/bin,root}
+  mkdir -p "$d"/var/lib/cloud/{instances/iid-src/sem,data,sem,seed/nocloud}
+  cat > "$d/etc/os-release" <<'OS'
+PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+ID=debian
+OS
+  echo 12.8 > "$d/etc/debian_version"
+  printf '/dev/sda1 / ext4 defaults 0 1\n' > "$d/etc/fstab"
+  echo 0123456789abcdef0123456789abcdef > "$d/etc/machine-id"
+  echo 0123456789abcdef0123456789abcdef > "$d/var/lib/dbus/machine-id"
+  echo "$2" > "$d/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s.example.org %s\n# %s stays in comments\n' "$2" "$2" "$2" > "$d/etc/hosts"
+  for t in rsa ecdsa ed25519; do ssh-keygen -q -t $t -N '' -C "root@$2" -f "$d/etc/ssh/ssh_host_${t}_key"; done
+  echo 'Port 22' > "$d/etc/ssh/sshd_config"
+  cat > "$d/etc/NetworkManager/system-connections/wired.nmconnection" <<NM
+[connection]
+id=wired
+type=ethernet
+[ethernet]
+mac-address=${SRC_MAC^^}
+[ipv4]
+method=auto
+NM
+  chmod 600 "$d/etc/NetworkManager/system-connections/wired.nmconnection"
+  echo "SUBSYSTEM==\"net\", ACTION==\"add\", ATTR{address}==\"$SRC_MAC\", NAME=\"eth0\"" \
+    > "$d/etc/udev/rules.d/70-persistent-net.rules"
+  printf 'lease {\n  fixed-address 192.168.122.50;\n}\n' > "$d/var/lib/dhcp/dhclient.eth0.leases"
+  ln -s /var/lib/cloud/instances/iid-src "$d/var/lib/cloud/instance"
+  echo iid-src > "$d/var/lib/cloud/data/instance-id"
+  touch "$d/var/lib/cloud/instances/iid-src/sem/config_ssh" "$d/var/lib/cloud/instances/iid-src/boot-finished"
+  printf 'instance-id: iid-src\nlocal-hostname: %s\n' "$2" > "$d/var/lib/cloud/seed/nocloud/meta-data"
+  echo 'a file no item touches' > "$d/root/notes.txt"
+}
+
+# partitioned DISK.raw FS.img: a disk with one partition (from 1 MiB) holding FS.img.
+partitioned() {
+  local size=$(( $(stat -c %s "$2") / 1048576 + 2 ))
+  truncate -s "${size}M" "$1"
+  echo 'start=2048, type=83' | sfdisk -q "$1"
+  dd if="$2" of="$1" bs=1M seek=1 conv=notrunc status=none
+}
+
+# ext4_guest DISK.raw HOSTNAME
+ext4_guest() {
+  guest_tree tree "$2"
+  truncate -s 48M fs.img
+  mkfs.ext4 -q -F -d tree fs.img
+  partitioned "$1" fs.img
+  rm -rf tree fs.img
+}
+
+# define_src XML_TYPE DISK.qcow2 [MORE_XML]: VM "src" on that disk, one NIC with SRC_MAC.
+define_src() {
+  cat > src.xml <<XML
+<domain type='test'>
+  <name>src</name>
+  <memory unit='MiB'>64</memory>
+  <os><type arch='x86_64'>hvm</type></os>
+  ${2:-}
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$WORK/pool/$1'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='network'><mac address='$SRC_MAC'/><source network='default'/><model type='virtio'/></interface>
+  </devices>
+</domain>
+XML
+  ck vm define src.xml >/dev/null
+}
+
+# guest_cat IMAGE FORMAT PATH...: each file's content from IMAGE, read by
+# guestfish (inspection mounts the guest), separated by "--- PATH" lines.
+guest_cat() {
+  local img=$1 fmt=$2; shift 2
+  local cmds=()
+  for p in "$@"; do cmds+=(: echo "--- $p" : -cat "$p"); done
+  guestfish --ro --format="$fmt" -a "$img" -i "${cmds[@]:1}" 2>&1
+}
+
+# until_done JOB: the job ends (any way) within 300 s; prints its state.
+until_done() {
+  local end=$((SECONDS + 300)) st
+  while :; do
+    st=$(ck job show "$1" | jq_ "d['state']")
+    case $st in queued | running) ;; *) echo "$st"; return 0 ;; esac
+    [ "$SECONDS" -lt "$end" ] || { echo timeout; return 1; }
+    sleep 0.5
+  done
+}
+
+serve_on test:///default "${SERVE_OPTS[@]}"
+mkdir pool
+ck pool add main "$WORK/pool" >/dev/null
