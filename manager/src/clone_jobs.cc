@@ -493,13 +493,28 @@ JobRow Manager::RunningRow(int64_t id) {
   return row;
 }
 
-// Makes the clone a new machine: the guest items on its new images (one
-// libguestfs appliance for all its disks), then its TPM's state. Before
-// the clone is defined, so a failure leaves nothing (FinishJob removes the
-// images; the TPM state this job made is removed with them).
+// Makes the clone a new machine: its TPM's state, then the guest items on
+// its new images (one libguestfs appliance for all its disks). Before the
+// clone is defined, so a failure leaves nothing (FinishJob removes the
+// images; RunClone the TPM state this job made).
 Status Manager::Generalize(RunningJob& job, JobRow& row) {
   const ClonePlan& plan = job.plan;
   std::vector<IdentityChange> report = plan.host_changes;
+  const std::string dir = options_.tpm_state_dir;
+  if (plan.emulated_tpm && plan.generalize.Has(GeneralizeItem::kTpm)) {
+    report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
+                      "a new TPM: the source's state is not copied (swtpm makes an empty one at first start)"});
+  } else if (plan.emulated_tpm) {
+    Result<bool> copied = CopyTpmState(dir, plan.source.uuid, plan.clone.uuid);
+    if (!copied.ok()) return Status::IOError("generalize tpm", "copying the TPM state: " + copied.status().message());
+    job.tpm_state_made = *copied;
+    report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
+                      *copied ? "kept: the source's TPM state copied from " + dir + "/" + plan.source.uuid +
+                                    " (its state now: libvirt's snapshots do not keep it)"
+                              : "kept, but the source's TPM has no state yet (it never ran): the clone's starts empty"});
+  } else if (plan.generalize.Has(GeneralizeItem::kTpm)) {
+    report.push_back({GeneralizeItem::kTpm, "", "", "no emulated TPM in the definition: nothing to change"});
+  }
   if (plan.generalize.AnyGuest()) {
     GuestResetRequest req;
     for (const DiskPlan& dp : plan.disks) {
@@ -518,21 +533,6 @@ Status Manager::Generalize(RunningJob& job, JobRow& row) {
     Result<std::vector<IdentityChange>> guest = ResetGuestIdentity(req);
     if (!guest.ok()) return guest.status();
     report.insert(report.end(), guest->begin(), guest->end());
-  }
-  const std::string dir = options_.tpm_state_dir;
-  if (plan.emulated_tpm && plan.generalize.Has(GeneralizeItem::kTpm)) {
-    report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
-                      "a new TPM: the source's state is not copied (swtpm makes an empty one at first start)"});
-  } else if (plan.emulated_tpm) {
-    Result<bool> copied = CopyTpmState(dir, plan.source.uuid, plan.clone.uuid);
-    if (!copied.ok()) return Status::IOError("generalize tpm", "copying the TPM state: " + copied.status().message());
-    job.tpm_state_made = *copied;
-    report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
-                      *copied ? "kept: the source's TPM state copied from " + dir + "/" + plan.source.uuid +
-                                    " (its state now: libvirt's snapshots do not keep it)"
-                              : "kept, but the source's TPM has no state yet (it never ran): the clone's starts empty"});
-  } else if (plan.generalize.Has(GeneralizeItem::kTpm)) {
-    report.push_back({GeneralizeItem::kTpm, "", "", "no emulated TPM in the definition: nothing to change"});
   }
   row.identity_changes = std::move(report);
   return store_->UpdateJob(row);

@@ -272,6 +272,10 @@ class ItemRun {
         if (!key.ok()) return Fail(path, key.status());
         if (Status s = g_.Write(path, key->first); !s.ok()) return Fail(path, s);
         if (Status s = g_.Own(path, 0600); !s.ok()) return Fail(path, s);
+        // A link planted at the public key's name goes, not what it names.
+        if (g_.IsLink(path + ".pub")) {
+          if (Status s = g_.Remove(path + ".pub"); !s.ok()) return Fail(path + ".pub", s);
+        }
         if (Status s = g_.Write(path + ".pub", key->second); !s.ok()) return Fail(path + ".pub", s);
         if (Status s = g_.Own(path + ".pub", 0644); !s.ok()) return Fail(path + ".pub", s);
         Note(path, "replaced with a new " + type + " key, made offline (" +

@@ -94,11 +94,11 @@ XML
 }
 
 # guest_cat IMAGE FORMAT PATH...: each file's content from IMAGE, read by
-# guestfish (inspection mounts the guest), separated by "--- PATH" lines.
+# guestfish (inspection mounts the guest), each after a "=== PATH" line.
 guest_cat() {
   local img=$1 fmt=$2; shift 2
   local cmds=()
-  for p in "$@"; do cmds+=(: echo "--- $p" : -cat "$p"); done
+  for p in "$@"; do cmds+=(: echo "=== $p" : cat "$p"); done
   guestfish --ro --format="$fmt" -a "$img" -i "${cmds[@]:1}" 2>&1
 }
 
@@ -116,3 +116,26 @@ until_done() {
 serve_on test:///default "${SERVE_OPTS[@]}"
 mkdir pool
 ck pool add main "$WORK/pool" >/dev/null
+
+# xfs_guest DISK.raw HOSTNAME: the tree on xfs (mkfs.xfs, loop-mounted to fill).
+xfs_guest() {
+  guest_tree tree "$2"
+  sed -i 's/ext4/xfs/' tree/etc/fstab
+  truncate -s 320M fs.img  # xfsprogs' smallest; sparse
+  mkfs.xfs -q fs.img
+  mkdir mnt
+  mount -o loop fs.img mnt
+  cp -a tree/. mnt/
+  umount mnt
+  partitioned "$1" fs.img
+  rm -rf tree fs.img mnt
+}
+
+# mounted_ro IMAGE DIR [OPTIONS]: IMAGE's first partition, read through qemu's own
+# reading (qemu-img convert) and mounted read-only by the kernel.
+mounted_ro() {
+  qemu-img convert -O raw "$1" "$2.raw"
+  mkdir -p "$2"
+  mount -o "loop,ro,offset=1048576${3:+,$3}" "$2.raw" "$2"
+  cleanup_fns+=("umount $WORK/$2")
+}
