@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -522,18 +523,28 @@ Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& 
   auto progress = [&](double f) {
     if (req.progress) req.progress(f);
   };
+  auto mark = std::chrono::steady_clock::now();
+  auto timed = [&](const std::string& phase) {
+    const auto now = std::chrono::steady_clock::now();
+    if (req.timings) req.timings->push_back({phase, std::chrono::duration<double>(now - mark).count()});
+    mark = now;
+  };
   Guest guest(req);
   CLONEKIT_RETURN_IF_ERROR(guest.Launch());
+  timed("appliance");
   progress(0.5);  // the appliance's start is most of the time
   if (cancelled()) return Status::Cancelled("cancelled");
   std::string why;
   const std::string root = guest.FindLinux(&why);
   if (root.empty()) {
     for (GeneralizeItem i : items) report.push_back({i, "", "", "not done: " + why});
+    timed("inspection");
     CLONEKIT_RETURN_IF_ERROR(guest.Finish());
+    timed("sync");
     return report;
   }
   CLONEKIT_RETURN_IF_ERROR(guest.Mount(root));
+  timed("inspection");
   for (size_t n = 0; n < items.size(); n++) {
     if (cancelled()) return Status::Cancelled("cancelled");
     ItemRun run(guest, req, items[n], &report);
@@ -545,9 +556,11 @@ Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& 
       case GeneralizeItem::kNetworkBindings: CLONEKIT_RETURN_IF_ERROR(run.NetworkBindings()); break;
       default: break;
     }
+    timed(GeneralizeItemName(items[n]));
     progress(0.5 + 0.45 * double(n + 1) / double(items.size()));
   }
   CLONEKIT_RETURN_IF_ERROR(guest.Finish());
+  timed("sync");
   progress(1.0);
   return report;
 }

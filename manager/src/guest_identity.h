@@ -41,6 +41,9 @@ struct GuestResetRequest {
   std::vector<std::pair<std::string, std::string>> macs;
   const std::atomic<bool>* cancel = nullptr;  // checked between items
   std::function<void(double)> progress;       // 0..1, as items finish
+  // If set, how long each phase took, in order: "appliance" (its start),
+  // "inspection" (finding and mounting the guest), each item, "sync".
+  std::vector<std::pair<std::string, double>>* timings = nullptr;
 };
 
 // Inspects the disks and applies the guest items that are on. A guest
