@@ -13,6 +13,10 @@ export NODE_PATH=$BROWSER_DIR/../../web/node_modules
 node "$BROWSER_DIR/console.mjs" --probe || { echo "SKIP: chromium cannot start here"; exit 77; }
 
 ck() { "$CLONEKIT" "$@"; }
+# A clone made a new machine inside (#15) runs libguestfs's appliance; this
+# machine's KVM does not run it (docs/performance.md): TCG, unless the caller chose.
+export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
+export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
 # serve NAME PORT [options]: a service with its own database, in the background.
 serve() {
   local name=$1 port=$2; shift 2

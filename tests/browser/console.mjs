@@ -94,6 +94,15 @@ async function openClone(name) {
   return dialog;
 }
 const cloneButton = () => page.getByRole('button', { name: 'Clone Virtual Machine' });
+// "Make it a new machine" (issue #15): the items, in the API's order. The
+// guest items are on by default and each launches libguestfs's appliance
+// (15-20 s under TCG here): only step 7d keeps them; every other clone
+// unchecks them (the host items stay as the modal has them).
+const GUEST_ITEMS = ['machine-id', 'ssh-host-keys', 'hostname', 'cloud-init', 'network-bindings'];
+const HOST_ITEMS = ['mac-addresses', 'smbios-serial', 'genid', 'tpm'];
+async function noGuestItems(root) {
+  for (const item of GUEST_ITEMS) await root.locator(`#clone-generalize-${item}`).uncheck();
+}
 const toast = (text) => page.locator('.pf-v6-c-alert-group.pf-m-toast .pf-v6-c-alert').filter({ hasText: text });
 async function setFilter(label, on) {
   await page.locator('#status-filter').click();
@@ -159,6 +168,7 @@ await check('running source: the modal offers to keep it running; chosen, the sh
   await dialog.locator('#clone-live').uncheck();
   return gone && (await dialog.locator('.ck-running-warning').isVisible());
 });
+await noGuestItems(dialog);
 await cloneButton().click();
 await check('clone started: toast', async () => until('toast', () => toast('Cloning web-run to web-run-clone started').isVisible()));
 await check('Transitioning was off: switched on, the clone is listed', async () =>
@@ -206,6 +216,7 @@ await check('server refuses the HTML name too (400)', async () => {
 await dialog.locator('#clone-name').fill('web-off-clone');
 await dialog.locator('#clone-description').fill('made by the browser test');
 await dialog.locator('#clone-start').uncheck();
+await noGuestItems(dialog);
 await cloneButton().click();
 const watch = watchPercent('web-off-clone');
 await check('offline clone: the clone shows a spinner and a percentage', async () =>
@@ -246,6 +257,7 @@ await check("offline clone: disks equal qemu's reading of the source chains", as
 // 6. Cancel cloning.
 dialog = await openClone('web-off');
 const cancelName = await dialog.locator('#clone-name').inputValue();
+await noGuestItems(dialog);
 await cloneButton().click();
 await until('cloning row', async () => /Cloning/.test(await statusOf(cancelName)));
 await (await kebab(cancelName)).filter({ hasText: 'Cancel cloning' }).click();
@@ -264,6 +276,7 @@ if (TINY) {
   await dialog.getByLabel('Storage pool for vda').selectOption('tiny');
   await dialog.getByLabel('Format for vda').selectOption('raw');
   await dialog.locator('#clone-start').uncheck();
+  await noGuestItems(dialog);
   await cloneButton().click();
   await check("no-space clone: the modal says the pool's free space is too small, with the numbers", async () =>
     until('alert', async () => /pool 'tiny': the clone needs [0-9.]+ MiB but [0-9.]+ MiB is free/.test(await dialog.innerText())));
@@ -291,6 +304,7 @@ await check("snapshot clone: pre-filled from s1's saved configuration (512 MiB, 
 const snapName = await dialog.locator('#clone-name').inputValue();
 await dialog.locator('#clone-namespace').fill('team-b');
 await dialog.locator('#clone-start').uncheck();
+await noGuestItems(dialog);
 await cloneButton().click();
 await check('snapshot clone: done, its disk is s1 as qemu reads it', async () => {
   await until('done', async () => (await row(snapName).count()) === 1 && (await statusOf(snapName)) === 'Off', 40000);
@@ -313,6 +327,7 @@ await check('running source, snapshot clone: it says the source keeps running, n
   (await dialog.locator('.ck-running-warning').count()) === 0);
 const runSnapName = await dialog.locator('#clone-name').inputValue();
 await dialog.locator('#clone-start').uncheck();
+await noGuestItems(dialog);
 await cloneButton().click();
 await check('running source, snapshot clone: the source shows Running (not Locked) while it copies', async () =>
   until('copying', async () => (await row(runSnapName).count()) === 1 && (await statusOf(runSnapName)) !== 'Off') &&
@@ -336,6 +351,7 @@ await dialog.locator('#clone-mode-linked').check();
 await check('linked choice: each disk\'s format is qcow2 and cannot be changed', async () =>
   (await dialog.locator('select[aria-label^="Format for"]').evaluateAll((ss) => ss.every((x) => x.disabled && x.value === 'qcow2'))));
 await dialog.locator('#clone-start').uncheck();
+await noGuestItems(dialog);
 await cloneButton().click();
 await check('linked clone: its row says "Linked to web-run / r1"', async () =>
   until('linked', async () => (await row(linkedName).locator('.ck-linked').innerText()).includes('Linked to web-run / r1')));
@@ -367,6 +383,61 @@ await check('Make standalone: the label goes, its vda stands alone and reads as 
   execFileSync('qemu-img', ['compare', '-q', vda, `${POOL}/web-run.qcow2`]);
   return chain.length === 1;
 });
+
+// 7d. Make it a new machine (issue #15): the modal lists every item with
+// its default; hostname unchecked, the rest sent as shown. The disks hold
+// no OS, so each guest item reports "not done"; the ready toast lists the
+// job's identity changes.
+dialog = await openClone('web-html');
+const genBox = (item) => dialog.locator(`#clone-generalize-${item}`);
+await check('generalize: "Make it a new machine" lists every item; guest items, MACs on; TPM off; serial disabled, says why', async () => {
+  const text = await dialog.locator('#clone-generalize').innerText();
+  for (const item of [...GUEST_ITEMS, ...HOST_ITEMS]) {
+    if ((await genBox(item).count()) !== 1) throw new Error(`no checkbox for ${item}`);
+  }
+  for (const item of [...GUEST_ITEMS, 'mac-addresses']) {
+    if (!(await genBox(item).isChecked()) || await genBox(item).isDisabled()) throw new Error(`${item} is not on`);
+  }
+  return text.includes('Make it a new machine') && text.includes('Inside the guest') && text.includes('In the definition') &&
+    !(await genBox('tpm').isChecked()) && (await genBox('smbios-serial').isDisabled()) &&
+    text.includes('sets no SMBIOS serial') && text.includes('New machine ID');
+});
+await dialog.locator('#clone-generalize').scrollIntoViewIfNeeded();
+await shot(page, 'clone-generalize');
+await genBox('hostname').uncheck();
+await dialog.locator('#clone-start').uncheck();
+const genName = await dialog.locator('#clone-name').inputValue();
+const [genResponse] = await Promise.all([
+  page.waitForResponse((r) => r.request().method() === 'POST' && /\/api\/v1\/vms\/\d+\/clone$/.test(r.url())),
+  cloneButton().click(),
+]);
+const genSent = genResponse.request().postDataJSON().generalize || {};
+const genJobId = (await genResponse.json()).id;
+await check('generalize: the request names every item, hostname off, machine-id on', async () =>
+  [...GUEST_ITEMS, ...HOST_ITEMS].every((i) => typeof genSent[i] === 'boolean') &&
+  genSent.hostname === false && genSent['machine-id'] === true && genSent['mac-addresses'] === true && genSent.tpm === false);
+let genJob = null;
+await check('generalize: the job succeeds (libguestfs inspects the disks), its items are machine-id but not hostname', async () => {
+  genJob = await until('job done', async () => {
+    const j = await apiGet(URL_A, `/jobs/${genJobId}`);
+    return ['succeeded', 'failed', 'cancelled'].includes(j.state) && j;
+  }, 120000);
+  if (genJob.state !== 'succeeded') throw new Error(`job ${genJob.state}: ${genJob.error}`);
+  return genJob.clone_name === genName && genJob.generalize.includes('machine-id') && !genJob.generalize.includes('hostname') &&
+    genJob.identity_changes.some((c) => c.item === 'machine-id' && c.path === '' && c.change.startsWith('not done'));
+});
+await check('generalize: the ready toast counts the identity changes; unfolded, it lists them (new MACs, machine-id not done, no hostname)', async () => {
+  const ready = toast(`${genName} is ready`);
+  const fold = ready.getByRole('button', { name: /What's new/ });
+  await until('report', () => fold.isVisible());
+  const n = genJob.identity_changes.length;
+  if (!(await fold.innerText()).includes(`${n} changes, 4 not done`)) throw new Error(`fold says '${await fold.innerText()}'`);
+  await fold.click();
+  const text = await ready.locator('.ck-identity-changes').innerText();
+  return /mac-addresses: interface 1 — [0-9a-f:]+ -> [0-9a-f:]+/.test(text) && /machine-id: not done/.test(text) &&
+    !text.includes('hostname:') && text.split('\n').filter(Boolean).length === Math.min(n, 8) + (n > 8 ? 1 : 0);
+});
+await shot(page, 'generalize-report');
 
 // 8. Keyboard: the kebab and the modal work without a mouse.
 await row('web-html').getByRole('button', { name: 'Kebab toggle' }).focus();
@@ -411,6 +482,7 @@ if (URL_B) {
   await pb.getByRole('menuitem').filter({ hasText: /^Clone$/ }).click();
   await check('qemu source: the running warning', async () =>
     until('warning', () => pb.locator('.ck-running-warning').isVisible()));  // (the defaults load first)
+  await noGuestItems(pb);
   await pb.getByRole('button', { name: 'Clone Virtual Machine' }).click();
   const t = pb.locator('.pf-v6-c-alert-group.pf-m-toast .pf-v6-c-alert').filter({ hasText: `${VM_B} failed to shut down` });
   await check('qemu source: the "failed to shut down" toast tells to power off and retry', async () =>
@@ -430,6 +502,7 @@ if (URL_B) {
     (await pb.locator('#clone-name').inputValue({ timeout: 10000 })) === `${VM_B}-clone` &&
     (await pb.locator('.ck-running-warning').count()) === 0);
   await pb.locator('#clone-start').uncheck();
+  await noGuestItems(pb);
   await pb.getByRole('button', { name: 'Clone Virtual Machine' }).click();
   await check('qemu source, off: the retried clone succeeds and is listed, defined in libvirt', async () => {
     await until('ready', async () => pb.locator('.pf-v6-c-alert').filter({ hasText: `${VM_B}-clone is ready` }).isVisible(), 30000);
@@ -455,6 +528,7 @@ if (URL_B) {
   await until('defaults', () => pb.locator('.ck-running-warning').isVisible());
   await pb.locator('#clone-name').fill(`${VM_B}-instant`);
   await pb.locator('#clone-mode-instant').check();
+  await noGuestItems(pb);
   await check('instant choice: start is on and fixed, no shutdown warning, it says the source keeps running', async () =>
     (await pb.locator('#clone-start').isChecked()) && (await pb.locator('#clone-start').isDisabled()) &&
     (await pb.locator('.ck-running-warning').count()) === 0 && (await pb.locator('.ck-keeps-running').isVisible()));

@@ -24,6 +24,8 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
   const [mode, setMode] = useState('full');
   const overlays = mode !== 'full';
   const [disks, setDisks] = useState([]);
+  // Make it a new machine: item -> on, from the defaults (issue #15).
+  const [generalize, setGeneralize] = useState({});
   const [submitError, setSubmitError] = useState(null);
   const [busy, setBusy] = useState(false);
 
@@ -35,6 +37,7 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
       setNamespace(d.namespace);
       setStart(d.start);
       setDisks(d.disks);
+      setGeneralize(Object.fromEntries((d.generalize || []).map((g) => [g.item, g.applies && g.default])));
     }, (e) => setLoadError(e.message));
   }, [vm.id, snapshot]);
 
@@ -54,6 +57,10 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
     if (snapshot) body.snapshot = snapshot;
     // An overlay is qcow2: its format is not asked.
     for (const d of disks) body.disks[d.target] = overlays ? { pool: d.pool } : { pool: d.pool, format: d.format };
+    // Every item, on or off as shown (an item that does not apply is off).
+    if (defaults.generalize) {
+      body.generalize = Object.fromEntries(defaults.generalize.map((g) => [g.item, g.applies && !!generalize[g.item]]));
+    }
     try {
       const job = await api.clone(vm.id, body);
       onStarted(job, name);
@@ -102,7 +109,7 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                   <HelperText>
                     {nameError
                       ? <HelperTextItem variant="error" id="clone-name-problem">{nameError}</HelperTextItem>
-                      : <HelperTextItem>The new VM gets a new UUID and new MAC addresses.</HelperTextItem>}
+                      : <HelperTextItem>The new VM gets a new UUID; what else is new is chosen below.</HelperTextItem>}
                   </HelperText>
                 </FormHelperText>
               </FormGroup>
@@ -159,6 +166,10 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                   </Tbody>
                 </Table>
               </FormGroup>
+              {defaults.generalize && (
+                <Generalize items={defaults.generalize} on={generalize}
+                  onChange={(item, v) => setGeneralize((g) => ({ ...g, [item]: v }))} />
+              )}
               <Configuration summary={defaults.summary} />
             </Form>
           </>
@@ -170,6 +181,52 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
         <Button variant="link" onClick={onClose}>Cancel</Button>
       </ModalFooter>
     </Modal>
+  );
+}
+
+// What makes the clone a new machine, item by item (issue #15): a label
+// and what it does; the API gives the items, their defaults and whether a
+// host item applies to this definition.
+const GENERALIZE_TEXT = {
+  'machine-id': ['New machine ID', '/etc/machine-id emptied; systemd makes a new one at first boot'],
+  'ssh-host-keys': ['New SSH host keys', "/etc/ssh/ssh_host_* made anew, or removed where sshd makes them at boot"],
+  hostname: ["Host name = the clone's name", '/etc/hostname and /etc/hosts name the clone'],
+  'cloud-init': ["Run cloud-init's first boot again", 'Its instance state is cleared'],
+  'network-bindings': ['Network settings follow the new MACs',
+    "NetworkManager/udev/ifcfg/networkd files naming the source's MACs, DHCP leases"],
+  'mac-addresses': ['New MAC addresses', 'On every network interface'],
+  'smbios-serial': ['New SMBIOS serial', 'The system serial the definition sets'],
+  genid: ['New VM generation ID', "The definition's <genid>: a guest that reads it knows it was copied"],
+  tpm: ['New, empty TPM', "Off: the TPM's state is copied, so keys sealed in it (BitLocker, LUKS) still work"],
+};
+
+const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+function Generalize({ items, on, onChange }) {
+  const box = (g) => {
+    const [label, description] = GENERALIZE_TEXT[g.item] || [g.item, ''];
+    return (
+      <Checkbox key={g.item} id={`clone-generalize-${g.item}`} label={label}
+        isChecked={g.applies && !!on[g.item]} isDisabled={!g.applies}
+        description={g.applies ? description : capitalized(g.reason || '')}
+        onChange={(_, v) => onChange(g.item, v)} />
+    );
+  };
+  const guest = items.filter((g) => g.side === 'guest');
+  const host = items.filter((g) => g.side !== 'guest');
+  return (
+    <FormGroup label="Make it a new machine" fieldId="clone-generalize" role="group" id="clone-generalize">
+      {guest.length > 0 && (
+        <FormGroup label="Inside the guest (Linux, found by inspection)" fieldId="clone-generalize-guest" role="group" isStack>
+          {guest.map(box)}
+        </FormGroup>
+      )}
+      {host.length > 0 && (
+        <FormGroup label="In the definition" fieldId="clone-generalize-host" role="group" isStack>
+          {host.map(box)}
+        </FormGroup>
+      )}
+    </FormGroup>
   );
 }
 

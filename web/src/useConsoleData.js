@@ -15,9 +15,10 @@ export function useConsoleData() {
   const [toasts, setToasts] = useState([]);
   const latest = useRef([]);  // the list as last loaded, for naming a job's source in its toast
 
-  const toast = useCallback((variant, title, body) => {
+  // changes: a clone's identity changes, listed under the body (Toasts.jsx).
+  const toast = useCallback((variant, title, body, changes) => {
     const key = ++toastSeq;
-    setToasts((t) => [...t, { key, variant, title, body }]);
+    setToasts((t) => [...t, { key, variant, title, body, changes }]);
   }, []);
 
   const reload = useCallback(async () => {
@@ -55,7 +56,8 @@ export function useConsoleData() {
     } else if (job.state === 'cancelled') {
       toast('info', `Cloning ${job.clone_name} cancelled`, 'The clone and its disk images were removed.');
     } else if (job.state === 'succeeded') {
-      toast('success', `${job.clone_name} is ready`, `Cloned from ${source}.`);
+      // What was made new (issue #15), when the job says.
+      toast('success', `${job.clone_name} is ready`, `Cloned from ${source}.`, job.identity_changes);
     }
   }, [toast]);
 

@@ -17,7 +17,7 @@ src_uuid=$(ck vm show "$vm" | jq_ "d['uuid']")
 ck vm start "$vm" >/dev/null
 check "swtpm made the source's TPM state at its first start" until_true 30 test -s "$STATE/$src_uuid/tpm2/tpm2-00.permall"
 ck vm stop "$vm" --force >/dev/null
-until_true 30 test "$(power "$vm")" = off
+until_true 30 test "$(power "$vm")" = shutoff
 ck snapshot create "$vm" s1 >/dev/null
 ck vm clone "$vm" --snapshot s1 --name "$vm-c" --no-start --wait >/dev/null
 uuid=$(ck vm show "$vm-c" | jq_ "d['uuid']")
@@ -26,7 +26,7 @@ check "the state is copied under the clone's UUID, byte for byte" \
 ck vm start "$vm-c" >/dev/null
 check "the clone runs" until_true 30 test "$(power "$vm-c")" = running
 check "its swtpm runs on the copied state" \
-  until_true 10 pgrep -f "swtpm .*--tpmstate dir=$STATE/$uuid/tpm2"
+  until_true 10 pgrep -f "swtpm .*--tpmstate dir=$STATE/$uuid/tpm2" >/dev/null
 ck vm clone "$vm" --snapshot s1 --name "$vm-n" --no-start --generalize tpm --wait >/dev/null
 new=$(ck vm show "$vm-n" | jq_ "d['uuid']")
 check "with tpm, no state is copied" test ! -e "$STATE/$new"
@@ -35,7 +35,7 @@ check "with tpm, swtpm makes the clone a state of its own at its start" \
   until_true 30 test -s "$STATE/$new/tpm2/tpm2-00.permall"
 check "... which is not the source's" bash -c "! cmp -s $STATE/$src_uuid/tpm2/tpm2-00.permall $STATE/$new/tpm2/tpm2-00.permall"
 ck vm stop "$vm-c" --force >/dev/null
-until_true 30 test "$(power "$vm-c")" = off
+until_true 30 test "$(power "$vm-c")" = shutoff
 ck vm delete "$vm-c" >/dev/null
 check "deleting the clone removes its TPM state" test ! -e "$STATE/$uuid"
 check "the source's TPM state stays" test -s "$STATE/$src_uuid/tpm2/tpm2-00.permall"
