@@ -135,11 +135,9 @@ Result<CloneRequest> DecodeClone(const json& b) {
     } else if (it->is_object()) {
       for (const auto& [name, on] : it->items()) {
         if (!on.is_boolean()) return Wrong("generalize." + name.substr(0, 64), "must be true or false");
-        Result<GeneralizeItems> one = ParseGeneralize("none," + name);
-        if (!one.ok() || name.empty() || name[0] == '-' || name == "default" || name == "none") {
-          return Wrong("generalize." + name.substr(0, 64), "is not an item (see docs/api.md, \"Generalize\")");
-        }
-        r.generalize.Set(one->Items()[0], on.get<bool>());
+        std::optional<GeneralizeItem> item = GeneralizeItemOf(name);
+        if (!item) return Wrong("generalize." + name.substr(0, 64), "is not an item (see docs/api.md, \"Generalize\")");
+        r.generalize.Set(*item, on.get<bool>());
       }
     } else {
       return Wrong("generalize", "must be a string (\"default\", \"none\", \"ITEM,-ITEM\") or an object {item: true|false}");

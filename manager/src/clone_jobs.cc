@@ -377,6 +377,8 @@ void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status
     }
     row.state = status.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
     row.error = status.message();
+    // What generalizing changed went with the images.
+    if (!keep_clone) row.identity_changes.clear();
     if (keep_clone) {
       if (std::optional<VmRow> clone = store_->Vm(plan.clone_id); clone && clone->backing_snapshot) {
         row.error += ": " + LinkedWhy(*clone);
@@ -550,7 +552,8 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   JobRow row = RunningRow(job->id);
   // The guest's generalization (an appliance's start and its items) is
   // the job's last fifth.
-  job->copy_share = plan.generalize.AnyGuest() ? 0.8 : 1.0;
+  // (A linked clone copies nothing: it is all the guest's part.)
+  job->copy_share = !plan.generalize.AnyGuest() ? 1.0 : plan.mode == JobMode::kLinked ? 0.0 : 0.8;
   Status status;
   bool was_running = false;  // and shut down by this job
   if (plan.StopsSource()) {
@@ -603,6 +606,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   }
   if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
   if (status.ok()) status = Generalize(*job, row);
+  if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
   if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
   if (status.ok()) status = DefineClone(plan, backing);
   job->clone_defined = status.ok() && plan.Overlays();

@@ -65,16 +65,19 @@ std::string GeneralizeItems::ToString() const {
   return out;
 }
 
+std::optional<GeneralizeItem> GeneralizeItemOf(const std::string& name) {
+  for (GeneralizeItem i : kAllGeneralizeItems) {
+    if (name == GeneralizeItemName(i)) return i;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 bool ItemOf(const std::string& name, GeneralizeItem* item) {
-  for (GeneralizeItem i : kAllGeneralizeItems) {
-    if (name == GeneralizeItemName(i)) {
-      *item = i;
-      return true;
-    }
-  }
-  return false;
+  std::optional<GeneralizeItem> found = GeneralizeItemOf(name);
+  if (found) *item = *found;
+  return found.has_value();
 }
 
 std::string KnownNames() {

@@ -14,6 +14,7 @@
 #define CLONEKIT_MANAGER_GENERALIZE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ inline constexpr GeneralizeItem kAllGeneralizeItems[] = {
     GeneralizeItem::kSmbiosSerial, GeneralizeItem::kGenid,        GeneralizeItem::kTpm};
 
 const char* GeneralizeItemName(GeneralizeItem item);
+// The item named exactly `name`, if any.
+std::optional<GeneralizeItem> GeneralizeItemOf(const std::string& name);
 bool IsGuestItem(GeneralizeItem item);
 // On in "default" (every item but kTpm: a clone keeps its TPM's keys
 // unless asked).

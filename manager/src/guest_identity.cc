@@ -1,6 +1,8 @@
 #include "guest_identity.h"
 
+#include <dirent.h>
 #include <guestfs.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -11,7 +13,9 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <thread>
 
+#include "guest_text.h"
 #include "process.h"
 
 namespace clonekit::manager {
@@ -19,6 +23,7 @@ namespace clonekit::manager {
 namespace {
 
 constexpr int64_t kMaxConfigBytes = 1 << 20;  // a configuration file, not data
+constexpr int kMaxLinesPerItem = 100;          // then one line counts the rest
 
 // Frees libguestfs's NULL-terminated string lists.
 void FreeList(char** list) {
@@ -67,6 +72,15 @@ class Guest {
     // never libvirt's (a transient domain next to the VMs it manages).
     if (!getenv("LIBGUESTFS_BACKEND")) guestfs_set_backend(g_, "direct");
     guestfs_set_network(g_, 0);
+    // The appliance parses the guest's hostile file systems; its qemu is
+    // this root service's child. So qemu opens the disks as root, then
+    // runs the appliance as nobody (-runas), under its seccomp sandbox: no
+    // new processes, no obsolete or resource-control calls. (Not
+    // elevateprivileges=deny: it forbids -runas's own setuid.)
+    if (guestfs_config(g_, "-runas", "nobody") != 0 ||
+        guestfs_config(g_, "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny") != 0) {
+      return Status::IOError("libguestfs", "cannot confine the appliance: " + Error());
+    }
     for (const GuestDisk& d : req_.disks) {
       if (guestfs_add_drive_opts(g_, d.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, d.format.c_str(),
                                  GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1) != 0) {
@@ -124,6 +138,14 @@ class Guest {
       const bool under = path == mp || mp == "/" || path.rfind(mp + "/", 0) == 0;
       if (under && mp.size() >= best_mp.size()) best_mp = mp, dev = d;
     }
+    auto known = disk_of_device_.find(dev);
+    if (known != disk_of_device_.end()) return known->second;
+    return disk_of_device_[dev] = DiskOfDevice(dev);
+  }
+
+  // The clone's disks under a mounted device (a partition, a whole disk,
+  // or an LV's physical volumes), "+"-joined.
+  std::string DiskOfDevice(const std::string& dev) {
     std::vector<std::string> devices;
     if (guestfs_is_lv(g_, dev.c_str()) == 1) {
       // /dev/VG/LV: the physical volumes of VG.
@@ -138,17 +160,20 @@ class Guest {
     } else {
       devices.push_back(dev);
     }
-    std::string out;
+    std::vector<std::string> targets;
     for (std::string d : devices) {
       if (char* whole = guestfs_part_to_dev(g_, d.c_str())) d = TakeString(whole);
       int index = guestfs_device_index(g_, d.c_str());
-      std::string target = index >= 0 && size_t(index) < req_.disks.size() ? req_.disks[index].target : d;
-      if (out.find(target) == std::string::npos) out += (out.empty() ? "" : "+") + target;
+      std::string target = index >= 0 && size_t(index) < req_.disks.size() ? req_.disks[index].target : SafeText(d);
+      if (std::find(targets.begin(), targets.end(), target) == targets.end()) targets.push_back(target);
     }
+    std::string out;
+    for (const std::string& t : targets) out += (out.empty() ? "" : "+") + t;
     return out;
   }
 
   bool IsFile(const std::string& p) { return guestfs_is_file(g_, p.c_str()) == 1; }  // not a link
+  bool Exists(const std::string& p) { return guestfs_exists(g_, p.c_str()) == 1 || IsLink(p); }
   bool IsDir(const std::string& p) { return guestfs_is_dir(g_, p.c_str()) == 1; }
   bool IsLink(const std::string& p) { return guestfs_is_symlink(g_, p.c_str()) == 1; }
   std::string ReadLink(const std::string& p) { return TakeString(guestfs_readlink(g_, p.c_str())); }
@@ -171,7 +196,14 @@ class Guest {
     free(data);
     return out;
   }
+  // Writes `text` as the regular file `p`: whatever else is at that name
+  // (a link, a FIFO whose open would block, a device node) is removed
+  // first, never written through; a directory there is an error.
   Status Write(const std::string& p, const std::string& text) {
+    if (Exists(p) && !IsFile(p)) {
+      if (IsDir(p) && !IsLink(p)) return Status::IOError("", "is a directory");
+      if (guestfs_rm(g_, p.c_str()) != 0) return Status::IOError("", Error());
+    }
     if (guestfs_write(g_, p.c_str(), text.data(), text.size()) != 0) return Status::IOError("", Error());
     return Status::OK();
   }
@@ -198,6 +230,7 @@ class Guest {
   const GuestResetRequest& req_;
   guestfs_h* g_;
   std::vector<std::pair<std::string, std::string>> mounts_;  // mountpoint, device
+  std::map<std::string, std::string> disk_of_device_;
   std::string distro_, old_hostname_;
 };
 
@@ -207,13 +240,37 @@ class ItemRun {
   ItemRun(Guest& guest, const GuestResetRequest& req, GeneralizeItem item, std::vector<IdentityChange>* report)
       : g_(guest), req_(req), item_(item), report_(report) {}
 
+  Status Apply() {
+    Status s;
+    switch (item_) {
+      case GeneralizeItem::kMachineId: s = MachineId(); break;
+      case GeneralizeItem::kSshHostKeys: s = SshHostKeys(); break;
+      case GeneralizeItem::kHostname: s = Hostname(); break;
+      case GeneralizeItem::kCloudInit: s = CloudInit(); break;
+      case GeneralizeItem::kNetworkBindings: s = NetworkBindings(); break;
+      default: break;  // a host item: not here
+    }
+    End();
+    return s;
+  }
+
+ private:
+  // One report line (guest text made safe; past kMaxLinesPerItem only
+  // counted, End() says how many more).
   void Note(const std::string& path, const std::string& change) {
-    report_->push_back({item_, path.empty() ? "" : g_.DiskOf(path), path, change});
+    if (++lines_ > kMaxLinesPerItem) return;
+    report_->push_back({item_, path.empty() ? "" : g_.DiskOf(path), SafeText(path), SafeText(change)});
+  }
+  void End() {
+    if (lines_ > kMaxLinesPerItem) {
+      report_->push_back({item_, "", "", "and " + std::to_string(lines_ - kMaxLinesPerItem) + " more changes, not listed"});
+    }
   }
   // The item's error: one line naming it and the file.
   Status Fail(const std::string& path, const Status& s) {
-    std::string where = path.empty() ? "" : " " + path + (g_.DiskOf(path).empty() ? "" : " on disk " + g_.DiskOf(path));
-    return Status::IOError(std::string("generalize ") + GeneralizeItemName(item_) + ":" + where, s.message());
+    const std::string disk = path.empty() ? "" : g_.DiskOf(path);
+    std::string where = path.empty() ? "" : " " + SafeText(path) + (disk.empty() ? "" : " on disk " + disk);
+    return Status::IOError(std::string("generalize ") + GeneralizeItemName(item_) + ":" + where, SafeText(s.message()));
   }
 
   Status MachineId() {
@@ -246,7 +303,7 @@ class ItemRun {
   // and wherever clonekit cannot tell, new keys are made here, offline.
   bool KeysMadeAtBoot() const {
     static const char* const kDistros[] = {"fedora",   "rhel",   "centos",    "rocky",     "almalinux", "redhat-based",
-                                           "oraclelinux", "opensuse", "sles", "suse-based", "archlinux", "alpine"};
+                                           "oraclelinux", "opensuse", "sles", "suse-based", "archlinux", "alpinelinux"};
     return std::find(std::begin(kDistros), std::end(kDistros), g_.distro()) != std::end(kDistros);
   }
 
@@ -267,7 +324,9 @@ class ItemRun {
       // distribution does not at boot (its .pub is written with it).
       const bool is_private = name.size() > 13 && name.compare(name.size() - 4, 4, "_key") == 0;
       const std::string type = is_private ? name.substr(9, name.size() - 13) : "";
-      const bool known = type == "rsa" || type == "ecdsa" || type == "ed25519" || type == "dsa";
+      // (DSA is gone from OpenSSH 9.8's ssh-keygen and off by default
+      // since 7.0: such a key is removed, not made anew.)
+      const bool known = type == "rsa" || type == "ecdsa" || type == "ed25519";
       if (!at_boot && known) {
         Result<std::pair<std::string, std::string>> key = MakeKey(type);
         if (!key.ok()) return Fail(path, key.status());
@@ -315,39 +374,17 @@ class ItemRun {
     // address) name the new one.
     const std::string old = g_.old_hostname();
     if (old.empty() || old == "unknown" || old == name || !g_.IsFile(hosts)) return Status::OK();
+    // A guest named "localhost" (many cloud images): the loopback lines
+    // name localhost itself, which must stay.
+    if (old == "localhost" || old.rfind("localhost.", 0) == 0) {
+      Note(hosts, "left as is: the old host name is localhost");
+      return Status::OK();
+    }
     Result<std::string> text = g_.Read(hosts);
     if (!text.ok()) return Fail(hosts, text.status());
-    std::istringstream in(*text);
-    std::string line, out;
-    int changed = 0;
-    const std::string old_short = old.substr(0, old.find('.'));
-    while (std::getline(in, line)) {
-      if (line.find('#') != 0) {
-        std::string rebuilt;
-        size_t i = 0;
-        bool first = true, hit = false;
-        while (i < line.size()) {
-          size_t j = i;
-          while (j < line.size() && !std::isspace(static_cast<unsigned char>(line[j]))) j++;
-          std::string word = line.substr(i, j - i);
-          // "old", "old.example.org": the first label is the host's name.
-          if (!first && (word == old || word == old_short || word.rfind(old_short + ".", 0) == 0)) {
-            word = word == old ? name : name + word.substr(old_short.size());
-            hit = true;
-          }
-          if (!word.empty()) first = false;
-          rebuilt += word;
-          size_t k = j;
-          while (k < line.size() && std::isspace(static_cast<unsigned char>(line[k]))) k++;
-          rebuilt += line.substr(j, k - j);
-          i = k;
-        }
-        if (hit) changed++, line = rebuilt;
-      }
-      out += line + "\n";
-    }
+    const int changed = RenameHost(&*text, old, name);
     if (changed == 0) return Status::OK();
-    if (Status s = g_.Write(hosts, out); !s.ok()) return Fail(hosts, s);
+    if (Status s = g_.Write(hosts, *text); !s.ok()) return Fail(hosts, s);
     Note(hosts, "'" + old + "' -> '" + name + "' on " + std::to_string(changed) + (changed == 1 ? " line" : " lines"));
     return Status::OK();
   }
@@ -374,52 +411,14 @@ class ItemRun {
       if (!g_.IsFile(path)) continue;
       Result<std::string> text = g_.Read(path);
       if (!text.ok()) return Fail(path, text.status());
-      std::istringstream in(*text);
-      std::string line, out, old;
-      while (std::getline(in, line)) {
-        if (line.rfind("instance-id:", 0) == 0) {
-          old = line.substr(12);
-          line = "instance-id: " + req_.instance_id;
-        }
-        out += line + "\n";
+      if (!SetInstanceId(&*text, req_.instance_id)) {
+        Note(path, "left as is: JSON meta-data (clonekit edits the YAML form)");
+        continue;
       }
-      if (old.empty()) out = "instance-id: " + req_.instance_id + "\n" + out;
-      if (Status s = g_.Write(path, out); !s.ok()) return Fail(path, s);
+      if (Status s = g_.Write(path, *text); !s.ok()) return Fail(path, s);
       Note(path, "instance-id set to " + req_.instance_id);
     }
     return Status::OK();
-  }
-
-  // Rewrites each source MAC in `text` (case-insensitive, as a whole
-  // token) to the clone's, in the case the file used. Returns how many.
-  int RewriteMacs(std::string* text, std::vector<std::string>* what) {
-    int n = 0;
-    std::string lower = Lower(*text);
-    for (const auto& [from, to] : req_.macs) {
-      if (from == to) continue;
-      size_t pos = 0;
-      while ((pos = lower.find(from, pos)) != std::string::npos) {
-        const auto boundary = [&](size_t at) {
-          return !std::isxdigit(static_cast<unsigned char>(lower[at])) && lower[at] != ':';
-        };
-        const size_t end = pos + from.size();
-        const bool whole = (pos == 0 || boundary(pos - 1)) && (end >= lower.size() || boundary(end));
-        if (whole) {
-          const std::string found = text->substr(pos, from.size());
-          const bool upper = std::any_of(found.begin(), found.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); });
-          std::string repl = to;
-          if (upper) {
-            for (char& c : repl) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-          }
-          text->replace(pos, from.size(), repl);
-          lower.replace(pos, from.size(), to);
-          what->push_back(from + " -> " + repl);
-          n++;
-        }
-        pos = end;
-      }
-    }
-    return n;
   }
 
   Status NetworkBindings() {
@@ -450,8 +449,8 @@ class ItemRun {
             return Fail(path, text.status());
           }
           std::string edited = *text;
-          std::vector<std::string> what;
-          if (RewriteMacs(&edited, &what) == 0) continue;
+          const std::vector<std::string> what = RewriteMacs(&edited, req_.macs);
+          if (what.empty()) continue;
           if (Status s = g_.Write(path, edited); !s.ok()) return Fail(path, s);
           std::string list;
           for (const std::string& w : what) list += (list.empty() ? "" : ", ") + w;
@@ -500,16 +499,82 @@ class ItemRun {
   const GuestResetRequest& req_;
   GeneralizeItem item_;
   std::vector<IdentityChange>* report_;
+  int lines_ = 0;
+};
+
+// Stops the appliance when the job is cancelled or the deadline passes:
+// SIGKILL to its qemu (a child of this process whose command line names
+// the first disk, a file only this job made), so that a libguestfs call
+// waiting on it (a launch, a write into a FIFO...) returns. Checks until
+// destroyed, so an appliance started after the cancel goes too.
+class ApplianceWatchdog {
+ public:
+  enum Reason { kNone, kCancelled, kTimedOut };
+  explicit ApplianceWatchdog(const GuestResetRequest& req)
+      : req_(req), deadline_(std::chrono::steady_clock::now() + std::chrono::seconds(req.timeout_seconds)),
+        thread_([this] { Run(); }) {}
+  ~ApplianceWatchdog() {
+    done_ = true;
+    thread_.join();
+  }
+  Reason fired() const { return reason_; }
+  Status Why() const {
+    if (reason_ == kCancelled) return Status::Cancelled("cancelled");
+    return Status::IOError("generalize", "stopped: the appliance took longer than " +
+                                             std::to_string(req_.timeout_seconds) + " s");
+  }
+
+ private:
+  void Run() {
+    while (!done_) {
+      if (reason_ == kNone && req_.cancel && req_.cancel->load()) reason_ = kCancelled;
+      if (reason_ == kNone && std::chrono::steady_clock::now() > deadline_) reason_ = kTimedOut;
+      if (reason_ != kNone && !req_.disks.empty()) KillAppliance(req_.disks[0].path);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  static void KillAppliance(const std::string& disk) {
+    std::string needle = "file=";
+    for (char c : disk) needle += c == ',' ? std::string(",,") : std::string(1, c);  // qemu's escaping
+    DIR* proc = opendir("/proc");
+    if (!proc) return;
+    while (dirent* e = readdir(proc)) {
+      const pid_t pid = static_cast<pid_t>(atoi(e->d_name));
+      if (pid <= 0) continue;
+      std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      const size_t paren = text.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(text.substr(paren + 1));
+      std::string state;
+      pid_t ppid = 0;
+      fields >> state >> ppid;
+      if (ppid != getpid()) continue;
+      std::ifstream cmd("/proc/" + std::string(e->d_name) + "/cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+      if (cmdline.find(needle) != std::string::npos) kill(pid, SIGKILL);
+    }
+    closedir(proc);
+  }
+
+  const GuestResetRequest& req_;
+  const std::chrono::steady_clock::time_point deadline_;
+  std::atomic<Reason> reason_{kNone};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
 };
 
 }  // namespace
 
 std::string HostnameFor(const std::string& clone_name) {
-  std::string out = Lower(clone_name.substr(0, 63));
+  std::string out = Lower(clone_name.substr(0, clone_name.find('.')));
   for (char& c : out) {
     if (c == '_') c = '-';
   }
-  return out;
+  out = out.substr(0, 63);
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "localhost" : out;
 }
 
 Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& req) {
@@ -519,7 +584,10 @@ Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& 
     if (IsGuestItem(i)) items.push_back(i);
   }
   if (items.empty()) return report;
-  auto cancelled = [&] { return req.cancel && req.cancel->load(); };
+  ApplianceWatchdog watchdog(req);
+  // Any failure once the watchdog stopped the appliance is its doing.
+  auto stopped = [&](Status s) { return watchdog.fired() != ApplianceWatchdog::kNone ? watchdog.Why() : s; };
+  auto cancelled = [&] { return watchdog.fired() != ApplianceWatchdog::kNone || (req.cancel && req.cancel->load()); };
   auto progress = [&](double f) {
     if (req.progress) req.progress(f);
   };
@@ -530,36 +598,29 @@ Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& 
     mark = now;
   };
   Guest guest(req);
-  CLONEKIT_RETURN_IF_ERROR(guest.Launch());
+  if (Status s = guest.Launch(); !s.ok()) return stopped(s);
   timed("appliance");
   progress(0.5);  // the appliance's start is most of the time
-  if (cancelled()) return Status::Cancelled("cancelled");
+  if (cancelled()) return stopped(Status::Cancelled("cancelled"));
   std::string why;
   const std::string root = guest.FindLinux(&why);
   if (root.empty()) {
     for (GeneralizeItem i : items) report.push_back({i, "", "", "not done: " + why});
     timed("inspection");
-    CLONEKIT_RETURN_IF_ERROR(guest.Finish());
+    if (Status s = guest.Finish(); !s.ok()) return stopped(s);
     timed("sync");
     return report;
   }
-  CLONEKIT_RETURN_IF_ERROR(guest.Mount(root));
+  if (Status s = guest.Mount(root); !s.ok()) return stopped(s);
   timed("inspection");
   for (size_t n = 0; n < items.size(); n++) {
-    if (cancelled()) return Status::Cancelled("cancelled");
+    if (cancelled()) return stopped(Status::Cancelled("cancelled"));
     ItemRun run(guest, req, items[n], &report);
-    switch (items[n]) {
-      case GeneralizeItem::kMachineId: CLONEKIT_RETURN_IF_ERROR(run.MachineId()); break;
-      case GeneralizeItem::kSshHostKeys: CLONEKIT_RETURN_IF_ERROR(run.SshHostKeys()); break;
-      case GeneralizeItem::kHostname: CLONEKIT_RETURN_IF_ERROR(run.Hostname()); break;
-      case GeneralizeItem::kCloudInit: CLONEKIT_RETURN_IF_ERROR(run.CloudInit()); break;
-      case GeneralizeItem::kNetworkBindings: CLONEKIT_RETURN_IF_ERROR(run.NetworkBindings()); break;
-      default: break;
-    }
+    if (Status s = run.Apply(); !s.ok()) return stopped(s);
     timed(GeneralizeItemName(items[n]));
     progress(0.5 + 0.45 * double(n + 1) / double(items.size()));
   }
-  CLONEKIT_RETURN_IF_ERROR(guest.Finish());
+  if (Status s = guest.Finish(); !s.ok()) return stopped(s);
   timed("sync");
   progress(1.0);
   return report;

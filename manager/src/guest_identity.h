@@ -39,7 +39,10 @@ struct GuestResetRequest {
   // Each source interface's MAC and the clone's (lowercase); equal pairs
   // when the clone keeps its MACs.
   std::vector<std::pair<std::string, std::string>> macs;
-  const std::atomic<bool>* cancel = nullptr;  // checked between items
+  // Cancel, or the deadline passing, stops the appliance at once (its qemu
+  // killed), whatever libguestfs call is waiting on it.
+  const std::atomic<bool>* cancel = nullptr;
+  int timeout_seconds = 600;
   std::function<void(double)> progress;       // 0..1, as items finish
   // If set, how long each phase took, in order: "appliance" (its start),
   // "inspection" (finding and mounting the guest), each item, "sync".

@@ -32,7 +32,7 @@ Caller CallerOf(const httplib::Request& req, bool tcp) {
 
 void Reply(httplib::Response& res, const json& body, int code = 200) {
   res.status = code;
-  res.set_content(body.dump(2) + "\n", "application/json");
+  res.set_content(body.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
 void Reply(httplib::Response& res, const Status& s) {
@@ -390,7 +390,7 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
           for (const json& e : events) {
             *last = e["seq"];
             out += "id: " + std::to_string(*last) + "\nevent: " + e["kind"].get<std::string>() + "\ndata: " +
-                   e["data"].dump() + "\n\n";
+                   e["data"].dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
           }
           return sink.write(out.data(), out.size());
         },

@@ -130,14 +130,14 @@ JobMode JobModeOf(const std::string& s) {
 }
 
 // The outputs column: a JSON list of paths (the database is an edge too).
-std::string EncodeList(const std::vector<std::string>& list) { return nlohmann::json(list).dump(); }
+std::string EncodeList(const std::vector<std::string>& list) { return nlohmann::json(list).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 // The identity_changes column: a JSON list of {item, disk, path, change}.
 std::string EncodeChanges(const std::vector<IdentityChange>& changes) {
   nlohmann::json out = nlohmann::json::array();
   for (const IdentityChange& c : changes) {
     out.push_back({{"item", GeneralizeItemName(c.item)}, {"disk", c.disk}, {"path", c.path}, {"change", c.change}});
   }
-  return out.dump();
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 std::vector<IdentityChange> DecodeChanges(const std::string& text) {
   std::vector<IdentityChange> out;
@@ -145,9 +145,12 @@ std::vector<IdentityChange> DecodeChanges(const std::string& text) {
   if (!j.is_array()) return out;
   for (const auto& c : j) {
     if (!c.is_object()) continue;
-    GeneralizeItems one = GeneralizeFromStore(c.value("item", ""));
-    if (one.Items().size() != 1) continue;
-    out.push_back({one.Items()[0], c.value("disk", ""), c.value("path", ""), c.value("change", "")});
+    auto text = [&](const char* key) {
+      auto it = c.find(key);
+      return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::optional<GeneralizeItem> item = GeneralizeItemOf(text("item"));
+    if (item) out.push_back({*item, text("disk"), text("path"), text("change")});
   }
   return out;
 }

@@ -12,6 +12,7 @@
 
 #include "domain_xml.h"
 #include "guest_identity.h"
+#include "guest_text.h"
 #include "tpm_state.h"
 
 namespace clonekit::manager {
@@ -56,6 +57,8 @@ TEST(Generalize, StoreSpellingRoundTrips) {
 TEST(Generalize, HostnameFromACloneName) {
   EXPECT_EQ(HostnameFor("Web_2"), "web-2");
   EXPECT_EQ(HostnameFor(std::string(70, 'a')).size(), 63u);
+  EXPECT_EQ(HostnameFor("db.prod"), "db");  // a host name, not a domain
+  EXPECT_EQ(HostnameFor("web-"), "web");
 }
 
 const char* kDomain = R"(<domain type='kvm'>
@@ -160,6 +163,64 @@ TEST_F(TpmStateTest, AnExistingTargetIsNeverMergedInto) {
   Result<bool> copied = CopyTpmState(dir_, "src", "clone");
   ASSERT_FALSE(copied.ok());
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/clone/theirs"));
+}
+
+
+TEST(GuestText, SafeTextKeepsPrintableUtf8Only) {
+  EXPECT_EQ(SafeText("café/état"), "café/état");
+  EXPECT_EQ(SafeText(std::string("a\xff\x1b[31mb\n", 9)), "a??[31mb?");  // no escape reaches a terminal
+  EXPECT_EQ(SafeText(std::string("\xe2\x82", 2)), "??");                  // a cut sequence
+  EXPECT_EQ(SafeText(std::string(300, 'x')), std::string(256, 'x') + "...");
+}
+
+TEST(GuestText, RenameHostRenamesTheHostAfterTheAddressOnly) {
+  std::string hosts = "127.0.0.1\tlocalhost\n127.0.1.1\tweb.example.org web # web stays\n# web\n10.0.0.5 webby\n";
+  EXPECT_EQ(RenameHost(&hosts, "web", "web-2"), 1);
+  EXPECT_EQ(hosts, "127.0.0.1\tlocalhost\n127.0.1.1\tweb-2.example.org web-2 # web stays\n# web\n10.0.0.5 webby\n");
+  std::string none = "127.0.0.1 localhost\n";
+  EXPECT_EQ(RenameHost(&none, "web", "web-2"), 0);
+  EXPECT_EQ(none, "127.0.0.1 localhost\n");
+}
+
+TEST(GuestText, RewriteMacsMatchesWholeTokensInTheFilesCase) {
+  const std::vector<std::pair<std::string, std::string>> macs = {{"52:54:00:ab:cd:ef", "52:54:00:11:22:3a"}};
+  std::string nm = "mac-address=52:54:00:AB:CD:EF\ncloned=152:54:00:ab:cd:ef\nx=52:54:00:ab:cd:ef:01\n";
+  EXPECT_EQ(RewriteMacs(&nm, macs), std::vector<std::string>{"52:54:00:ab:cd:ef -> 52:54:00:11:22:3A"});
+  EXPECT_EQ(nm, "mac-address=52:54:00:11:22:3A\ncloned=152:54:00:ab:cd:ef\nx=52:54:00:ab:cd:ef:01\n");
+  std::string same = "ATTR{address}==\"52:54:00:ab:cd:ef\"";
+  EXPECT_TRUE(RewriteMacs(&same, {{"52:54:00:ab:cd:ef", "52:54:00:ab:cd:ef"}}).empty());  // MACs kept
+}
+
+TEST(GuestText, InstanceIdIsSetInYamlAndJsonIsLeft) {
+  std::string yaml = "instance-id: iid-src\nlocal-hostname: web\n";
+  EXPECT_TRUE(SetInstanceId(&yaml, "u-1"));
+  EXPECT_EQ(yaml, "instance-id: u-1\nlocal-hostname: web\n");
+  std::string bare = "local-hostname: web\n";
+  EXPECT_TRUE(SetInstanceId(&bare, "u-1"));
+  EXPECT_EQ(bare, "instance-id: u-1\nlocal-hostname: web\n");
+  std::string empty_id = "instance-id:\n";
+  EXPECT_TRUE(SetInstanceId(&empty_id, "u-1"));
+  EXPECT_EQ(empty_id, "instance-id: u-1\n");  // not a second key
+  std::string json = " {\"instance-id\": \"iid-src\"}";
+  EXPECT_FALSE(SetInstanceId(&json, "u-1"));
+  EXPECT_EQ(json, " {\"instance-id\": \"iid-src\"}");
+}
+
+TEST_F(TpmStateTest, AHardLinkInTheStateIsRefused) {
+  std::ofstream(dir_ + "/secret") << "root's";
+  ASSERT_EQ(link((dir_ + "/secret").c_str(), (dir_ + "/src/tpm2/tpm2-00.volatilestate").c_str()), 0);
+  Result<bool> copied = CopyTpmState(dir_, "src", "clone");
+  ASSERT_FALSE(copied.ok());
+  EXPECT_NE(copied.status().message().find("a hard link"), std::string::npos) << copied.status().message();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/clone"));
+}
+
+TEST_F(TpmStateTest, SetuidBitsAreNotCopied) {
+  chmod((dir_ + "/src/tpm2/tpm2-00.permall").c_str(), 04755);
+  ASSERT_TRUE(CopyTpmState(dir_, "src", "clone").ok());
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/clone/tpm2/tpm2-00.permall").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Class 5, bad and heavy input: wrong JSON types are a 400 naming the field;
+# Class 5, bad and heavy input: wrong JSON types are a 400 naming the field
+# (generalize's items too);
 # a clone name is required when given; imports are bounded; a body over
 # 1 MiB is refused; event streams do not hold API workers; a second service
 # cannot share the port nor remove the first one's socket; at most
@@ -18,6 +19,16 @@ check "clone with a numeric name: 400 naming the field" status_is 400 "$(unix PO
 check "start must be a boolean" status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"start":"yes"}')" "field 'start'"
 check "disks must be an object" status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"disks":[1]}')" "field 'disks'"
 check "a disk's pool must be a string" status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"disks":{"vda":{"pool":1}}}')" "field 'disks.vda.pool'"
+check "generalize: a key naming two items is not an item (it crashed the service)" \
+  status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"generalize":{"tpm,none":true}}')" "field 'generalize.tpm,none': is not an item"
+check "generalize: a key \"default\" is not an item" \
+  status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"generalize":{"default":true}}')" "field 'generalize.default'"
+check "generalize: an item's value must be a boolean" \
+  status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"generalize":{"tpm":"yes"}}')" "field 'generalize.tpm': must be true or false"
+check "generalize: an unknown item in the spelling is named" \
+  status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"generalize":"default,-sysprep"}')" "unknown item 'sysprep'"
+check "generalize: a number is refused" status_is 400 "$(unix POST /api/v1/vms/$id/clone '{"generalize":5}')" "field 'generalize'"
+check "the service still answers" status_is 200 "$(unix GET /api/v1/vms)"
 check "stop's force must be a boolean" status_is 400 "$(unix POST /api/v1/vms/$id/stop '{"force":1}')" "field 'force'"
 check "define's xml must be a string" status_is 400 "$(unix POST /api/v1/vms '{"xml":["x"]}')" "field 'xml'"
 check "nothing was cloned" [ "$(vm_count)" = 1 ]

@@ -1,0 +1,117 @@
+#include "guest_text.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+namespace clonekit::manager {
+
+namespace {
+
+bool Space(char c) { return std::isspace(static_cast<unsigned char>(c)); }
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string SafeText(const std::string& in, size_t max_bytes) {
+  std::string out;
+  for (size_t i = 0; i < in.size() && out.size() < max_bytes;) {
+    const unsigned char c = static_cast<unsigned char>(in[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool valid = len > 0 && i + len <= in.size();
+    for (size_t k = 1; valid && k < len; k++) valid = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+    if (!valid || (len == 1 && (c < 0x20 || c == 0x7f))) {
+      out += '?';
+      i++;
+    } else {
+      out.append(in, i, len);
+      i += len;
+    }
+  }
+  return out.size() >= max_bytes ? out + "..." : out;
+}
+
+int RenameHost(std::string* hosts, const std::string& old_name, const std::string& new_name) {
+  const std::string old_short = old_name.substr(0, old_name.find('.'));
+  std::istringstream in(*hosts);
+  std::string line, out;
+  int changed = 0;
+  while (std::getline(in, line)) {
+    const size_t comment = line.find('#');
+    const std::string body = line.substr(0, comment);
+    std::string rebuilt;
+    bool first = true, hit = false;
+    for (size_t i = 0; i < body.size();) {
+      size_t j = i;
+      while (j < body.size() && !Space(body[j])) j++;
+      std::string word = body.substr(i, j - i);
+      // After the address: "old", "old.example.org" (its first label is
+      // the host's name).
+      if (!first && !word.empty() && (word == old_name || word == old_short || word.rfind(old_short + ".", 0) == 0)) {
+        word = word == old_name ? new_name : new_name + word.substr(old_short.size());
+        hit = true;
+      }
+      if (!word.empty()) first = false;
+      size_t k = j;
+      while (k < body.size() && Space(body[k])) k++;
+      rebuilt += word + body.substr(j, k - j);
+      i = k;
+    }
+    if (hit) {
+      changed++;
+      line = rebuilt + (comment == std::string::npos ? "" : line.substr(comment));
+    }
+    out += line + "\n";
+  }
+  if (changed > 0) *hosts = out;
+  return changed;
+}
+
+std::vector<std::string> RewriteMacs(std::string* text, const std::vector<std::pair<std::string, std::string>>& macs) {
+  std::vector<std::string> done;
+  std::string lower = Lower(*text);
+  const auto boundary = [&](size_t at) {
+    return !std::isxdigit(static_cast<unsigned char>(lower[at])) && lower[at] != ':';
+  };
+  for (const auto& [from, to] : macs) {
+    if (from == to || from.empty()) continue;
+    for (size_t pos = 0; (pos = lower.find(from, pos)) != std::string::npos;) {
+      const size_t end = pos + from.size();
+      if ((pos == 0 || boundary(pos - 1)) && (end >= lower.size() || boundary(end))) {
+        const std::string found = text->substr(pos, from.size());
+        std::string repl = to;
+        if (std::any_of(found.begin(), found.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+          for (char& c : repl) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        }
+        text->replace(pos, from.size(), repl);
+        lower.replace(pos, from.size(), Lower(repl));
+        done.push_back(from + " -> " + repl);
+      }
+      pos = end;
+    }
+  }
+  return done;
+}
+
+bool SetInstanceId(std::string* meta_data, const std::string& id) {
+  const size_t start = meta_data->find_first_not_of(" \t\r\n");
+  if (start != std::string::npos && (*meta_data)[start] == '{') return false;
+  std::istringstream in(*meta_data);
+  std::string line, out;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("instance-id:", 0) == 0) {
+      found = true;
+      line = "instance-id: " + id;
+    }
+    out += line + "\n";
+  }
+  *meta_data = found ? out : "instance-id: " + id + "\n" + out;
+  return true;
+}
+
+}  // namespace clonekit::manager
