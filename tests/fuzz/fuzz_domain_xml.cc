@@ -25,6 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   id.uuid = "00000000-0000-4000-8000-000000000001";
   id.description = "a <clone> & \"more\"";
   id.new_mac = [] { return std::string("52:54:00:00:00:01"); };
+  id.serial = id.uuid;                                // generalize's host items
+  id.genid = "00000000-0000-4000-8000-000000000002";
   for (const DiskSpec& d : info->disks) id.disks[d.target] = {d.target, "/pool/fuzz-clone-" + d.target + ".qcow2", "qcow2"};
   clonekit::Result<std::string> clone = MakeCloneXml(xml, id);
   if (!clone.ok() || !ParseDomain(*clone).ok()) std::abort();

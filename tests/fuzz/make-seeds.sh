@@ -65,3 +65,11 @@ cat > "$out/domain_xml/kvm.xml" <<'XML'
 </domain>
 XML
 printf "<domain type='test'><name>t</name><memory>65536</memory><devices><emulator>/bin/sh</emulator></devices></domain>" > "$out/domain_xml/refused.xml"
+
+# fuzz_guest_text: the guest files clonekit edits (tests/e2e/generalize/guest-tree.sh's).
+mkdir -p "$out/guest_text"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tsrc-host.example.org src-host # src-host\n' > "$out/guest_text/hosts"
+printf '[ethernet]\nmac-address=52:54:00:AB:CD:EF\n' > "$out/guest_text/nmconnection"
+printf 'SUBSYSTEM=="net", ATTR{address}=="52:54:00:ab:cd:ef", NAME="eth0"\n' > "$out/guest_text/udev-rule"
+printf 'instance-id: iid-src\nlocal-hostname: src-host\n' > "$out/guest_text/meta-data"
+printf '{"instance-id": "iid-src"}\n' > "$out/guest_text/meta-data-json"

@@ -10,11 +10,11 @@ if [ ! -d "$build" ]; then
   CXX=clang++ meson setup "$build" "$root" -Dfuzz=true -Dtests=false \
     -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$build" tests/fuzz/fuzz_image tests/fuzz/fuzz_chain tests/fuzz/fuzz_domain_xml >/dev/null
+ninja -C "$build" tests/fuzz/fuzz_image tests/fuzz/fuzz_chain tests/fuzz/fuzz_domain_xml tests/fuzz/fuzz_guest_text >/dev/null
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 bash "$root/tests/fuzz/make-seeds.sh" "$work/seeds"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-for target in image chain domain_xml; do
+for target in image chain domain_xml guest_text; do
   bin="$build/tests/fuzz/fuzz_$target"
   corpus="$work/corpus-$target"
   mkdir -p "$corpus"
@@ -25,7 +25,7 @@ for target in image chain domain_xml; do
   "$bin" -runs=0 -rss_limit_mb=2048 "$corpus"/* 2>&1 | tail -2
   echo "== fuzz_$target: ${seconds}s"
   "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -dict="$root/tests/fuzz/$([ $target = domain_xml ] && echo domain || echo qcow2).dict" -artifact_prefix="$work/crash-$target-" -print_final_stats=1 \
+    -dict="$root/tests/fuzz/$(case $target in domain_xml) echo domain ;; guest_text) echo guest ;; *) echo qcow2 ;; esac).dict" -artifact_prefix="$work/crash-$target-" -print_final_stats=1 \
     "$corpus" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
   if compgen -G "$work/crash-$target-*" >/dev/null; then
     mkdir -p "$root/fuzz-artifacts"; cp "$work"/crash-$target-* "$root/fuzz-artifacts/"
