@@ -3,19 +3,19 @@
 #
 #   bench/generalize.sh CHAIN_DIR [--runs N] [--work DIR]
 #
-# A VM with two disks: vda a small real Linux guest (ext4, the tree of
-# tests/e2e/generalize/guest-tree.sh), vdb an overlay on the bench chain
-# in CHAIN_DIR (layer-0 ... layer-K: data, no OS). Through `clonekit serve`
-# (libvirt's test driver: no guest runs), each run cold:
-#   - none:    a full clone from a snapshot, `--generalize none`;
-#   - default: the same with `--generalize default` (one libguestfs
-#              appliance for both disks, inspection, every guest item);
-#   the service's log gives the phases (appliance start, inspection, each
-#   item, the final sync);
-#   - virt-sysprep: the reference, on a copy of the `none` clone's disks,
-#              with the operations that match the items (machine-id,
-#              ssh-hostkeys, net-nmconn, udev-persistent-net,
-#              dhcp-client-state, customize --hostname).
+# Two VMs through `clonekit serve` (libvirt's test driver: no guest runs):
+# "one" on a small real Linux guest (ext4, the tree of
+# tests/e2e/generalize/guest-tree.sh), "two" on that guest (vda) and an
+# overlay on the bench chain in CHAIN_DIR (vdb: layer-0 ... layer-K, data,
+# no OS). Each run, cold, full clones from a snapshot:
+#   - --generalize none, then --generalize default (one libguestfs
+#     appliance for all the disks, inspection, every guest item); the
+#     service's log gives the phases (appliance start, inspection, each
+#     item, the final sync);
+#   - the reference, for "one": virt-sysprep on a copy of the plain clone's
+#     disk with the operations that match the items (machine-id,
+#     ssh-hostkeys, net-nmconn, udev-persistent-net, dhcp-client-state,
+#     customize --hostname).
 # libguestfs runs under TCG unless LIBGUESTFS_BACKEND_SETTINGS says
 # otherwise (this machine's KVM does not run its appliance). Needs root
 # (drop_caches). Prints one line per run.
@@ -53,31 +53,46 @@ trap 'kill $svc 2>/dev/null' EXIT
 for _ in $(seq 100); do ck pool list >/dev/null 2>&1 && break; sleep 0.05; done
 ck pool add work "$work/pool" >/dev/null
 ck pool add chain "$chain" >/dev/null
-cat > src.xml <<XML
-<domain type='test'><name>src</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$work/pool/guest.qcow2'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$work/pool/data.qcow2'/><target dev='vdb' bus='virtio'/></disk>
-    <interface type='network'><mac address='52:54:00:ab:cd:ef'/><source network='default'/></interface>
-  </devices></domain>
-XML
-ck vm define src.xml >/dev/null
-ck snapshot create src s1 >/dev/null
-echo "== clone of 2 disks (vda: ext4 guest, vdb: $top), cold; libguestfs: ${LIBGUESTFS_BACKEND_SETTINGS:-kvm}"
+# vm NAME DISK...: a test-driver VM on those disks (vda, vdb, ...) with one NIC.
+vm() {
+  local name=$1 t=a; shift
+  { echo "<domain type='test'><name>$name</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><devices>"
+    for f in "$@"; do
+      echo "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$f'/><target dev='vd$t' bus='virtio'/></disk>"
+      t=$(echo "$t" | tr a-y b-z)
+    done
+    echo "<interface type='network'><mac address='52:54:00:ab:cd:ef'/><source network='default'/></interface></devices></domain>"
+  } > "$name.xml"
+  ck vm define "$name.xml" >/dev/null
+  ck snapshot create "$name" s1 >/dev/null
+}
+qemu-img create -q -f qcow2 -b "$work/pool/guest.qcow2" -F qcow2 pool/guest1.qcow2
+vm one "$work/pool/guest1.qcow2"
+vm two "$work/pool/guest.qcow2" "$work/pool/data.qcow2"
+phases() { echo "  phases: $(grep 'generalize:' serve.log | tail -1 | sed 's/.*generalize: *//')"; }
+echo "== libguestfs: ${LIBGUESTFS_BACKEND_SETTINGS:-kvm}; each run cold"
 for r in $(seq "$runs"); do
+  echo "-- run $r: VM one (vda: the ext4 guest, 50 MiB)"
   for mode in none default; do
     cold; t=$(now)
-    ck vm clone src --snapshot s1 --name "c-$mode-$r" --no-start --generalize "$mode" --wait >/dev/null
-    echo "$mode run $r: $(secs "$t") s"
+    ck vm clone one --snapshot s1 --name "one-$mode-$r" --no-start --generalize "$mode" --wait >/dev/null
+    echo "clone --generalize $mode: $(secs "$t") s"
   done
-  echo "  phases: $(grep 'generalize:' serve.log | tail -1 | sed 's/.*generalize: *//')"
-  mkdir -p sysprep
-  for t in vda vdb; do cp --sparse=always "pool/c-none-$r-$t.qcow2" "sysprep/$t.qcow2"; done
+  phases
+  # The reference: virt-sysprep on a copy of the plain clone's disk.
+  cp --sparse=always "pool/one-none-$r-vda.qcow2" sysprep.qcow2
   cold; t=$(now)
-  virt-sysprep -q --format qcow2 -a sysprep/vda.qcow2 -a sysprep/vdb.qcow2 \
+  virt-sysprep -q --format qcow2 -a sysprep.qcow2 \
     --operations machine-id,ssh-hostkeys,net-nmconn,udev-persistent-net,dhcp-client-state,customize \
-    --hostname bench-clone >/dev/null
-  echo "virt-sysprep run $r: $(secs "$t") s"
-  rm -rf sysprep
-  for mode in none default; do ck vm delete "c-$mode-$r" >/dev/null; rm -f pool/c-"$mode"-"$r"-*; done
+    --hostname bench-clone >/dev/null 2>&1
+  echo "virt-sysprep (same items, the plain clone's disk): $(secs "$t") s"
+  rm -f sysprep.qcow2
+  echo "-- run $r: VM two (vda: the guest, vdb: $top)"
+  for mode in none default; do
+    cold; t=$(now)
+    ck vm clone two --snapshot s1 --name "two-$mode-$r" --no-start --generalize "$mode" --wait >/dev/null
+    echo "clone --generalize $mode: $(secs "$t") s"
+  done
+  phases
+  for c in one-none one-default two-none two-default; do ck vm delete "$c-$r" >/dev/null; rm -f pool/"$c"-"$r"-*; done
 done
