@@ -72,15 +72,8 @@ class Guest {
     // never libvirt's (a transient domain next to the VMs it manages).
     if (!getenv("LIBGUESTFS_BACKEND")) guestfs_set_backend(g_, "direct");
     guestfs_set_network(g_, 0);
-    // The appliance parses the guest's hostile file systems; its qemu is
-    // this root service's child. So qemu opens the disks as root, then
-    // runs the appliance as nobody (-runas), under its seccomp sandbox: no
-    // new processes, no obsolete or resource-control calls. (Not
-    // elevateprivileges=deny: it forbids -runas's own setuid.)
-    if (guestfs_config(g_, "-runas", "nobody") != 0 ||
-        guestfs_config(g_, "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny") != 0) {
-      return Status::IOError("libguestfs", "cannot confine the appliance: " + Error());
-    }
+    // (libvirt's backend confines its qemu itself: sVirt, its own user.)
+    if (TakeString(guestfs_get_backend(g_)) == "direct") CLONEKIT_RETURN_IF_ERROR(Confine());
     for (const GuestDisk& d : req_.disks) {
       if (guestfs_add_drive_opts(g_, d.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, d.format.c_str(),
                                  GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1) != 0) {
@@ -88,6 +81,19 @@ class Guest {
       }
     }
     if (guestfs_launch(g_) != 0) return Status::IOError("libguestfs", "the appliance did not start: " + Error());
+    return Status::OK();
+  }
+
+  // The appliance parses the guest's hostile file systems, and with the
+  // direct backend its qemu is this root service's child. So qemu opens
+  // the disks as root, then runs the appliance as nobody (-runas), under
+  // its seccomp sandbox: no new processes, no obsolete or resource-control
+  // calls. (Not elevateprivileges=deny: it forbids -runas's own setuid.)
+  Status Confine() {
+    if (guestfs_config(g_, "-runas", "nobody") != 0 ||
+        guestfs_config(g_, "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny") != 0) {
+      return Status::IOError("libguestfs", "cannot confine the appliance: " + Error());
+    }
     return Status::OK();
   }
 
