@@ -10,6 +10,7 @@
 #include "clonekit/chain_resolver.h"
 #include "clonekit/collapse.h"
 #include "guest_identity.h"
+#include "guest_text.h"
 #include "manager.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
@@ -508,7 +509,9 @@ Status Manager::Generalize(RunningJob& job, JobRow& row) {
                       "a new TPM: the source's state is not copied (swtpm makes an empty one at first start)"});
   } else if (plan.emulated_tpm) {
     Result<bool> copied = CopyTpmState(dir, plan.source.uuid, plan.clone.uuid);
-    if (!copied.ok()) return Status::IOError("generalize tpm", "copying the TPM state: " + copied.status().message());
+    if (!copied.ok()) {  // (its names are swtpm's user's)
+      return Status::IOError("generalize tpm", "copying the TPM state: " + SafeText(copied.status().message()));
+    }
     job.tpm_state_made = *copied;
     report.push_back({GeneralizeItem::kTpm, "", dir + "/" + plan.clone.uuid,
                       *copied ? "kept: the source's TPM state copied from " + dir + "/" + plan.source.uuid +

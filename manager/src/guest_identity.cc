@@ -61,9 +61,10 @@ class Guest {
   Guest(const Guest&) = delete;
   Guest& operator=(const Guest&) = delete;
 
+  // libguestfs's last error (it may quote the guest's paths): safe text.
   std::string Error() const {
     const char* e = g_ ? guestfs_last_error(g_) : nullptr;
-    return e ? e : "libguestfs failed";
+    return e ? SafeText(e, 512) : "libguestfs failed";
   }
 
   Status Launch() {
@@ -120,7 +121,8 @@ class Guest {
               [](const auto& a, const auto& b) { return a.first.size() < b.first.size(); });
     for (const auto& [mp, dev] : mounts_) {
       if (guestfs_mount(g_, dev.c_str(), mp.c_str()) != 0) {
-        return Status::IOError("guest file system " + mp + " (" + dev + ")", "cannot be mounted: " + Error());
+        return Status::IOError("guest file system " + SafeText(mp) + " (" + SafeText(dev) + ")",
+                               "cannot be mounted: " + Error());
       }
     }
     distro_ = TakeString(guestfs_inspect_get_distro(g_, root.c_str()));
@@ -352,7 +354,9 @@ class ItemRun {
       }
       if (!at_boot && name.size() > 4 && name.compare(name.size() - 4, 4, ".pub") == 0 &&
           std::find(keys.begin(), keys.end(), name.substr(0, name.size() - 4)) != keys.end()) {
-        continue;  // written with its private key above
+        const std::string priv = name.substr(0, name.size() - 4);
+        const std::string priv_type = priv.size() > 13 ? priv.substr(9, priv.size() - 13) : "";
+        if (priv_type == "rsa" || priv_type == "ecdsa" || priv_type == "ed25519") continue;  // written with its key
       }
       if (Status s = g_.Remove(path); !s.ok()) return Fail(path, s);
       Note(path, at_boot ? "removed (" + g_.distro() + " makes new host keys when sshd first starts)"
@@ -418,7 +422,7 @@ class ItemRun {
       Result<std::string> text = g_.Read(path);
       if (!text.ok()) return Fail(path, text.status());
       if (!SetInstanceId(&*text, req_.instance_id)) {
-        Note(path, "left as is: JSON meta-data (clonekit edits the YAML form)");
+        Note(path, "left as is: not plain YAML meta-data (clonekit edits \"instance-id: ...\" lines)");
         continue;
       }
       if (Status s = g_.Write(path, *text); !s.ok()) return Fail(path, s);
@@ -559,7 +563,15 @@ class ApplianceWatchdog {
       if (ppid != getpid()) continue;
       std::ifstream cmd("/proc/" + std::string(e->d_name) + "/cmdline");
       std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-      if (cmdline.find(needle) != std::string::npos) kill(pid, SIGKILL);
+      // One argument "file=<disk>,...": the whole path, not a prefix of
+      // another job's.
+      std::istringstream args(cmdline);
+      for (std::string arg; std::getline(args, arg, '\0');) {
+        if (arg.rfind(needle, 0) == 0 && (arg.size() == needle.size() || arg[needle.size()] == ',')) {
+          kill(pid, SIGKILL);
+          break;
+        }
+      }
     }
     closedir(proc);
   }
@@ -611,7 +623,7 @@ Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& 
   std::string why;
   const std::string root = guest.FindLinux(&why);
   if (root.empty()) {
-    for (GeneralizeItem i : items) report.push_back({i, "", "", "not done: " + why});
+    for (GeneralizeItem i : items) report.push_back({i, "", "", "not done: " + SafeText(why)});
     timed("inspection");
     if (Status s = guest.Finish(); !s.ok()) return stopped(s);
     timed("sync");

@@ -39,8 +39,10 @@ struct GuestResetRequest {
   // Each source interface's MAC and the clone's (lowercase); equal pairs
   // when the clone keeps its MACs.
   std::vector<std::pair<std::string, std::string>> macs;
-  // Cancel, or the deadline passing, stops the appliance at once (its qemu
-  // killed), whatever libguestfs call is waiting on it.
+  // Cancel, or the deadline passing, stops the appliance at once (its qemu,
+  // a child of this process with libguestfs's direct backend, killed),
+  // whatever libguestfs call is waiting on it. With another backend (the
+  // admin's LIBGUESTFS_BACKEND) they take effect at the next item.
   const std::atomic<bool>* cancel = nullptr;
   int timeout_seconds = 600;
   std::function<void(double)> progress;       // 0..1, as items finish

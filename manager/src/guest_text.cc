@@ -1,6 +1,7 @@
 #include "guest_text.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cctype>
 #include <sstream>
 
@@ -19,20 +20,33 @@ std::string Lower(std::string s) {
 
 std::string SafeText(const std::string& in, size_t max_bytes) {
   std::string out;
-  for (size_t i = 0; i < in.size() && out.size() < max_bytes;) {
+  size_t i = 0;
+  while (i < in.size() && out.size() < max_bytes) {
     const unsigned char c = static_cast<unsigned char>(in[i]);
     const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
     bool valid = len > 0 && i + len <= in.size();
-    for (size_t k = 1; valid && k < len; k++) valid = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
-    if (!valid || (len == 1 && (c < 0x20 || c == 0x7f))) {
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; valid && k < len; k++) {
+      const unsigned char cc = static_cast<unsigned char>(in[i + k]);
+      valid = (cc & 0xc0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Strict: no overlong form, surrogate or code point past U+10FFFF; and
+    // nothing a terminal acts on or that reorders text: C0 and C1
+    // controls, DEL, line and paragraph separators, bidi controls.
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    valid = valid && cp >= kMin[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    const bool control = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x61c || cp == 0x200e || cp == 0x200f ||
+                         (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+    if (!valid || control) {
       out += '?';
-      i++;
+      i += valid ? len : 1;
     } else {
       out.append(in, i, len);
       i += len;
     }
   }
-  return out.size() >= max_bytes ? out + "..." : out;
+  return i < in.size() ? out + "..." : out;
 }
 
 int RenameHost(std::string* hosts, const std::string& old_name, const std::string& new_name) {
@@ -107,6 +121,8 @@ bool SetInstanceId(std::string* meta_data, const std::string& id) {
     if (line.rfind("instance-id:", 0) == 0) {
       found = true;
       line = "instance-id: " + id;
+    } else if (line.find("instance-id") != std::string::npos) {
+      return false;  // another spelling ("instance-id : x", quoted, indented): not guessed at
     }
     out += line + "\n";
   }

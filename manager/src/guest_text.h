@@ -30,8 +30,10 @@ int RenameHost(std::string* hosts, const std::string& old_name, const std::strin
 // "from -> to" per rewrite.
 std::vector<std::string> RewriteMacs(std::string* text, const std::vector<std::pair<std::string, std::string>>& macs);
 
-// Sets `instance-id: id` in NoCloud YAML meta-data (added first if there is
-// none). JSON meta-data is left as it is: returns false.
+// Sets `instance-id: id` in NoCloud YAML meta-data, on each line that
+// starts "instance-id:" (added first if there is none). Meta-data in
+// another form (JSON, or "instance-id" spelled otherwise) is left as it is:
+// returns false.
 bool SetInstanceId(std::string* meta_data, const std::string& id);
 
 }  // namespace clonekit::manager

@@ -103,6 +103,7 @@ void Manager::Recover() {
       store_->DeleteVm(job.clone_vm).IgnoreError();  // the job's error says what happened
     }
     if (!kept) job.clone_vm = 0;
+    if (!kept) job.identity_changes.clear();  // they went with the images
     job.state = JobState::kFailed;
     job.error = kept ? "interrupted: the service stopped during the job; the VM is kept"
                      : "interrupted: the service stopped during the clone (partial images removed on restart)";

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "unique_fd.h"
@@ -79,10 +80,13 @@ Status CopyTree(int from_dir, int to_dir, const std::string& path, int depth, ui
       UniqueFd out(openat(to_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!out) return Status::FromErrno(sub, "cannot make its copy", errno);
       char buf[65536];
-      for (;;) {
-        ssize_t n = read(in.get(), buf, sizeof buf);
+      // At most the size it had when counted: a file that grows meanwhile
+      // does not get past the cap.
+      for (off_t left = st.st_size; left > 0;) {
+        ssize_t n = read(in.get(), buf, static_cast<size_t>(std::min<off_t>(left, sizeof buf)));
         if (n < 0) return Status::FromErrno(sub, "cannot read", errno);
         if (n == 0) break;
+        left -= n;
         for (ssize_t off = 0; off < n;) {
           ssize_t w = write(out.get(), buf + off, n - off);
           if (w < 0) return Status::FromErrno(sub, "cannot write its copy", errno);

@@ -1,13 +1,17 @@
 // libFuzzer target: the edits clonekit makes to a hostile guest's
 // configuration files (guest_text.h), on any bytes. Oracle: no crash or
 // sanitizer report, and each edit's promise holds: SafeText's output is
-// printable UTF-8 within its bound; after RewriteMacs no whole-token
-// source MAC is left (a second pass changes nothing); SetInstanceId's
-// YAML has exactly one instance-id line, the new one.
+// strict UTF-8 (nlohmann's encoder, strict, accepts it) with no C0 or C1
+// control, within its bound; RenameHost changes nothing when it renames
+// nothing; after RewriteMacs no whole-token source MAC is left (a second
+// pass changes nothing); SetInstanceId's YAML has its instance-id lines,
+// at least one, all the new one.
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "guest_text.h"
 
@@ -36,9 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::string safe = SafeText(text, 64);
   if (!PrintableUtf8(safe) || safe.size() > 64 + 3 + 3) std::abort();
+  (void)nlohmann::json(safe).dump();  // throws (and so fails) on invalid UTF-8
+  for (size_t i = 0; i + 1 < safe.size(); i++) {
+    if (static_cast<unsigned char>(safe[i]) == 0xc2 && static_cast<unsigned char>(safe[i + 1]) < 0xa0) std::abort();  // C1
+  }
 
   std::string hosts = text;
-  RenameHost(&hosts, "src-host.example.org", "web-2");
+  if (RenameHost(&hosts, "src-host.example.org", "web-2") == 0 && hosts != text) std::abort();
 
   const std::vector<std::pair<std::string, std::string>> macs = {{"52:54:00:ab:cd:ef", "52:54:00:11:22:33"},
                                                                  {"52:54:00:00:00:01", "52:54:00:44:55:66"}};

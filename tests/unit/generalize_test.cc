@@ -171,6 +171,12 @@ TEST(GuestText, SafeTextKeepsPrintableUtf8Only) {
   EXPECT_EQ(SafeText(std::string("a\xff\x1b[31mb\n", 9)), "a??[31mb?");  // no escape reaches a terminal
   EXPECT_EQ(SafeText(std::string("\xe2\x82", 2)), "??");                  // a cut sequence
   EXPECT_EQ(SafeText(std::string(300, 'x')), std::string(256, 'x') + "...");
+  EXPECT_EQ(SafeText(std::string(256, 'x')), std::string(256, 'x'));  // nothing cut, no "..."
+  EXPECT_EQ(SafeText("a\xc2\x9b" "31mb"), "a?31mb");          // C1 CSI: terminals act on it
+  EXPECT_EQ(SafeText("\xe2\x80\xae" "evil"), "?evil");       // a bidi override
+  EXPECT_EQ(SafeText("\xc0\xaf" "x"), "??x");                 // an overlong '/'
+  EXPECT_EQ(SafeText("\xed\xa0\x80"), "???");                // a surrogate
+  EXPECT_EQ(SafeText("\xf4\x90\x80\x80"), "????");          // past U+10FFFF
 }
 
 TEST(GuestText, RenameHostRenamesTheHostAfterTheAddressOnly) {
@@ -201,6 +207,9 @@ TEST(GuestText, InstanceIdIsSetInYamlAndJsonIsLeft) {
   std::string empty_id = "instance-id:\n";
   EXPECT_TRUE(SetInstanceId(&empty_id, "u-1"));
   EXPECT_EQ(empty_id, "instance-id: u-1\n");  // not a second key
+  std::string spaced = "instance-id : iid-src\n";
+  EXPECT_FALSE(SetInstanceId(&spaced, "u-1"));  // not guessed at: a second key would lose to the old one
+  EXPECT_EQ(spaced, "instance-id : iid-src\n");
   std::string json = " {\"instance-id\": \"iid-src\"}";
   EXPECT_FALSE(SetInstanceId(&json, "u-1"));
   EXPECT_EQ(json, " {\"instance-id\": \"iid-src\"}");

@@ -15,7 +15,7 @@ end=$((SECONDS + 60))
 until [ "$(ck job show "$job" | jq_ "int(d['percent'] >= 80)")" = 1 ] || [ $SECONDS -gt $end ]; do sleep 0.1; done
 check "the job reached the guest's part" test "$(ck job show "$job" | jq_ "d['state']")" = running
 disk=$(ck vm show gone | jq_ "d['disks'][0]['file']")
-qemu_of_job() { pgrep -P "$SVC" -f "file=$disk" || true; }
+qemu_of_job() { pgrep -P "$SVC" -f "file=$disk" | head -1 || true; }
 until_true() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done; }
 check "the appliance's qemu runs as nobody" until_true 60 bash -c "[ \"\$(ps -o user= -p \"\$(pgrep -P $SVC -f 'file=$disk')\" 2>/dev/null)\" = nobody ]"
 check "... under qemu's seccomp sandbox" bash -c "grep -q '^Seccomp:[[:space:]]*2' /proc/$(qemu_of_job)/status"

@@ -12,7 +12,8 @@ rm tree/etc/hostname tree/etc/ssh/ssh_host_rsa_key.pub
 mkfifo tree/etc/hostname tree/etc/ssh/ssh_host_rsa_key.pub
 rm tree/etc/ssh/ssh_host_ed25519_key.pub
 ln -s /root/notes.txt tree/etc/ssh/ssh_host_ed25519_key.pub
-touch "tree/var/lib/cloud/$(printf 'bad\xffname')" "tree/var/lib/cloud/$(printf 'esc\033[31mred')"
+touch "tree/var/lib/cloud/$(printf 'bad\xffname')" "tree/var/lib/cloud/$(printf 'esc\033[31mred')" \
+  "tree/var/lib/cloud/$(printf 'csi\xc2\x9b31mred')"
 truncate -s 48M fs.img
 mkfs.ext4 -q -F -d tree fs.img
 partitioned base.raw fs.img
@@ -42,7 +43,8 @@ text = raw.decode('utf-8')            # strict: fails on invalid UTF-8
 j = json.loads(text)
 paths = [c['path'] for c in j['identity_changes']]
 assert '/var/lib/cloud/bad?name' in paths and '/var/lib/cloud/esc?[31mred' in paths, paths
-assert not any(ord(ch) < 0x20 for c in j['identity_changes'] for v in c.values() for ch in v)
+assert '/var/lib/cloud/csi?31mred' in paths, paths
+assert not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for c in j['identity_changes'] for v in c.values() for ch in v)
 PY
 check "the CLI's report has no escape character" bash -c "! grep -q $'\033' <<<\"\$1\"" _ "$out"
 finish
