@@ -7,6 +7,7 @@
 
 #include "clonekit/chain_resolver.h"
 #include "guest_identity.h"
+#include "guest_text.h"
 #include "manager.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
@@ -36,11 +37,6 @@ Status ReserveFile(const PoolFs& fs, const std::string& what, std::string* path)
   return reserved;
 }
 
-
-std::string LowerMac(std::string mac) {
-  for (char& c : mac) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return mac;
-}
 
 // The report's lines for the host items decided in the definition (the
 // TPM's is the job's: it copies the state when the clone is defined).
@@ -287,7 +283,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   if (Result<DomainInfo> made = ParseDomain(plan.clone_xml); made.ok()) {
     plan.host_changes = HostChanges(*info, *made, items);
     for (size_t i = 0; i < info->interfaces.size() && i < made->interfaces.size(); i++) {
-      if (!info->interfaces[i].mac.empty()) plan.macs.push_back({LowerMac(info->interfaces[i].mac), LowerMac(made->interfaces[i].mac)});
+      if (!info->interfaces[i].mac.empty()) plan.macs.push_back({AsciiLower(info->interfaces[i].mac), AsciiLower(made->interfaces[i].mac)});
     }
   }
   plan.emulated_tpm = info->emulated_tpm;

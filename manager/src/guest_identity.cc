@@ -44,10 +44,6 @@ std::string TakeString(char* s) {
   return out;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // One appliance with the clone's disks, its Linux root mounted.
 class Guest {
@@ -242,6 +238,15 @@ class Guest {
   std::string distro_, old_hostname_;
 };
 
+// The type clonekit makes a new host key of for "ssh_host_TYPE_key", or
+// "" (another file, or DSA: gone from OpenSSH 9.8's ssh-keygen and off by
+// default since 7.0, so such a key is removed, not made anew).
+std::string KeyTypeMadeOffline(const std::string& name) {
+  if (name.size() <= 13 || name.rfind("ssh_host_", 0) != 0 || name.compare(name.size() - 4, 4, "_key") != 0) return "";
+  const std::string type = name.substr(9, name.size() - 13);
+  return type == "rsa" || type == "ecdsa" || type == "ed25519" ? type : "";
+}
+
 // Applies one item, adding its report lines.
 class ItemRun {
  public:
@@ -330,12 +335,8 @@ class ItemRun {
       const std::string path = dir + "/" + name;
       // ssh_host_TYPE_key: a private key, made anew offline where the
       // distribution does not at boot (its .pub is written with it).
-      const bool is_private = name.size() > 13 && name.compare(name.size() - 4, 4, "_key") == 0;
-      const std::string type = is_private ? name.substr(9, name.size() - 13) : "";
-      // (DSA is gone from OpenSSH 9.8's ssh-keygen and off by default
-      // since 7.0: such a key is removed, not made anew.)
-      const bool known = type == "rsa" || type == "ecdsa" || type == "ed25519";
-      if (!at_boot && known) {
+      const std::string type = KeyTypeMadeOffline(name);
+      if (!at_boot && !type.empty()) {
         Result<std::pair<std::string, std::string>> key = MakeKey(type);
         if (!key.ok()) return Fail(path, key.status());
         if (Status s = g_.Write(path, key->first); !s.ok()) return Fail(path, s);
@@ -352,11 +353,11 @@ class ItemRun {
         Note(path + ".pub", "replaced with the new key's public half");
         continue;
       }
-      if (!at_boot && name.size() > 4 && name.compare(name.size() - 4, 4, ".pub") == 0 &&
-          std::find(keys.begin(), keys.end(), name.substr(0, name.size() - 4)) != keys.end()) {
-        const std::string priv = name.substr(0, name.size() - 4);
-        const std::string priv_type = priv.size() > 13 ? priv.substr(9, priv.size() - 13) : "";
-        if (priv_type == "rsa" || priv_type == "ecdsa" || priv_type == "ed25519") continue;  // written with its key
+      const bool is_pub = name.size() > 4 && name.compare(name.size() - 4, 4, ".pub") == 0;
+      const std::string priv = is_pub ? name.substr(0, name.size() - 4) : "";
+      if (!at_boot && is_pub && !KeyTypeMadeOffline(priv).empty() &&
+          std::find(keys.begin(), keys.end(), priv) != keys.end()) {
+        continue;  // written with its private key
       }
       if (Status s = g_.Remove(path); !s.ok()) return Fail(path, s);
       Note(path, at_boot ? "removed (" + g_.distro() + " makes new host keys when sshd first starts)"
@@ -586,7 +587,7 @@ class ApplianceWatchdog {
 }  // namespace
 
 std::string HostnameFor(const std::string& clone_name) {
-  std::string out = Lower(clone_name.substr(0, clone_name.find('.')));
+  std::string out = AsciiLower(clone_name.substr(0, clone_name.find('.')));
   for (char& c : out) {
     if (c == '_') c = '-';
   }

@@ -11,12 +11,12 @@ namespace {
 
 bool Space(char c) { return std::isspace(static_cast<unsigned char>(c)); }
 
-std::string Lower(std::string s) {
+}  // namespace
+
+std::string AsciiLower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
-
-}  // namespace
 
 std::string SafeText(const std::string& in, size_t max_bytes) {
   std::string out;
@@ -87,7 +87,7 @@ int RenameHost(std::string* hosts, const std::string& old_name, const std::strin
 
 std::vector<std::string> RewriteMacs(std::string* text, const std::vector<std::pair<std::string, std::string>>& macs) {
   std::vector<std::string> done;
-  std::string lower = Lower(*text);
+  std::string lower = AsciiLower(*text);
   const auto boundary = [&](size_t at) {
     return !std::isxdigit(static_cast<unsigned char>(lower[at])) && lower[at] != ':';
   };
@@ -102,7 +102,7 @@ std::vector<std::string> RewriteMacs(std::string* text, const std::vector<std::p
           for (char& c : repl) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         }
         text->replace(pos, from.size(), repl);
-        lower.replace(pos, from.size(), Lower(repl));
+        lower.replace(pos, from.size(), AsciiLower(repl));
         done.push_back(from + " -> " + repl);
       }
       pos = end;

@@ -14,6 +14,9 @@
 
 namespace clonekit::manager {
 
+// `s` with ASCII letters in lower case (MACs, host names).
+std::string AsciiLower(std::string s);
+
 // Guest text fit for a report, an error, a log line and a terminal:
 // printable UTF-8 only (control characters and invalid bytes become '?'),
 // at most `max_bytes` (then "...").
