@@ -20,6 +20,9 @@ packages=(
   # linux-image-amd64), guestfish and real guest file systems for the tests,
   # ssh-keygen for new host keys, swtpm for an emulated TPM
   libguestfs-dev libguestfs0 libguestfs-xfs guestfish openssh-client xfsprogs lvm2 swtpm swtpm-tools
+  # the manager's state shared by an active and a standby service (#16):
+  # libpq, and a PostgreSQL server the tests start on loopback
+  libpq-dev postgresql-15 postgresql-client-15
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
 # own nodejs is 18; a machine that has a newer one keeps it.

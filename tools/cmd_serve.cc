@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -45,7 +47,10 @@ Runner AddServeCommand(CLI::App& app) {
   auto opts = std::make_shared<manager::ManagerOptions>();
   auto serve = std::make_shared<manager::ServeOptions>();
   opts->db_path = "/var/lib/clonekit/clonekit.db";
-  cmd->add_option("--db", opts->db_path, "SQLite state file")->capture_default_str();
+  cmd->add_option("--db", opts->db_path,
+                  "the state: a SQLite file, or postgresql://USER@HOST/DB shared with a standby service "
+                  "(password in ~/.pgpass)")
+      ->capture_default_str();
   cmd->add_option("--hypervisor", opts->hypervisor_uri, "libvirt URI (e.g. qemu:///system); none: VMs cannot run");
   cmd->add_option("--shutdown-timeout", opts->shutdown_timeout, "seconds a running source may take to shut down")
       ->capture_default_str();
@@ -64,7 +69,8 @@ Runner AddServeCommand(CLI::App& app) {
   cmd->add_option("--port", serve->port, "TCP port")->capture_default_str();
   auto token_file = std::make_shared<std::string>();
   cmd->add_option("--token-file", *token_file,
-                  "the TCP door's bearer token, made (0600) at the first start (default: 'token' beside --db)");
+                  "the TCP door's bearer token, made (0600) at the first start (default: 'token' beside a --db "
+                  "file, /var/lib/clonekit/token with PostgreSQL; give an active and a standby service the same one)");
   serve->web_dir = DefaultWebDir();
   cmd->add_option("--web", serve->web_dir, "serve the web console from this directory (\"\": none)")
       ->capture_default_str();
@@ -79,26 +85,49 @@ Runner AddServeCommand(CLI::App& app) {
     if (serve->unix_socket == kDefaultSocket && mkdir("/run/clonekit", 0755) != 0 && errno != EEXIST) {
       return Fail(Status::FromErrno("/run/clonekit", "cannot make the socket's directory (--socket PATH)", errno));
     }
-    const std::string db_dir = std::filesystem::path(opts->db_path).parent_path().string();
+    const bool shared = manager::PostgresDatabase::IsUrl(opts->db_path);
+    const std::string db_dir = shared ? "/var/lib/clonekit" : std::filesystem::path(opts->db_path).parent_path().string();
     Result<std::string> token = manager::LoadOrCreateToken(
         !token_file->empty() ? *token_file : (db_dir.empty() ? "." : db_dir) + "/token");
     if (!token.ok()) return Fail(token.status());
     serve->token = *token;
     const sigset_t stop_signals = StopSignals();
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists
-    Result<std::unique_ptr<manager::Manager>> m = manager::Manager::Open(*opts);
-    if (!m.ok()) return Fail(m.status());
-    manager::ApiServer server(**m, *serve);
-    std::thread([&server, stop_signals] {
+    // A stop before the service serves (a standby waiting for its turn,
+    // recovery) ends it at once: a standby has nothing to finish, and
+    // recovery runs again at the next start.
+    static std::atomic<manager::ApiServer*> serving{nullptr};
+    std::thread([stop_signals] {
       int sig = 0;
       sigwait(&stop_signals, &sig);
-      server.Stop();
+      if (manager::ApiServer* s = serving.load()) {
+        s->Stop();
+      } else {
+        std::_Exit(0);
+      }
     }).detach();
+    auto waited = std::make_shared<std::atomic<bool>>(false);
+    opts->role_events.standby = [waited](const std::string& message) {
+      *waited = true;
+      std::fprintf(stderr, "clonekit: standby: %s\n", message.c_str());
+    };
+    // Fencing: without its connection this service is no longer the
+    // active one; another may be recovering its jobs already.
+    opts->role_events.lost = [](const std::string& message) {
+      std::fprintf(stderr, "clonekit: %s; stopping (a standby service takes over)\n", message.c_str());
+      std::_Exit(75);
+    };
+    Result<std::unique_ptr<manager::Manager>> m = manager::Manager::Open(*opts);
+    if (!m.ok()) return Fail(m.status());
+    if (*waited) std::fprintf(stderr, "clonekit: active: took over %s\n", (*m)->DatabaseName().c_str());
+    manager::ApiServer server(**m, *serve);
     Status bound = server.Bind();
     if (!bound.ok()) return Fail(bound);
+    serving = &server;
     std::fprintf(stderr, "clonekit: serving on http://%s:%d%s%s (state %s)\n", serve->address.c_str(), serve->port,
-                 serve->unix_socket.empty() ? "" : " and ", serve->unix_socket.c_str(), opts->db_path.c_str());
+                 serve->unix_socket.empty() ? "" : " and ", serve->unix_socket.c_str(), (*m)->DatabaseName().c_str());
     server.Serve();
+    serving = nullptr;
     return 0;  // ~Manager cancels clones still running
   };
 }

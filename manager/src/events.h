@@ -3,6 +3,12 @@
 // one they saw, waiting a while when there is nothing new. The last 512
 // events are kept (a reader further behind reloads instead).
 //
+// Numbers go on across services: each feed starts at the clock's
+// milliseconds x 1000, so a reader that reconnects with a number from the
+// service before (restarted, or the active one a standby took over from)
+// gets all of this one's events; a number this feed is not yet at (the
+// clock went back) reads as "from now".
+//
 // Thread-safety: Emit and After may be called from any thread.
 #ifndef CLONEKIT_MANAGER_EVENTS_H_
 #define CLONEKIT_MANAGER_EVENTS_H_
@@ -21,6 +27,7 @@ namespace clonekit::manager {
 class EventFeed {
  public:
   using json = nlohmann::ordered_json;
+  EventFeed();
   // Adds {seq, kind, data}; wakes every waiting reader.
   void Emit(const std::string& kind, json data);
   // The events after `after`, waiting up to timeout_ms for one.
@@ -31,7 +38,7 @@ class EventFeed {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<uint64_t, json>> events_;
-  uint64_t next_ = 1;
+  uint64_t next_;
 };
 
 }  // namespace clonekit::manager

@@ -275,7 +275,7 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
   if (!options_.web_dir.empty()) s.set_mount_point("/", options_.web_dir);
 
   s.Get("/api/v1/health", [&m](const httplib::Request&, httplib::Response& res) {
-    Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}});
+    Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}, {"database", m.DatabaseEngine()}});
   });
   s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodePools(m.Pools())); });
   s.Post("/api/v1/pools", [&m, tcp](const httplib::Request& req, httplib::Response& res) {

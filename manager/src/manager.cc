@@ -38,7 +38,7 @@ constexpr size_t kMaxImportDisks = 64;
 Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
   std::unique_ptr<Manager> m(new Manager);
   m->options_ = options;
-  Result<std::unique_ptr<Store>> store = Store::Open(options.db_path);
+  Result<std::unique_ptr<Store>> store = Store::Open(options.db_path, options.role_events);
   if (!store.ok()) return store.status();
   m->store_ = std::move(store).value();
   Result<std::unique_ptr<Hypervisor>> hv = OpenHypervisor(options.hypervisor_uri);

@@ -36,7 +36,8 @@ namespace clonekit::manager {
 using json = nlohmann::ordered_json;
 
 struct ManagerOptions {
-  std::string db_path;
+  std::string db_path;  // a SQLite file, or a "postgresql://" URL (Store::Open)
+  RoleEvents role_events;  // on a shared PostgreSQL: waiting as standby, losing the active role
   std::string hypervisor_uri;     // "" = no hypervisor
   int shutdown_timeout = 60;      // seconds to wait for a source VM to shut down
   uint64_t copy_rate = 0;         // bytes/s per disk copy, 0 = unlimited
@@ -121,6 +122,9 @@ class Manager {
   json WaitEvents(uint64_t after, int timeout_ms);
 
   std::string IntegrityCheck() { return store_->IntegrityCheck(); }
+  // The state's engine ("sqlite", "postgresql") and what it names (no password).
+  std::string DatabaseEngine() const { return store_->engine(); }
+  std::string DatabaseName() const { return store_->name(); }
   std::string HypervisorUri() const { return hv_->uri(); }
 
  private:

@@ -1,15 +1,11 @@
 #include "store.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include <algorithm>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
+
+#include "sqlite_database.h"
 
 namespace clonekit::manager {
 
@@ -20,7 +16,7 @@ const char* const kMigrations[] = {
     R"sql(
     CREATE TABLE pools(name TEXT PRIMARY KEY, dir TEXT NOT NULL UNIQUE);
     CREATE TABLE vms(
-      id INTEGER PRIMARY KEY,
+      id {ID},
       uuid TEXT NOT NULL UNIQUE,
       name TEXT NOT NULL,
       namespace TEXT NOT NULL,
@@ -30,26 +26,26 @@ const char* const kMigrations[] = {
       created TEXT NOT NULL,
       UNIQUE(namespace, name));
     CREATE TABLE snapshots(
-      id INTEGER PRIMARY KEY,
-      vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+      id {ID},
+      vm_id {INT} NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
       name TEXT NOT NULL,
       xml TEXT NOT NULL,
       created TEXT NOT NULL,
       UNIQUE(vm_id, name));
     CREATE TABLE jobs(
-      id INTEGER PRIMARY KEY,
-      source_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
-      clone_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
+      id {ID},
+      source_vm {INT} REFERENCES vms(id) ON DELETE SET NULL,
+      clone_vm {INT} REFERENCES vms(id) ON DELETE SET NULL,
       clone_name TEXT NOT NULL,
       snapshot TEXT NOT NULL DEFAULT '',
       state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'cancelled')),
-      done_bytes INTEGER NOT NULL DEFAULT 0,
-      total_bytes INTEGER NOT NULL DEFAULT 0,
-      percent REAL NOT NULL DEFAULT 0,
+      done_bytes {INT} NOT NULL DEFAULT 0,
+      total_bytes {INT} NOT NULL DEFAULT 0,
+      percent {REAL} NOT NULL DEFAULT 0,
       error TEXT NOT NULL DEFAULT '',
       outputs TEXT NOT NULL DEFAULT '[]',
-      source_was_running INTEGER NOT NULL DEFAULT 0,
-      owner_pid INTEGER NOT NULL DEFAULT 0,
+      source_was_running {INT} NOT NULL DEFAULT 0,
+      owner_pid {INT} NOT NULL DEFAULT 0,
       created TEXT NOT NULL,
       finished TEXT NOT NULL DEFAULT '');
     CREATE INDEX jobs_by_source ON jobs(source_vm, state);
@@ -57,19 +53,19 @@ const char* const kMigrations[] = {
     // 2: queued jobs (admission control) and the error's kind.
     R"sql(
     CREATE TABLE jobs2(
-      id INTEGER PRIMARY KEY,
-      source_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
-      clone_vm INTEGER REFERENCES vms(id) ON DELETE SET NULL,
+      id {ID},
+      source_vm {INT} REFERENCES vms(id) ON DELETE SET NULL,
+      clone_vm {INT} REFERENCES vms(id) ON DELETE SET NULL,
       clone_name TEXT NOT NULL,
       snapshot TEXT NOT NULL DEFAULT '',
       state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
-      done_bytes INTEGER NOT NULL DEFAULT 0,
-      total_bytes INTEGER NOT NULL DEFAULT 0,
-      percent REAL NOT NULL DEFAULT 0,
+      done_bytes {INT} NOT NULL DEFAULT 0,
+      total_bytes {INT} NOT NULL DEFAULT 0,
+      percent {REAL} NOT NULL DEFAULT 0,
       error TEXT NOT NULL DEFAULT '',
       outputs TEXT NOT NULL DEFAULT '[]',
-      source_was_running INTEGER NOT NULL DEFAULT 0,
-      owner_pid INTEGER NOT NULL DEFAULT 0,
+      source_was_running {INT} NOT NULL DEFAULT 0,
+      owner_pid {INT} NOT NULL DEFAULT 0,
       created TEXT NOT NULL,
       finished TEXT NOT NULL DEFAULT '',
       error_kind TEXT NOT NULL DEFAULT '');
@@ -85,14 +81,14 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE snapshots ADD COLUMN consistency TEXT NOT NULL DEFAULT 'offline'
       CHECK (consistency IN ('offline', 'crash', 'application'));
-    ALTER TABLE jobs ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE jobs ADD COLUMN took_snapshot INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN live {INT} NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN took_snapshot {INT} NOT NULL DEFAULT 0;
     )sql",
     // 4: instant and linked clones, whose disks are overlays backed by a
     // snapshot's points: the snapshot cannot go while one depends on it
     // (the manager says which; the key refuses it even if it did not).
     R"sql(
-    ALTER TABLE vms ADD COLUMN backing_snapshot INTEGER REFERENCES snapshots(id);
+    ALTER TABLE vms ADD COLUMN backing_snapshot {INT} REFERENCES snapshots(id);
     ALTER TABLE jobs ADD COLUMN mode TEXT NOT NULL DEFAULT 'full'
       CHECK (mode IN ('full', 'instant', 'linked', 'flatten'));
     ALTER TABLE jobs ADD COLUMN switching TEXT NOT NULL DEFAULT '';
@@ -165,44 +161,7 @@ std::vector<std::string> DecodeList(const std::string& text) {
   return out;
 }
 
-// A prepared statement bound positionally; finalized on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
-  bool ok() const { return rc_ == SQLITE_OK; }
-  Stmt& Bind(const std::string& v) {
-    sqlite3_bind_text(st_, ++n_, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int64_t v) {
-    sqlite3_bind_int64(st_, ++n_, v);
-    return *this;
-  }
-  Stmt& Bind(double v) {
-    sqlite3_bind_double(st_, ++n_, v);
-    return *this;
-  }
-  Stmt& BindId(int64_t v) {  // 0 = NULL (no row)
-    if (v) return Bind(v);
-    sqlite3_bind_null(st_, ++n_);
-    return *this;
-  }
-  int Step() { return rc_ = sqlite3_step(st_); }
-  std::string Text(int col) const {
-    const unsigned char* t = sqlite3_column_text(st_, col);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
-  int64_t Int(int col) const { return sqlite3_column_int64(st_, col); }
-  double Real(int col) const { return sqlite3_column_double(st_, col); }
-
- private:
-  sqlite3_stmt* st_ = nullptr;
-  int rc_;
-  int n_ = 0;
-};
-
-VmRow ReadVm(const Stmt& s) {
+VmRow ReadVm(const SqlRow& s) {
   VmRow v;
   v.id = s.Int(0);
   v.uuid = s.Text(1);
@@ -216,7 +175,7 @@ VmRow ReadVm(const Stmt& s) {
   return v;
 }
 
-JobRow ReadJob(const Stmt& s) {
+JobRow ReadJob(const SqlRow& s) {
   JobRow j;
   j.id = s.Int(0);
   j.source_vm = s.Int(1);
@@ -290,85 +249,40 @@ std::string NowUtc() {
   return buf;
 }
 
-// One service per database file, for as long as it runs.
-static Result<int> LockDatabase(const std::string& path) {
-  const std::string lock_path = path + ".lock";
-  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError(lock_path, std::strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    close(fd);
-    if (err == EWOULDBLOCK) return Status::Locked(path, "another clonekit service is using this database");
-    return Status::IOError(lock_path, std::strerror(err));
-  }
-  return fd;
-}
-
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
-  Result<int> lock_fd = LockDatabase(path);
-  if (!lock_fd.ok()) return lock_fd.status();
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    close(*lock_fd);
-    return Status::IOError(path, "cannot open the database: " + msg);
-  }
-  std::unique_ptr<Store> store(new Store(db, *lock_fd));
-  store->path_ = path;
-  sqlite3_busy_timeout(db, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
-    CLONEKIT_RETURN_IF_ERROR(store->Exec(pragma));
-  }
+Result<std::unique_ptr<Store>> Store::Open(const std::string& db, RoleEvents events) {
+  Result<std::unique_ptr<SqlDatabase>> conn =
+      PostgresDatabase::IsUrl(db) ? PostgresDatabase::Open(db, std::move(events)) : SqliteDatabase::Open(db);
+  if (!conn.ok()) return conn.status();
+  std::unique_ptr<Store> store(new Store(std::move(conn).value()));
   CLONEKIT_RETURN_IF_ERROR(store->Migrate());
-  // The database holds every VM's definition: only the service reads it
-  // (files made before this rule, or under a wide umask, are narrowed).
-  for (const std::string& f : {path, path + "-wal", path + "-shm", path + ".lock"}) {
-    if (chmod(f.c_str(), 0600) != 0 && errno != ENOENT) {
-      return Status::FromErrno(f, "cannot make the database private (mode 0600)", errno);
-    }
-  }
   return store;
 }
 
-Store::~Store() {
-  sqlite3_close(db_);
-  close(lock_fd_);  // (the flock goes with it)
+Result<std::vector<SqlRow>> Store::Query(const std::string& what, const std::string& sql,
+                                         const std::vector<SqlParam>& params) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Result<std::vector<SqlRow>> rows = db_->Query(sql, params);
+  if (!rows.ok()) return Status::IOError(db_->name(), what + ": " + rows.status().message());
+  return rows;
 }
 
-Status Store::Error(const std::string& what) const {
-  return Status::IOError(path_, what + ": " + sqlite3_errmsg(db_));
-}
-
-Status Store::Exec(const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::IOError(path_, msg);
-  }
-  return Status::OK();
+Status Store::Run(const std::string& what, const std::string& sql, const std::vector<SqlParam>& params) {
+  return Query(what, sql, params).status();
 }
 
 Status Store::Migrate() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  int64_t have = 0;
-  {  // finalized before the migrations run (an open statement locks the tables)
-    Stmt v(db_, "PRAGMA user_version");
-    v.Step();
-    have = v.Int(0);
-  }
+  Result<int64_t> have = db_->SchemaVersion();
+  if (!have.ok()) return have.status();
   const int64_t want = sizeof kMigrations / sizeof kMigrations[0];
-  if (have > want) {
-    return Status::NotSupported(path_, "database schema version " + std::to_string(have) +
-                                           " is newer than this clonekit (" + std::to_string(want) + ")");
+  if (*have > want) {
+    return Status::NotSupported(db_->name(), "database schema version " + std::to_string(*have) +
+                                                 " is newer than this clonekit (" + std::to_string(want) + ")");
   }
-  for (int64_t i = have; i < want; i++) {
+  for (int64_t i = *have; i < want; i++) {
     CLONEKIT_RETURN_IF_ERROR(Write([&] {
-      CLONEKIT_RETURN_IF_ERROR(Exec(kMigrations[i]));
-      return Exec("PRAGMA user_version=" + std::to_string(i + 1));
+      CLONEKIT_RETURN_IF_ERROR(db_->Exec(db_->Schema(kMigrations[i])));
+      return db_->SetSchemaVersion(i + 1);
     }));
   }
   return Status::OK();
@@ -376,122 +290,123 @@ Status Store::Migrate() {
 
 Status Store::Write(const std::function<Status()>& fn) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  if (!sqlite3_get_autocommit(db_)) return fn();  // already inside a transaction
-  CLONEKIT_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  if (db_->InTransaction()) return fn();
+  CLONEKIT_RETURN_IF_ERROR(db_->Begin());
   Status s = fn();
   if (!s.ok()) {
-    Exec("ROLLBACK").IgnoreError();  // fn's error is the one to report
+    db_->Rollback().IgnoreError();  // fn's error is the one to report
     return s;
   }
-  s = Exec("COMMIT");
-  if (!s.ok()) Exec("ROLLBACK").IgnoreError();  // the COMMIT's error is the one to report
+  s = db_->Commit();
+  if (!s.ok()) db_->Rollback().IgnoreError();  // the COMMIT's error is the one to report
   return s;
 }
 
 Status Store::AddPool(const Pool& pool) {
-  return Write([&]() -> Status {
-    Stmt s(db_, "INSERT INTO pools(name, dir) VALUES(?, ?)");
-    s.Bind(pool.name).Bind(pool.dir);
-    if (s.Step() != SQLITE_DONE) return Error("add pool '" + pool.name + "'");
-    return Status::OK();
-  });
+  return Write([&] { return Run("add pool '" + pool.name + "'", "INSERT INTO pools(name, dir) VALUES(?, ?)", {pool.name, pool.dir}); });
 }
 
 Status Store::RemovePool(const std::string& name) {
-  return Write([&]() -> Status {
-    Stmt s(db_, "DELETE FROM pools WHERE name = ?");
-    s.Bind(name);
-    if (s.Step() != SQLITE_DONE) return Error("remove pool '" + name + "'");
-    return Status::OK();
-  });
+  return Write([&] { return Run("remove pool '" + name + "'", "DELETE FROM pools WHERE name = ?", {name}); });
 }
 
+// Lists are sorted here, byte-wise, not by the database's collation (which
+// differs between engines and PostgreSQL's locales).
 std::vector<Pool> Store::Pools() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<Pool> out;
-  Stmt s(db_, "SELECT name, dir FROM pools ORDER BY name");
-  while (s.Step() == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1)});
+  Result<std::vector<SqlRow>> rows = Query("list pools", "SELECT name, dir FROM pools", {});
+  if (rows.ok()) {
+    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1)});
+  }
+  std::sort(out.begin(), out.end(), [](const Pool& a, const Pool& b) { return a.name < b.name; });
   return out;
 }
 
+namespace {
+// The key of an inserted row (INSERT ... RETURNING id).
+Status InsertedId(int64_t* id, Result<std::vector<SqlRow>> rows) {
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return Status::IOError("", "the insert returned no key");
+  *id = rows->front().Int(0);
+  return Status::OK();
+}
+SqlParam IdOrNull(int64_t id) { return id ? SqlParam(id) : SqlParam(nullptr); }  // 0 = NULL (no row)
+SqlParam Flag(bool b) { return int64_t{b}; }
+}  // namespace
+
 Result<int64_t> Store::InsertVm(const VmRow& vm) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   int64_t id = 0;
-  Status st = Write([&]() -> Status {
-    Stmt s(db_, "INSERT INTO vms(uuid, name, namespace, description, status, xml, created, backing_snapshot) "
-                "VALUES(?,?,?,?,?,?,?,?)");
-    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml).Bind(NowUtc())
-        .BindId(vm.backing_snapshot);
-    if (s.Step() != SQLITE_DONE) return Error("add VM '" + vm.name + "'");
-    id = sqlite3_last_insert_rowid(db_);
-    return Status::OK();
-  });
-  if (!st.ok()) return st;
+  CLONEKIT_RETURN_IF_ERROR(Write([&]() -> Status {
+    return InsertedId(&id, Query("add VM '" + vm.name + "'",
+                          "INSERT INTO vms(uuid, name, namespace, description, status, xml, created, backing_snapshot) "
+                          "VALUES(?,?,?,?,?,?,?,?) RETURNING id",
+                          {vm.uuid, vm.name, vm.ns, vm.description, std::string(VmStatusName(vm.status)), vm.xml,
+                           NowUtc(), IdOrNull(vm.backing_snapshot)}));
+  }));
   return id;
 }
 
 Status Store::UpdateVm(const VmRow& vm) {
-  return Write([&]() -> Status {
-    Stmt s(db_, "UPDATE vms SET uuid=?, name=?, namespace=?, description=?, status=?, xml=?, backing_snapshot=? WHERE id=?");
-    s.Bind(vm.uuid).Bind(vm.name).Bind(vm.ns).Bind(vm.description).Bind(std::string(VmStatusName(vm.status))).Bind(vm.xml)
-        .BindId(vm.backing_snapshot).Bind(vm.id);
-    if (s.Step() != SQLITE_DONE) return Error("update VM '" + vm.name + "'");
-    return Status::OK();
+  return Write([&] {
+    return Run("update VM '" + vm.name + "'",
+               "UPDATE vms SET uuid=?, name=?, namespace=?, description=?, status=?, xml=?, backing_snapshot=? WHERE id=?",
+               {vm.uuid, vm.name, vm.ns, vm.description, std::string(VmStatusName(vm.status)), vm.xml,
+                IdOrNull(vm.backing_snapshot), vm.id});
   });
 }
 
 Status Store::DeleteVm(int64_t id) {
-  return Write([&]() -> Status {
-    Stmt s(db_, "DELETE FROM vms WHERE id=?");
-    s.Bind(id);
-    if (s.Step() != SQLITE_DONE) return Error("delete VM " + std::to_string(id));
-    return Status::OK();
-  });
+  return Write([&] { return Run("delete VM " + std::to_string(id), "DELETE FROM vms WHERE id=?", {id}); });
 }
 
 std::optional<VmRow> Store::Vm(int64_t id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms WHERE id=?").c_str());
-  s.Bind(id);
-  if (s.Step() != SQLITE_ROW) return std::nullopt;
-  return ReadVm(s);
+  Result<std::vector<SqlRow>> rows = Query("read VM", std::string("SELECT ") + kVmColumns + " FROM vms WHERE id=?", {id});
+  if (!rows.ok() || rows->empty()) return std::nullopt;
+  return ReadVm(rows->front());
 }
 
 std::optional<VmRow> Store::VmByName(const std::string& ns, const std::string& name) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms WHERE namespace=? AND name=?").c_str());
-  s.Bind(ns).Bind(name);
-  if (s.Step() != SQLITE_ROW) return std::nullopt;
-  return ReadVm(s);
+  Result<std::vector<SqlRow>> rows =
+      Query("read VM", std::string("SELECT ") + kVmColumns + " FROM vms WHERE namespace=? AND name=?", {ns, name});
+  if (!rows.ok() || rows->empty()) return std::nullopt;
+  return ReadVm(rows->front());
 }
 
 std::vector<VmRow> Store::Vms() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<VmRow> out;
-  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms ORDER BY namespace, name").c_str());
-  while (s.Step() == SQLITE_ROW) out.push_back(ReadVm(s));
+  Result<std::vector<SqlRow>> rows = Query("list VMs", std::string("SELECT ") + kVmColumns + " FROM vms", {});
+  if (rows.ok()) {
+    for (const SqlRow& r : *rows) out.push_back(ReadVm(r));
+  }
+  std::sort(out.begin(), out.end(), [](const VmRow& a, const VmRow& b) { return std::tie(a.ns, a.name) < std::tie(b.ns, b.name); });
   return out;
 }
 
+namespace {
+constexpr const char* kSnapshotColumns = "id, vm_id, name, xml, created, consistency";
+SnapshotRow ReadSnapshot(const SqlRow& r) {
+  return {r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), ConsistencyOf(r.Text(5))};
+}
+}  // namespace
+
 Result<int64_t> Store::InsertSnapshot(const SnapshotRow& snap) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   int64_t id = 0;
-  Status st = Write([&]() -> Status {
-    Stmt s(db_, "INSERT INTO snapshots(vm_id, name, xml, created, consistency) VALUES(?,?,?,?,?)");
-    s.Bind(snap.vm_id).Bind(snap.name).Bind(snap.xml).Bind(NowUtc()).Bind(std::string(ConsistencyName(snap.consistency)));
-    if (s.Step() != SQLITE_DONE) return Error("add snapshot '" + snap.name + "'");
-    id = sqlite3_last_insert_rowid(db_);
-    return Status::OK();
-  });
-  if (!st.ok()) return st;
+  CLONEKIT_RETURN_IF_ERROR(Write([&]() -> Status {
+    return InsertedId(&id, Query("add snapshot '" + snap.name + "'",
+                          "INSERT INTO snapshots(vm_id, name, xml, created, consistency) VALUES(?,?,?,?,?) RETURNING id",
+                          {snap.vm_id, snap.name, snap.xml, NowUtc(), std::string(ConsistencyName(snap.consistency))}));
+  }));
   return id;
 }
 
 std::vector<SnapshotRow> Store::Snapshots(int64_t vm_id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<SnapshotRow> out;
-  Stmt s(db_, "SELECT id, vm_id, name, xml, created, consistency FROM snapshots WHERE vm_id=? ORDER BY id");
-  s.Bind(vm_id);
-  while (s.Step() == SQLITE_ROW) {
-    out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), ConsistencyOf(s.Text(5))});
+  Result<std::vector<SqlRow>> rows =
+      Query("list snapshots", std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE vm_id=? ORDER BY id", {vm_id});
+  if (rows.ok()) {
+    for (const SqlRow& r : *rows) out.push_back(ReadSnapshot(r));
   }
   return out;
 }
@@ -504,83 +419,72 @@ std::optional<SnapshotRow> Store::Snapshot(int64_t vm_id, const std::string& nam
 }
 
 std::optional<SnapshotRow> Store::SnapshotById(int64_t id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt s(db_, "SELECT id, vm_id, name, xml, created, consistency FROM snapshots WHERE id=?");
-  s.Bind(id);
-  if (s.Step() != SQLITE_ROW) return std::nullopt;
-  return SnapshotRow{s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), ConsistencyOf(s.Text(5))};
+  Result<std::vector<SqlRow>> rows =
+      Query("read snapshot", std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE id=?", {id});
+  if (!rows.ok() || rows->empty()) return std::nullopt;
+  return ReadSnapshot(rows->front());
 }
 
 Status Store::DeleteSnapshot(int64_t id) {
-  return Write([&]() -> Status {
-    Stmt s(db_, "DELETE FROM snapshots WHERE id=?");
-    s.Bind(id);
-    if (s.Step() != SQLITE_DONE) return Error("delete snapshot " + std::to_string(id));
-    return Status::OK();
-  });
+  return Write([&] { return Run("delete snapshot " + std::to_string(id), "DELETE FROM snapshots WHERE id=?", {id}); });
 }
 
 std::vector<VmRow> Store::VmsBackedBy(int64_t snapshot_id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<VmRow> out;
-  Stmt s(db_, (std::string("SELECT ") + kVmColumns + " FROM vms WHERE backing_snapshot=? ORDER BY id").c_str());
-  s.Bind(snapshot_id);
-  while (s.Step() == SQLITE_ROW) out.push_back(ReadVm(s));
+  Result<std::vector<SqlRow>> rows = Query(
+      "list linked clones", std::string("SELECT ") + kVmColumns + " FROM vms WHERE backing_snapshot=? ORDER BY id", {snapshot_id});
+  if (rows.ok()) {
+    for (const SqlRow& r : *rows) out.push_back(ReadVm(r));
+  }
   return out;
 }
 
 Result<int64_t> Store::InsertJob(const JobRow& job) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   int64_t id = 0;
-  Status st = Write([&]() -> Status {
-    Stmt s(db_,
-           "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
-           "owner_pid, created, live, mode, generalize) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(job.clone_name).Bind(job.snapshot).Bind(std::string(JobStateName(job.state)))
-        .Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.owner_pid).Bind(NowUtc())
-        .Bind(int64_t{job.live}).Bind(std::string(JobModeName(job.mode))).Bind(job.generalize.ToString());
-    if (s.Step() != SQLITE_DONE) return Error("add job");
-    id = sqlite3_last_insert_rowid(db_);
-    return Status::OK();
-  });
-  if (!st.ok()) return st;
+  CLONEKIT_RETURN_IF_ERROR(Write([&]() -> Status {
+    return InsertedId(&id, Query("add job",
+                          "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
+                          "owner_pid, created, live, mode, generalize) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                          {IdOrNull(job.source_vm), IdOrNull(job.clone_vm), job.clone_name, job.snapshot,
+                           std::string(JobStateName(job.state)), EncodeList(job.outputs), Flag(job.source_was_running),
+                           job.owner_pid, NowUtc(), Flag(job.live), std::string(JobModeName(job.mode)),
+                           job.generalize.ToString()}));
+  }));
   return id;
 }
 
 Status Store::UpdateJob(const JobRow& job) {
-  return Write([&]() -> Status {
-    Stmt s(db_,
-           "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
-           "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=?, switching=?, identity_changes=? WHERE id=?");
-    s.BindId(job.source_vm).BindId(job.clone_vm).Bind(std::string(JobStateName(job.state)))
-        .Bind(static_cast<int64_t>(job.done_bytes)).Bind(static_cast<int64_t>(job.total_bytes)).Bind(job.percent)
-        .Bind(job.error).Bind(EncodeList(job.outputs)).Bind(int64_t{job.source_was_running}).Bind(job.finished)
-        .Bind(job.error_kind).Bind(job.snapshot).Bind(int64_t{job.took_snapshot}).Bind(job.switching)
-        .Bind(EncodeChanges(job.identity_changes)).Bind(job.id);
-    if (s.Step() != SQLITE_DONE) return Error("update job " + std::to_string(job.id));
-    return Status::OK();
+  return Write([&] {
+    return Run("update job " + std::to_string(job.id),
+               "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
+               "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=?, switching=?, "
+               "identity_changes=? WHERE id=?",
+               {IdOrNull(job.source_vm), IdOrNull(job.clone_vm), std::string(JobStateName(job.state)),
+                static_cast<int64_t>(job.done_bytes), static_cast<int64_t>(job.total_bytes), job.percent, job.error,
+                EncodeList(job.outputs), Flag(job.source_was_running), job.finished, job.error_kind, job.snapshot,
+                Flag(job.took_snapshot), job.switching, EncodeChanges(job.identity_changes), job.id});
   });
 }
 
 std::optional<JobRow> Store::Job(int64_t id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt s(db_, (std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?").c_str());
-  s.Bind(id);
-  if (s.Step() != SQLITE_ROW) return std::nullopt;
-  return ReadJob(s);
+  Result<std::vector<SqlRow>> rows = Query("read job", std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?", {id});
+  if (!rows.ok() || rows->empty()) return std::nullopt;
+  return ReadJob(rows->front());
 }
 
 std::vector<JobRow> Store::Jobs() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<JobRow> out;
-  Stmt s(db_, (std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id").c_str());
-  while (s.Step() == SQLITE_ROW) out.push_back(ReadJob(s));
+  Result<std::vector<SqlRow>> rows = Query("list jobs", std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id", {});
+  if (rows.ok()) {
+    for (const SqlRow& r : *rows) out.push_back(ReadJob(r));
+  }
   return out;
 }
 
 std::string Store::IntegrityCheck() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  Stmt s(db_, "PRAGMA integrity_check");
-  return s.Step() == SQLITE_ROW ? s.Text(0) : "failed to run";
+  return db_->IntegrityCheck();
 }
 
 }  // namespace clonekit::manager

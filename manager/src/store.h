@@ -1,19 +1,17 @@
-// Store: the manager's state in one SQLite file.
+// Store: the manager's state (pools, VMs, snapshots, jobs) as typed rows,
+// over one SqlDatabase: a SQLite file (the default) or PostgreSQL (shared
+// by an active and a standby service). The queries and the migration
+// history are written once, here, for both (sql_database.h).
 //
-// One connection, owned by the service and guarded by a mutex: Debian 12's
-// SQLite 3.40 has the WAL-reset bug (two connections writing or
-// checkpointing at once may corrupt the database), so there is exactly one
-// writer. Settings: WAL, synchronous=FULL (a finished job must survive a
-// power cut), foreign_keys=ON, busy_timeout, and BEGIN IMMEDIATE for every
-// write transaction. The schema is versioned with PRAGMA user_version.
-// The single writer also holds across processes: the store takes an
-// exclusive flock on "<db>.lock" for its lifetime, so a second service on
-// the same file is refused (and recovery may take every job left running
-// as interrupted).
+// This service is the database's one writer for the store's lifetime (the
+// SQLite file's flock, PostgreSQL's advisory lock): recovery may take every
+// job left running as interrupted.
+//
+// Thread-safety: every call takes the store's mutex; Write's fn runs under
+// it, so a transaction is never interleaved with another thread's calls.
+// Lifetime: owns the connection; the Manager owns the store.
 #ifndef CLONEKIT_MANAGER_STORE_H_
 #define CLONEKIT_MANAGER_STORE_H_
-
-#include <sqlite3.h>
 
 #include <cstdint>
 #include <functional>
@@ -25,6 +23,8 @@
 
 #include "clonekit/status.h"
 #include "generalize.h"
+#include "postgres_database.h"
+#include "sql_database.h"
 
 namespace clonekit::manager {
 
@@ -106,11 +106,17 @@ struct JobRow {
 
 class Store {
  public:
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
-  ~Store();
+  // db: a SQLite file, or a "postgresql://" URL (then Open returns once
+  // this service is the active one; events say when it waits or loses it).
+  [[nodiscard]] static Result<std::unique_ptr<Store>> Open(const std::string& db, RoleEvents events = {});
 
-  // Runs fn inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK if it fails).
-  Status Write(const std::function<Status()>& fn);
+  // Runs fn inside one transaction (ROLLBACK if it fails); inside one
+  // already, fn just runs.
+  [[nodiscard]] Status Write(const std::function<Status()>& fn);
+
+  // The database's engine ("sqlite", "postgresql") and what it names.
+  const char* engine() const { return db_->engine(); }
+  const std::string& name() const { return db_->name(); }
 
   Status AddPool(const Pool& pool);
   std::vector<Pool> Pools();
@@ -140,15 +146,15 @@ class Store {
   std::string IntegrityCheck();
 
  private:
-  Store(sqlite3* db, int lock_fd) : db_(db), lock_fd_(lock_fd) {}
-  Status Exec(const std::string& sql);
+  explicit Store(std::unique_ptr<SqlDatabase> db) : db_(std::move(db)) {}
   Status Migrate();
-  Status Error(const std::string& what) const;
+  // The statement's rows; an error says what was being done.
+  Result<std::vector<SqlRow>> Query(const std::string& what, const std::string& sql, const std::vector<SqlParam>& params);
+  // A statement whose rows do not matter.
+  Status Run(const std::string& what, const std::string& sql, const std::vector<SqlParam>& params);
 
   std::recursive_mutex mu_;
-  sqlite3* db_;
-  int lock_fd_;  // flock'ed "<db>.lock"
-  std::string path_;
+  std::unique_ptr<SqlDatabase> db_;
 };
 
 std::string NowUtc();

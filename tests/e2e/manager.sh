@@ -15,8 +15,16 @@ PORT=$((20000 + RANDOM % 20000))
 SERVER=127.0.0.1:$PORT
 export SERVER CLONEKIT_SOCKET=$WORK/api.sock TOKEN_FILE=$WORK/token
 ck() { "$CLONEKIT" "$@"; }
+# The state: a SQLite file, or (CLONEKIT_TEST_POSTGRES=1) a private
+# PostgreSQL: every step below runs the same on both.
+DB=$WORK/state.db
+if [ -n "${CLONEKIT_TEST_POSTGRES:-}" ]; then
+  source "$E2E_DIR/postgres/lib.sh"
+  start_postgres
+  DB=$PG_URL
+fi
 start_service() {  # start_service [serve options]
-  "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$WORK/api.sock" --hypervisor test:///default \
+  "$CLONEKIT" serve --db "$DB" --token-file "$WORK/token" --port "$PORT" --socket "$WORK/api.sock" --hypervisor test:///default \
     --shutdown-timeout 3 "$@" \
     2>>serve.log &
   SVC=$!
@@ -295,8 +303,19 @@ stop_service
 
 # 11. One service per database (access itself: tests/e2e/security/access.sh).
 start_service
-err=$(timeout 10 "$CLONEKIT" serve --db "$WORK/state.db" --port $((PORT + 2)) --socket "" 2>&1) && st=0 || st=$?
-check "a second service on the same database is refused" one_line_error "state.db: another clonekit service is using this database"
+if [ -z "${CLONEKIT_TEST_POSTGRES:-}" ]; then
+  err=$(timeout 10 "$CLONEKIT" serve --db "$DB" --port $((PORT + 2)) --socket "" 2>&1) && st=0 || st=$?
+  check "a second service on the same database is refused" one_line_error "state.db: another clonekit service is using this database"
+else
+  # On PostgreSQL a second service is a standby: it waits, and does not serve.
+  timeout 3 "$CLONEKIT" serve --db "$DB" --port $((PORT + 2)) --socket "" --token-file "$WORK/token" 2>standby.log && st=0 || st=$?
+  check "a second service on the same database waits as a standby" \
+    grep -q "standby: another clonekit service is active on postgresql://clonekit@127.0.0.1:$PG_PORT/clonekit" standby.log
+  check "... until stopped" test "$st" -eq 124
+  check "... and never served" bash -c '! grep -q "serving on" standby.log'
+  check "the tables are in PostgreSQL, at the last schema version" [ "$(psql_ck 'SELECT version FROM clonekit_schema')" -ge 5 ]
+  check "with the VMs made above" [ "$(psql_ck 'SELECT count(*) FROM vms')" -ge 3 ]
+fi
 stop_service
 check "service log has no crash" sanitizer_clean serve.log
 finish
