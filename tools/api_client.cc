@@ -2,8 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include "access.h"
 
@@ -37,9 +40,13 @@ std::string Escape(CURL* c, const std::string& s) {
 
 }  // namespace
 
-ApiClient::ApiClient(ClientOptions o)
-    : socket_(o.socket), server_(o.server), token_file_(o.token_file) {
-  if (server_.empty()) server_ = Env("CLONEKIT_SERVER");
+ApiClient::ApiClient(ClientOptions o) : socket_(o.socket), token_file_(o.token_file) {
+  std::string servers = o.server.empty() ? Env("CLONEKIT_SERVER") : o.server;
+  for (size_t at = 0; at < servers.size();) {
+    const size_t comma = std::min(servers.find(',', at), servers.size());
+    if (comma > at) servers_.push_back(servers.substr(at, comma - at));
+    at = comma + 1;
+  }
   if (socket_.empty()) socket_ = Env("CLONEKIT_SOCKET");
   if (socket_.empty()) socket_ = kDefaultSocket;
   if (token_file_.empty()) token_file_ = Env("CLONEKIT_TOKEN_FILE");
@@ -49,12 +56,31 @@ ApiClient::ApiClient(ClientOptions o)
 Result<std::string> ApiClient::Token() const { return manager::ReadToken(token_file_); }
 
 Result<json> ApiClient::Call(const std::string& method, const std::string& path, const json& body) {
+  if (servers_.size() <= 1) return CallOne(servers_.empty() ? "" : servers_.front(), method, path, body);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  for (;;) {
+    for (size_t i = 0; i < servers_.size(); i++) {
+      const size_t at = (current_ + i) % servers_.size();
+      bool connected = false;
+      Result<json> r = CallOne(servers_[at], method, path, body, &connected);
+      if (connected) {
+        current_ = at;
+        return r;
+      }
+      if (std::chrono::steady_clock::now() >= give_up && i + 1 == servers_.size()) return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+Result<json> ApiClient::CallOne(const std::string& server, const std::string& method, const std::string& path,
+                                const json& body, bool* connected) {
   std::unique_ptr<CURL, CurlDeleter> c(curl_easy_init());
   if (!c) return Status::IOError("libcurl", "cannot start a request");
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   const auto add_header = [&](const std::string& h) { headers.reset(curl_slist_append(headers.release(), h.c_str())); };
   std::string where;
-  if (server_.empty()) {
+  if (server.empty()) {
     curl_easy_setopt(c.get(), CURLOPT_UNIX_SOCKET_PATH, socket_.c_str());
     curl_easy_setopt(c.get(), CURLOPT_URL, ("http://localhost" + path).c_str());
     where = socket_;
@@ -62,8 +88,9 @@ Result<json> ApiClient::Call(const std::string& method, const std::string& path,
     Result<std::string> token = Token();
     if (!token.ok()) return token.status();
     add_header("Authorization: Bearer " + *token);
-    curl_easy_setopt(c.get(), CURLOPT_URL, ("http://" + server_ + path).c_str());
-    where = server_;
+    curl_easy_setopt(c.get(), CURLOPT_URL, ("http://" + server + path).c_str());
+    curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT, 5L);
+    where = server;
   }
   const std::string payload = body.is_null() ? "{}" : body.dump();
   if (method != "GET" && method != "DELETE") {
@@ -79,6 +106,10 @@ Result<json> ApiClient::Call(const std::string& method, const std::string& path,
   curl_easy_setopt(c.get(), CURLOPT_TIMEOUT, 120L);
   curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
   const CURLcode rc = curl_easy_perform(c.get());
+  // Sent, or possibly sent: the request reached a service.
+  curl_off_t connect_us = 0;
+  curl_easy_getinfo(c.get(), CURLINFO_CONNECT_TIME_T, &connect_us);
+  if (connected) *connected = rc == CURLE_OK || connect_us > 0;
   if (rc != CURLE_OK) {
     return Status::IOError(where, std::string("cannot reach the clonekit service (") + curl_easy_strerror(rc) +
                                       "); start it with: clonekit serve");

@@ -85,7 +85,7 @@ int WaitJob(Api& api, int64_t id) {
 void AddClientOptions(CLI::App* cmd, ClientArgs& a) {
   cmd->add_option("--socket", a.where.socket,
                   std::string("the service's Unix socket (default $CLONEKIT_SOCKET or ") + kDefaultSocket + ")");
-  cmd->add_option("--server", a.where.server, "use TCP to HOST:PORT instead (default $CLONEKIT_SERVER), with the token");
+  cmd->add_option("--server", a.where.server, "use TCP to HOST:PORT instead (default $CLONEKIT_SERVER), with the token; HOST:PORT,HOST:PORT: an active service and its standbys");
   cmd->add_option("--token-file", a.where.token_file,
                   std::string("the token for TCP (default $CLONEKIT_TOKEN_FILE or ") + kDefaultTokenFile + ")");
   cmd->add_flag("--json", a.as_json, "print the service's JSON");

@@ -87,8 +87,9 @@ Runner AddServeCommand(CLI::App& app) {
     }
     const bool shared = manager::PostgresDatabase::IsUrl(opts->db_path);
     const std::string db_dir = shared ? "/var/lib/clonekit" : std::filesystem::path(opts->db_path).parent_path().string();
-    Result<std::string> token = manager::LoadOrCreateToken(
-        !token_file->empty() ? *token_file : (db_dir.empty() ? "." : db_dir) + "/token");
+    const std::string token_path = !token_file->empty() ? *token_file : (db_dir.empty() ? "." : db_dir) + "/token";
+    Result<std::string> token = manager::LoadOrCreateToken(token_path);
+    if (shared) opts->state_dir = std::filesystem::path(token_path).parent_path().string();
     if (!token.ok()) return Fail(token.status());
     serve->token = *token;
     const sigset_t stop_signals = StopSignals();
@@ -103,7 +104,7 @@ Runner AddServeCommand(CLI::App& app) {
       if (manager::ApiServer* s = serving.load()) {
         s->Stop();
       } else {
-        std::_Exit(0);
+        std::_Exit(128 + sig);  // as if the signal had ended it
       }
     }).detach();
     auto waited = std::make_shared<std::atomic<bool>>(false);

@@ -1,16 +1,19 @@
 #include "events.h"
 
-#include <algorithm>
 #include <chrono>
 
 namespace clonekit::manager {
 
-EventFeed::EventFeed()
-    : next_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count()) *
-                1000 +
-            1) {}
+void EventFeed::StartNumbering() {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  std::lock_guard<std::mutex> lock(mu_);
+  next_ = static_cast<uint64_t>(ms.count()) * 1000 + 1;
+}
+
+uint64_t EventFeed::Last() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ - 1;
+}
 
 void EventFeed::Emit(const std::string& kind, json data) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -22,7 +25,6 @@ void EventFeed::Emit(const std::string& kind, json data) {
 
 EventFeed::json EventFeed::After(uint64_t after, int timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
-  after = std::min(after, next_ - 1);
   cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return next_ - 1 > after; });
   json out = json::array();
   for (const auto& [seq, e] : events_) {

@@ -3,11 +3,13 @@
 // one they saw, waiting a while when there is nothing new. The last 512
 // events are kept (a reader further behind reloads instead).
 //
-// Numbers go on across services: each feed starts at the clock's
-// milliseconds x 1000, so a reader that reconnects with a number from the
+// Numbers go on across services: a feed numbers from the clock's
+// milliseconds x 1000 at the moment its service became the active one
+// (StartNumbering), so a reader that reconnects with a number from the
 // service before (restarted, or the active one a standby took over from)
-// gets all of this one's events; a number this feed is not yet at (the
-// clock went back) reads as "from now".
+// gets all of this one's events. A reader with a number this feed has not
+// reached (another host's clock ahead) is taken from now, once, when its
+// stream opens (Last).
 //
 // Thread-safety: Emit and After may be called from any thread.
 #ifndef CLONEKIT_MANAGER_EVENTS_H_
@@ -27,7 +29,10 @@ namespace clonekit::manager {
 class EventFeed {
  public:
   using json = nlohmann::ordered_json;
-  EventFeed();
+  // REQUIRES: before the first Emit.
+  void StartNumbering();
+  // The number of the newest event (one below the first, before any).
+  uint64_t Last();
   // Adds {seq, kind, data}; wakes every waiting reader.
   void Emit(const std::string& kind, json data);
   // The events after `after`, waiting up to timeout_ms for one.
@@ -38,7 +43,7 @@ class EventFeed {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<uint64_t, json>> events_;
-  uint64_t next_;
+  uint64_t next_ = 1;
 };
 
 }  // namespace clonekit::manager

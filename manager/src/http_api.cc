@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -377,11 +378,9 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
       return Reply(res, Status::Busy("events: too many open event streams (" +
                                      std::to_string(options_.max_event_streams) + "); close one"));
     }
-    auto last = std::make_shared<uint64_t>(after);
-    if (!req.has_param("after")) {
-      json now = m.WaitEvents(0, 0);
-      if (!now.empty()) *last = now.back()["seq"];
-    }
+    // No number, or one this service has not reached (from a service on a
+    // host whose clock is ahead): from now.
+    auto last = std::make_shared<uint64_t>(req.has_param("after") ? std::min(after, m.LastEvent()) : m.LastEvent());
     res.set_chunked_content_provider(
         "text/event-stream",
         [&m, last](size_t, httplib::DataSink& sink) {

@@ -41,10 +41,11 @@ Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
   Result<std::unique_ptr<Store>> store = Store::Open(options.db_path, options.role_events);
   if (!store.ok()) return store.status();
   m->store_ = std::move(store).value();
+  m->events_.StartNumbering();  // (this service is the database's one writer from here)
   Result<std::unique_ptr<Hypervisor>> hv = OpenHypervisor(options.hypervisor_uri);
   if (!hv.ok()) return hv.status();
   m->hv_ = std::move(hv).value();
-  m->Recover();
+  CLONEKIT_RETURN_IF_ERROR(m->Recover());
   return m;
 }
 
@@ -70,8 +71,10 @@ void Manager::RemoveJobFiles(const std::vector<std::string>& outputs) {
 }
 
 // A clone that was queued or running when the service died: its images are
-// partial, its entry half made. Undo both and say why on the job.
-void Manager::Recover() {
+// partial, its entry half made. Undo both and say why on the job. A read
+// that fails stops it (and the service's start): what it removes depends
+// on what it reads, and the next start does it all again.
+Status Manager::Recover() {
   // The hypervisor may have lost definitions (a test driver restarts empty;
   // a host may have been rebuilt): give it back every VM it does not know,
   // unless its libvirt name now belongs to another domain.
@@ -82,12 +85,19 @@ void Manager::Recover() {
       hv_->Define(*xml).IgnoreError();  // best effort: the VM stays listed, start will say why
     }
   }
-  for (JobRow job : store_->Jobs()) {
+  Result<std::vector<JobRow>> jobs = store_->CheckedJobs();
+  if (!jobs.ok()) return jobs.status();
+  for (JobRow job : *jobs) {
     if (!Active(job.state)) continue;
     // A clone already defined (an instant clone being flattened, a VM a
     // flatten job worked on) is the user's VM: kept, its images too; only
     // a flatten's scratch copies go.
-    std::optional<VmRow> clone = job.clone_vm ? store_->Vm(job.clone_vm) : std::nullopt;
+    std::optional<VmRow> clone;
+    if (job.clone_vm) {
+      Result<std::optional<VmRow>> read = store_->CheckedVm(job.clone_vm);
+      if (!read.ok()) return read.status();
+      clone = *read;
+    }
     const bool kept = clone && clone->status == VmStatus::kDefined;
     if (!kept) RemoveJobFiles(job.outputs);
     // A disk may have been switched (or not) to its new top just before
@@ -126,6 +136,7 @@ void Manager::Recover() {
     }
     if (Status s = store_->UpdateJob(job); !s.ok()) std::fprintf(stderr, "clonekit: recovery: %s\n", s.message().c_str());
   }
+  return Status::OK();
 }
 
 // A VM a job was making standalone while it ran, after the service died:
@@ -154,6 +165,7 @@ void Manager::AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>
 void Manager::Emit(const std::string& kind, json data) { events_.Emit(kind, std::move(data)); }
 
 json Manager::WaitEvents(uint64_t after, int timeout_ms) { return events_.After(after, timeout_ms); }
+uint64_t Manager::LastEvent() { return events_.Last(); }
 
 std::vector<int64_t> Manager::JobsReading(int64_t vm_id, bool power_locking_only) {
   std::vector<int64_t> ids;
@@ -183,7 +195,7 @@ Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir) {
     return path == dir || path.rfind(dir == "/" ? dir : dir + "/", 0) == 0;
   };
   if (real == "/") return Status::InvalidArgument("pool '" + name + "'", "'/' cannot be a pool");
-  const std::string db_dir = RealPath(DirName(options_.db_path));
+  const std::string db_dir = RealPath(!options_.state_dir.empty() ? options_.state_dir : DirName(options_.db_path));
   if (!db_dir.empty() && inside(db_dir, real)) {
     return Status::InvalidArgument("pool '" + name + "'", real + " holds the service's database (" + db_dir + ")");
   }

@@ -38,6 +38,9 @@ using json = nlohmann::ordered_json;
 struct ManagerOptions {
   std::string db_path;  // a SQLite file, or a "postgresql://" URL (Store::Open)
   RoleEvents role_events;  // on a shared PostgreSQL: waiting as standby, losing the active role
+  // The service's own files (database, token): never inside a pool. "" =
+  // the SQLite file's directory.
+  std::string state_dir;
   std::string hypervisor_uri;     // "" = no hypervisor
   int shutdown_timeout = 60;      // seconds to wait for a source VM to shut down
   uint64_t copy_rate = 0;         // bytes/s per disk copy, 0 = unlimited
@@ -120,6 +123,7 @@ class Manager {
 
   // Change feed: events after `after` (waits up to timeout_ms for one).
   json WaitEvents(uint64_t after, int timeout_ms);
+  uint64_t LastEvent();
 
   std::string IntegrityCheck() { return store_->IntegrityCheck(); }
   // The state's engine ("sqlite", "postgresql") and what it names (no password).
@@ -133,7 +137,7 @@ class Manager {
   struct ClonePlan;
 
   Manager() = default;
-  void Recover();
+  [[nodiscard]] Status Recover();
   void AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>& outputs);
   PoolFs Fs();
   Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);

@@ -8,9 +8,37 @@ namespace clonekit::manager {
 namespace {
 
 // The advisory lock's key: "clonekit" in ASCII.
-constexpr const char* kRoleKey = "7164783386451208564";  // 0x636c6f6e656b6974
+constexpr const char* kRoleKey = "7164223627178240372";  // 0x636c6f6e656b6974
+constexpr const char* kRoleKeyHigh = "1668050798";  // (pg_locks shows the key as two halves)
+constexpr const char* kRoleKeyLow = "1701538164";
 constexpr auto kPoll = std::chrono::milliseconds(500);
-constexpr auto kHeartbeat = std::chrono::seconds(1);
+constexpr auto kHeartbeat = std::chrono::milliseconds(500);
+// The lease: an active service that has had no answer from the server for
+// this long stops. The server ends a silent session only later (keepalives
+// below: 5 s idle, then 5 probes a second apart; 10 s for unacknowledged
+// data), so the old active has stopped before a standby can get the lock.
+constexpr auto kLease = std::chrono::seconds(3);
+// The connection's settings that fencing and the lease rely on: ours
+// always, whatever the URL says.
+constexpr std::pair<const char*, const char*> kForced[] = {
+    {"application_name", "clonekit"},
+    {"connect_timeout", "5"},
+    {"keepalives", "1"},
+    {"keepalives_idle", "3"},
+    {"keepalives_interval", "1"},
+    {"keepalives_count", "2"},
+    {"tcp_user_timeout", "3000"},
+    {"client_encoding", "UTF8"},
+    {"target_session_attrs", "read-write"},
+};
+// The server's side (per session): end the session of a client that went
+// silent; never time out a statement, a lock wait or an idle session of
+// ours.
+constexpr const char* kServerOptions =
+    "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=5 -c tcp_user_timeout=10000 "
+    "-c statement_timeout=0 -c lock_timeout=0 -c idle_session_timeout=0 -c idle_in_transaction_session_timeout=0";
+
+std::chrono::steady_clock::time_point Now() { return std::chrono::steady_clock::now(); }
 
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
@@ -46,19 +74,24 @@ Result<std::string> Describe(const std::string& url) {
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
   if (!opts) {
-    std::string msg = FirstLine(err);
-    PQfreemem(err);
-    return Status::InvalidArgument("--db", "not a PostgreSQL URL: " + msg);
+    PQfreemem(err);  // (it may quote the URL, password and all)
+    return Status::InvalidArgument("--db", "not a PostgreSQL URL that libpq can read");
   }
   std::string user, host, port, db;
+  bool password = false;
   for (PQconninfoOption* o = opts; o->keyword; o++) {
     const std::string k = o->keyword, v = o->val ? o->val : "";
     if (k == "user") user = v;
     if (k == "host") host = v;
     if (k == "port") port = v;
     if (k == "dbname") db = v;
+    if (k == "password" && !v.empty()) password = true;
   }
   PQconninfoFree(opts);
+  if (password) {
+    return Status::InvalidArgument("--db", "the URL holds a password, which every user sees in `ps`: "
+                                           "put it in ~/.pgpass or $PGPASSFILE instead");
+  }
   return "postgresql://" + (user.empty() ? "" : user + "@") + host + (port.empty() ? "" : ":" + port) + "/" + db;
 }
 
@@ -76,6 +109,7 @@ Result<std::unique_ptr<SqlDatabase>> PostgresDatabase::Open(const std::string& u
   CLONEKIT_RETURN_IF_ERROR(db->WaitForActiveRole());
   CLONEKIT_RETURN_IF_ERROR(db->Exec("CREATE TABLE IF NOT EXISTS clonekit_schema(version BIGINT NOT NULL)"));
   db->heartbeat_ = std::thread([d = db.get()] { d->Heartbeat(); });
+  db->watchdog_ = std::thread([d = db.get()] { d->Watchdog(); });
   return std::unique_ptr<SqlDatabase>(std::move(db));
 }
 
@@ -86,21 +120,45 @@ PostgresDatabase::~PostgresDatabase() {
   }
   stop_cv_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
+  {
+    std::lock_guard<std::mutex> lock(watchdog_mu_);
+    watchdog_stop_ = true;
+  }
+  watchdog_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   PQfinish(conn_);  // (the session's advisory lock goes with it)
 }
 
-// Ours come first: the URL's own settings override them.
+// The URL's settings, with ours (kForced, kServerOptions after the URL's
+// own options) in place of any it names.
 Status PostgresDatabase::Connect() {
   PQfinish(conn_);
-  const char* keys[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
-                        "keepalives_count", "tcp_user_timeout", "options", "dbname", nullptr};
-  const char* values[] = {"clonekit", "5", "1", "3", "1", "3", "6000",
-                          // the server's side of the same: it ends the session (and frees
-                          // the lock) of a client that vanished within ~6 s
-                          "-c tcp_keepalives_idle=3 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3 "
-                          "-c tcp_user_timeout=6000",
-                          url_.c_str(), nullptr};
-  conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  conn_ = nullptr;
+  lost_ = false;
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> parsed(PQconninfoParse(url_.c_str(), &err),
+                                                                       PQconninfoFree);
+  PQfreemem(err);
+  if (!parsed) return Status::InvalidArgument("--db", "not a PostgreSQL URL that libpq can read");
+  std::vector<std::string> keys, values;
+  std::string options;
+  for (PQconninfoOption* o = parsed.get(); o->keyword; o++) {
+    if (!o->val) continue;
+    const std::string k = o->keyword;
+    if (k == "options") {
+      options = o->val;
+      continue;
+    }
+    bool forced = false;
+    for (const auto& [fk, fv] : kForced) forced = forced || k == fk;
+    if (!forced) keys.push_back(k), values.push_back(o->val);
+  }
+  for (const auto& [fk, fv] : kForced) keys.push_back(fk), values.push_back(fv);
+  keys.push_back("options"), values.push_back(options.empty() ? kServerOptions : options + " " + kServerOptions);
+  std::vector<const char*> k, v;
+  for (size_t i = 0; i < keys.size(); i++) k.push_back(keys[i].c_str()), v.push_back(values[i].c_str());
+  k.push_back(nullptr), v.push_back(nullptr);
+  conn_ = PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0);
   if (PQstatus(conn_) != CONNECTION_OK) {
     return Status::IOError(name_, "cannot connect to the database: " + FirstLine(PQerrorMessage(conn_)));
   }
@@ -114,7 +172,11 @@ Status PostgresDatabase::WaitForActiveRole() {
       Result<PGresult*> r = Run(std::string("SELECT pg_try_advisory_lock(") + kRoleKey + ")", {});
       if (r.ok()) {
         ResultPtr res(*r, PQclear);
-        if (std::string(PQgetvalue(res.get(), 0, 0)) == "t") return Status::OK();
+        if (std::string(PQgetvalue(res.get(), 0, 0)) == "t") {
+          active_ = true;
+          last_answer_ = Now().time_since_epoch().count();
+          return Status::OK();
+        }
       }
     } else if (Status s = Connect(); !s.ok()) {
       std::fprintf(stderr, "clonekit: standby: %s (retrying)\n", s.message().c_str());
@@ -128,6 +190,10 @@ Status PostgresDatabase::WaitForActiveRole() {
 }
 
 Result<PGresult*> PostgresDatabase::Run(const std::string& sql, const std::vector<SqlParam>& params) {
+  // A service that was paused (or cut off) past its lease may no longer be
+  // the active one: nothing more from it.
+  if (active_ && LeaseExpired()) ReportLost("no answer from the database for longer than the lease");
+  if (lost_) return Status::IOError(name_, "lost the connection to the database (and the active role)");
   std::vector<std::string> text;
   std::vector<const char*> values;
   text.reserve(params.size());
@@ -154,18 +220,39 @@ Result<PGresult*> PostgresDatabase::Run(const std::string& sql, const std::vecto
                       : PQexecParams(conn_, NumberPlaceholders(sql).c_str(), static_cast<int>(values.size()), nullptr,
                                      values.data(), nullptr, nullptr, 0);
   const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    last_answer_ = Now().time_since_epoch().count();
+    return res;
+  }
   std::string msg = FirstLine(res ? PQresultErrorMessage(res) : PQerrorMessage(conn_));
   PQclear(res);
   if (PQstatus(conn_) != CONNECTION_OK) {
     msg = "lost the connection to the database: " + msg;
-    if (!lost_ && events_.lost) {
-      lost_ = true;
-      events_.lost(name_ + ": " + msg);
-    }
+    if (active_) ReportLost(msg);
     lost_ = true;
   }
   return Status::IOError(name_, msg);
+}
+
+bool PostgresDatabase::LeaseExpired() const {
+  return Now() - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_answer_.load())) > kLease;
+}
+
+void PostgresDatabase::ReportLost(const std::string& why) {
+  if (reported_.exchange(true)) return;
+  lost_ = true;
+  if (events_.lost) events_.lost(name_ + ": " + why);
+}
+
+// COMMIT of a transaction a statement failed in answers "ROLLBACK", not an
+// error: that is a failure here.
+Status PostgresDatabase::Commit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<PGresult*> r = Run("COMMIT", {});
+  if (!r.ok()) return r.status();
+  ResultPtr res(*r, PQclear);
+  if (std::string(PQcmdStatus(res.get())) != "COMMIT") return Status::IOError(name_, "the transaction was rolled back");
+  return Status::OK();
 }
 
 Status PostgresDatabase::Exec(const std::string& script) {
@@ -222,15 +309,37 @@ std::string PostgresDatabase::IntegrityCheck() {
   return rows.ok() ? "ok" : rows.status().message();
 }
 
-// Finds a lost connection while the service is idle: within a second,
-// rather than at its next write.
+// Finds a lost connection or a lost lock while the service is idle, within
+// a second; it asks whether this session still holds the lock (behind a
+// pooler that shares sessions it might not).
 void PostgresDatabase::Heartbeat() {
+  const std::string ask = std::string("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ") +
+                          "pid = pg_backend_pid() AND classid = " + kRoleKeyHigh + " AND objid = " + kRoleKeyLow +
+                          " AND objsubid = 1";
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_ && !lost_) {
     stop_cv_.wait_for(lock, kHeartbeat, [&] { return stopping_; });
     if (stopping_) break;
-    Result<PGresult*> r = Run("SELECT 1", {});
-    if (r.ok()) PQclear(*r);
+    // (Inside a Write too: its statements are short, and a failed one is
+    // caught at COMMIT; in a transaction already failed, nothing to ask.)
+    if (PQtransactionStatus(conn_) == PQTRANS_INERROR) continue;
+    Result<PGresult*> r = Run(ask, {});
+    if (!r.ok()) continue;
+    ResultPtr res(*r, PQclear);
+    if (std::string(PQgetvalue(res.get(), 0, 0)) != "1") ReportLost("this session no longer holds the active role's lock");
+  }
+}
+
+// The lease's own clock: it needs no answer and no mutex, so a query
+// stuck on a silent network cannot hold it up.
+void PostgresDatabase::Watchdog() {
+  std::unique_lock<std::mutex> lock(watchdog_mu_);
+  while (!watchdog_stop_) {
+    watchdog_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return watchdog_stop_; });
+    if (!watchdog_stop_ && LeaseExpired()) {
+      ReportLost("no answer from the database for " + std::to_string(kLease.count()) + " s (the lease)");
+      return;
+    }
   }
 }
 

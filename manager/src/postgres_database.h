@@ -7,11 +7,15 @@
 // holds it: a second service waits there, polling every half second, and
 // takes over as soon as the active one's session ends. Every query runs on
 // that same connection, so a service that lost its connection has lost the
-// lock too and can write nothing more (fencing); the heartbeat finds such a
-// loss within a second even when idle and reports it (`serve` then exits:
-// the standby that now holds the lock recovers the jobs it left). TCP
-// keepalives on both sides (set per session, a few seconds) end the session
-// of an active service whose machine vanished without closing it.
+// lock too and can write nothing more (fencing). It also holds a lease: a
+// heartbeat asks the server twice a second whether the session still holds
+// the lock, and a watchdog reports the role lost (`serve` then exits) after
+// 3 s without any answer, or at once when the session ended or the lock is
+// not held. The server ends a silent client's session only after ~10 s
+// (TCP keepalives and user timeout, set per session), so an active service
+// cut off from the database has stopped before a standby can take the lock
+// and recover the jobs it left. A standby's own connection may drop while
+// it waits: it reconnects.
 //
 // The schema's version is the one row of table clonekit_schema. Passwords
 // never appear in name() or errors: put them in ~/.pgpass or PGPASSFILE
@@ -62,7 +66,7 @@ class PostgresDatabase : public SqlDatabase {
   Status Exec(const std::string& script) override;
   Result<std::vector<SqlRow>> Query(const std::string& sql, const std::vector<SqlParam>& params) override;
   Status Begin() override { return Exec("BEGIN"); }
-  Status Commit() override { return Exec("COMMIT"); }
+  Status Commit() override;
   Status Rollback() override { return Exec("ROLLBACK"); }
   bool InTransaction() const override;
   Result<int64_t> SchemaVersion() override;
@@ -79,15 +83,27 @@ class PostgresDatabase : public SqlDatabase {
   // reported to events_.lost (once).
   Result<PGresult*> Run(const std::string& sql, const std::vector<SqlParam>& params);
   void Heartbeat();
+  void Watchdog();
+  bool LeaseExpired() const;
+  // Says once that the active role is gone (events_.lost).
+  void ReportLost(const std::string& why);
 
   const std::string url_, name_;
   RoleEvents events_;
   mutable std::mutex mu_;
   PGconn* conn_ = nullptr;
-  bool lost_ = false;
+  std::atomic<bool> active_{false};  // holds the lock: a loss is reported
+  std::atomic<bool> lost_{false};    // this connection is gone
+  std::atomic<bool> reported_{false};
+  // steady_clock ticks of the server's last answer (the lease's start).
+  std::atomic<std::chrono::steady_clock::rep> last_answer_{0};
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread heartbeat_;
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
+  std::thread watchdog_;
 };
 
 }  // namespace clonekit::manager

@@ -361,9 +361,15 @@ Status Store::DeleteVm(int64_t id) {
 }
 
 std::optional<VmRow> Store::Vm(int64_t id) {
+  Result<std::optional<VmRow>> vm = CheckedVm(id);
+  return vm.ok() ? *vm : std::nullopt;
+}
+
+Result<std::optional<VmRow>> Store::CheckedVm(int64_t id) {
   Result<std::vector<SqlRow>> rows = Query("read VM", std::string("SELECT ") + kVmColumns + " FROM vms WHERE id=?", {id});
-  if (!rows.ok() || rows->empty()) return std::nullopt;
-  return ReadVm(rows->front());
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<VmRow>();
+  return std::optional<VmRow>(ReadVm(rows->front()));
 }
 
 std::optional<VmRow> Store::VmByName(const std::string& ns, const std::string& name) {
@@ -474,11 +480,15 @@ std::optional<JobRow> Store::Job(int64_t id) {
 }
 
 std::vector<JobRow> Store::Jobs() {
-  std::vector<JobRow> out;
+  Result<std::vector<JobRow>> jobs = CheckedJobs();
+  return jobs.ok() ? *jobs : std::vector<JobRow>();
+}
+
+Result<std::vector<JobRow>> Store::CheckedJobs() {
   Result<std::vector<SqlRow>> rows = Query("list jobs", std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id", {});
-  if (rows.ok()) {
-    for (const SqlRow& r : *rows) out.push_back(ReadJob(r));
-  }
+  if (!rows.ok()) return rows.status();
+  std::vector<JobRow> out;
+  for (const SqlRow& r : *rows) out.push_back(ReadJob(r));
   return out;
 }
 

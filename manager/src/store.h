@@ -137,6 +137,12 @@ class Store {
   // The VMs whose disks are overlays on this snapshot's points.
   std::vector<VmRow> VmsBackedBy(int64_t snapshot_id);
 
+  // The reads above and below answer "none" when the database does not
+  // answer; recovery, which removes files by what it reads, uses these,
+  // which say so instead.
+  [[nodiscard]] Result<std::vector<JobRow>> CheckedJobs();
+  [[nodiscard]] Result<std::optional<VmRow>> CheckedVm(int64_t id);
+
   Result<int64_t> InsertJob(const JobRow& job);
   Status UpdateJob(const JobRow& job);
   std::optional<JobRow> Job(int64_t id);

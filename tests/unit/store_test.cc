@@ -184,11 +184,25 @@ TEST(SqliteStore, ASecondServiceOnTheFileIsRefused) {
   std::filesystem::remove_all(tmpl);
 }
 
-TEST(PostgresStore, AUrlIsNamedWithoutItsPassword) {
-  Result<std::unique_ptr<Store>> s = Store::Open("postgresql://u:secret@127.0.0.1:1/db?connect_timeout=2");
+TEST(PostgresStore, AUrlWithAPasswordIsRefusedWithoutQuotingIt) {
+  Result<std::unique_ptr<Store>> s = Store::Open("postgresql://u:secret@127.0.0.1:1/db");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().message().find("secret"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("~/.pgpass"), std::string::npos) << s.status().message();
+}
+
+TEST(PostgresStore, AUrlLibpqCannotReadIsRefusedWithoutQuotingIt) {
+  // libpq's own message would quote the bad part: the password here.
+  Result<std::unique_ptr<Store>> s = Store::Open("postgresql://u:se%zzcret@127.0.0.1:1/db");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().find("cret"), std::string::npos) << s.status().message();
+}
+
+TEST(PostgresStore, AnUnreachableServerIsNamedWithoutSettings) {
+  Result<std::unique_ptr<Store>> s = Store::Open("postgresql://u@127.0.0.1:1/db?sslmode=disable");
+  ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("postgresql://u@127.0.0.1:1/db"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("cannot connect"), std::string::npos) << s.status().message();
 }
 
 TEST(PostgresStore, ANulInTextIsRefusedNotCut) {

@@ -15,7 +15,7 @@ start_postgres() {
   (cd / && runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=scram-sha-256 \
     --pwfile="$PG_DIR/superpw" -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1) \
     || { cat "$PG_DIR/initdb.log"; return 1; }
-  PG_PORT=$((50000 + RANDOM % 10000))  # (the services in the tests use 20000-49999)
+  PG_PORT=$(free_port)
   cleanup_fns+=("(cd / && runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m immediate stop >/dev/null 2>&1); rm -rf '$PG_DIR'")
   (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
     -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" start >/dev/null) \
@@ -28,6 +28,9 @@ start_postgres() {
   chmod 600 "$PGPASSFILE"
   PG_URL="postgresql://clonekit@127.0.0.1:$PG_PORT/clonekit"
 }
+
+# free_port: a TCP port nothing listens on now (the kernel's choice).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # psql_ck SQL: one value per line, as role clonekit.
 psql_ck() { psql -qXAt -h 127.0.0.1 -p "$PG_PORT" -U clonekit -d clonekit -c "$1"; }

@@ -7,13 +7,12 @@ source "$(dirname "$0")/../lib.sh"
 source "$E2E_DIR/postgres/lib.sh"
 start_postgres
 
-PORT_A=$((20000 + RANDOM % 10000)) PORT_B=$((30000 + RANDOM % 10000))
+PORT_A=$(free_port) PORT_B=$(free_port)
 export TOKEN_FILE=$WORK/token
 # serve NAME PORT: a service with its own port and socket, the same token.
 serve() {
   "$CLONEKIT" serve --db "$PG_URL" --token-file "$TOKEN_FILE" --port "$2" --socket "$WORK/$1.sock" \
     --hypervisor test:///default --shutdown-timeout 3 --copy-rate 8M >/dev/null 2>>"$1.log" &
-  echo $!
 }
 health() { python3 "$E2E_DIR/http_req.py" --timeout 2 --tcp "127.0.0.1:$1" --token-file "$TOKEN_FILE" GET /api/v1/health 2>/dev/null | grep -q '^200 '; }
 not() { ! "$@"; }
@@ -21,9 +20,9 @@ ck() { CLONEKIT_SOCKET=$WORK/$1.sock "$CLONEKIT" "${@:2}"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 job_field() { ck "$1" job show "$2" | jq_ "d['$3']"; }
 
-A=$(serve a "$PORT_A"); cleanup_fns+=("kill -9 $A 2>/dev/null")
+serve a "$PORT_A"; A=$!; cleanup_fns+=("kill -9 $A 2>/dev/null")
 for _ in $(seq 1 100); do health "$PORT_A" && break; sleep 0.1; done
-B=$(serve b "$PORT_B"); cleanup_fns+=("kill -9 $B 2>/dev/null")
+serve b "$PORT_B"; B=$!; cleanup_fns+=("kill -9 $B 2>/dev/null")
 for _ in $(seq 1 100); do grep -q standby b.log 2>/dev/null && break; sleep 0.1; done
 check "A is active and serves" health "$PORT_A"
 check "B says it is a standby" grep -q "clonekit: standby: another clonekit service is active on $PG_URL" b.log
@@ -71,12 +70,20 @@ j=$(ck a vm clone vm1 --name moved --no-start --json | jq_ "d['id']")
 for _ in $(seq 1 100); do [ "$(job_field a "$j" state)" = running ] && [ -n "$(find pool -name '.moved*')" ] && break; sleep 0.1; done
 sleep 1
 check "the copy is under way (a partial image exists)" [ -n "$(find pool -name '.moved*')" ]
+# A client given both addresses follows the job across the takeover.
+CLONEKIT_SERVER=127.0.0.1:$PORT_A,127.0.0.1:$PORT_B CLONEKIT_TOKEN_FILE=$TOKEN_FILE \
+  "$CLONEKIT" job wait "$j" >waiter.out 2>&1 &
+waiter=$!
+sleep 0.5
 kill -9 "$A"; wait "$A" 2>/dev/null || true
 killed=$(date +%s%N)
 for _ in $(seq 1 200); do health "$PORT_B" && break; sleep 0.05; done
 took=$(( ($(date +%s%N) - killed) / 1000000 ))
 echo "# the standby served $took ms after the kill"
 check "B serves within 10 s of the kill ($took ms)" [ "$took" -lt 10000 ]
+wait "$waiter" && st=0 || st=$?
+check "a 'job wait' given both addresses saw the job end on B (exit 1)" [ "$st" -eq 1 ]
+check "... and printed why" grep -q "interrupted" waiter.out
 check "B says it took over" grep -q "clonekit: active: took over $PG_URL" b.log
 check "the job is failed as interrupted" [ "$(job_field b "$j" state)" = failed ]
 check "its error says why" grep -q 'interrupted: the service stopped during the clone' <<<"$(job_field b "$j" error)"
