@@ -51,6 +51,39 @@ std::string FirstLine(const char* msg) {
   return s.empty() ? "unknown error" : s;
 }
 
+// Text as PostgreSQL's UTF8 database takes it: every byte that is not part
+// of a well-formed UTF-8 sequence becomes U+FFFD. (SQLite stores any bytes;
+// a job's error may quote a name read from an image, and a write refused
+// for it would leave the job "running".)
+std::string WellFormedUtf8(const std::string& in) {
+  std::string out;
+  out.reserve(in.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  const size_t n = in.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
+    if (ok && len == 3) {
+      const unsigned char d = p[i + 1];
+      ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);  // overlong; surrogates
+    }
+    if (ok && len == 4) {
+      const unsigned char d = p[i + 1];
+      ok = !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);  // overlong; past U+10FFFF
+    }
+    if (ok) {
+      out.append(in, i, len);
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i++;
+    }
+  }
+  return out;
+}
+
 // '?' placeholders as PostgreSQL's $1, $2... (none of Store's statements has
 // a '?' inside a quoted literal; quotes are skipped all the same).
 std::string NumberPlaceholders(const std::string& sql) {
@@ -207,7 +240,7 @@ Result<PGresult*> PostgresDatabase::Run(const std::string& sql, const std::vecto
     } else if (const auto* v = std::get_if<std::string>(&p)) {
       // PostgreSQL's text cannot hold a NUL (libpq would cut the value there).
       if (v->find('\0') != std::string::npos) return Status::InvalidArgument(name_, "a text value with a NUL character");
-      text.push_back(*v);
+      text.push_back(WellFormedUtf8(*v));
     } else {
       text.emplace_back();
     }

@@ -169,6 +169,25 @@ TEST_P(StoreTest, AFailedWriteLeavesNothing) {
   EXPECT_EQ(store_->Pools().size(), 1u);
 }
 
+TEST_P(StoreTest, AnErrorQuotingBytesThatAreNotUtf8IsStored) {
+  JobRow job;
+  job.clone_name = "c";
+  Result<int64_t> id = store_->InsertJob(job);
+  ASSERT_TRUE(id.ok());
+  job.id = *id;
+  job.state = JobState::kFailed;
+  job.error = "backing file 'a\xff\xc0\xed\xa0\x80" "b' not found: \xe2\x82\xac";
+  ASSERT_TRUE(store_->UpdateJob(job).ok());  // not left "queued" for want of UTF-8
+  std::optional<JobRow> got = store_->Job(*id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->state, JobState::kFailed);
+  if (GetParam() == "postgresql") {
+    EXPECT_EQ(got->error, "backing file 'a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b' not found: \xe2\x82\xac");
+  } else {
+    EXPECT_EQ(got->error, job.error);  // SQLite keeps the bytes
+  }
+}
+
 TEST_P(StoreTest, TheDatabaseIsSound) { EXPECT_EQ(store_->IntegrityCheck(), "ok"); }
 
 TEST(SqliteStore, ASecondServiceOnTheFileIsRefused) {
