@@ -23,6 +23,8 @@ packages=(
   # the manager's state shared by an active and a standby service (#16):
   # libpq, and a PostgreSQL server the tests start on loopback
   libpq-dev postgresql-15 postgresql-client-15
+  # hosts as network namespaces in the tests, each with its own sshd
+  openssh-server iproute2
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
 # own nodejs is 18; a machine that has a newer one keeps it.

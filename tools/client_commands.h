@@ -36,6 +36,7 @@ using Context = std::shared_ptr<ClientContext>;
 
 // Each adds its group and returns its leaf commands (they get the client
 // options: --socket, --server, --token-file, --json).
+std::vector<CLI::App*> AddHostCommands(CLI::App& app, Context c);
 std::vector<CLI::App*> AddPoolCommands(CLI::App& app, Context c);
 std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c);
 std::vector<CLI::App*> AddSnapshotCommands(CLI::App& app, Context c);

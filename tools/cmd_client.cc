@@ -7,7 +7,7 @@ namespace clonekit::tools {
 
 Runner AddManagerCommands(CLI::App& app) {
   auto c = std::make_shared<ClientContext>();
-  for (auto add : {AddPoolCommands, AddVmCommands, AddSnapshotCommands, AddJobCommands}) {
+  for (auto add : {AddHostCommands, AddPoolCommands, AddVmCommands, AddSnapshotCommands, AddJobCommands}) {
     for (CLI::App* leaf : add(app, c)) {
       if (!leaf->get_option_no_throw("--server")) AddClientOptions(leaf, c->args);
     }

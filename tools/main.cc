@@ -26,6 +26,7 @@ struct ManagerCommand {
 constexpr ManagerCommand kManagerCommands[] = {
     {"serve", "run the manager service (REST API, clone jobs)"},
     {"console", "print the web console's address, with the token"},
+    {"host", "hypervisor hosts (libvirt connections) besides this one"},
     {"pool", "storage pools (directories clones may be written to)"},
     {"vm", "virtual machines"},
     {"snapshot", "VM snapshots (the configuration is saved with each)"},

@@ -53,6 +53,13 @@ Result<PoolRequest> DecodePool(const json& b) {
   return r;
 }
 
+Result<HostRequest> DecodeHost(const json& b) {
+  HostRequest r;
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
+  CLONEKIT_RETURN_IF_ERROR(ReqString(b, "uri", &r.uri));
+  return r;
+}
+
 Result<DefineRequest> DecodeDefine(const json& b) {
   DefineRequest r;
   CLONEKIT_RETURN_IF_ERROR(ReqString(b, "xml", &r.xml));
@@ -162,6 +169,30 @@ json EncodePool(const Pool& p) { return json{{"name", p.name}, {"dir", p.dir}}; 
 json EncodePools(const std::vector<Pool>& pools) {
   json out = json::array();
   for (const Pool& p : pools) out.push_back(EncodePool(p));
+  return out;
+}
+
+json EncodeHost(const HostView& h) {
+  json pools = json::array();
+  for (const PoolSpace& p : h.pools) {
+    json one = {{"name", p.name}, {"dir", p.dir}};
+    one["free_bytes"] = p.known ? json(p.free_bytes) : json(nullptr);
+    one["size_bytes"] = p.known ? json(p.size_bytes) : json(nullptr);
+    pools.push_back(one);
+  }
+  return {{"name", h.name},
+          {"uri", h.uri},
+          {"local", h.local},
+          {"reachable", h.facts.reachable},
+          {"libvirt_version", h.facts.libvirt_version},
+          {"hostname", h.facts.hostname},
+          {"error", h.facts.error},
+          {"pools", pools}};
+}
+
+json EncodeHosts(const std::vector<HostView>& hosts) {
+  json out = json::array();
+  for (const HostView& h : hosts) out.push_back(EncodeHost(h));
   return out;
 }
 

@@ -21,6 +21,9 @@ namespace clonekit::manager {
 struct PoolRequest {
   std::string name, dir;
 };
+struct HostRequest {
+  std::string name, uri;
+};
 struct DefineRequest {
   std::string xml, ns = "default", description;
 };
@@ -34,6 +37,7 @@ struct UpdateRequest {
 };
 
 Result<PoolRequest> DecodePool(const json& body);
+Result<HostRequest> DecodeHost(const json& body);
 Result<DefineRequest> DecodeDefine(const json& body);
 Result<ImportRequest> DecodeImport(const json& body);
 Result<UpdateRequest> DecodeUpdate(const json& body);
@@ -44,6 +48,8 @@ Result<CloneRequest> DecodeClone(const json& body);  // source_vm left 0
 // The answers' encodings (docs/api.md has their shapes).
 json EncodePool(const Pool& pool);
 json EncodePools(const std::vector<Pool>& pools);
+json EncodeHost(const HostView& host);
+json EncodeHosts(const std::vector<HostView>& hosts);
 json EncodeVm(const VmView& vm);
 json EncodeVms(const std::vector<VmView>& vms);
 json EncodeJob(const JobView& job);

@@ -278,6 +278,18 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
   s.Get("/api/v1/health", [&m](const httplib::Request&, httplib::Response& res) {
     Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}, {"database", m.DatabaseEngine()}});
   });
+  s.Get("/api/v1/hosts", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodeHosts(m.Hosts())); });
+  s.Post("/api/v1/hosts", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
+    if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("hosts: adding one needs root on the Unix socket"));
+    json b;
+    if (!Body(req, res, &b)) return;
+    Result<HostRequest> r = DecodeHost(b);
+    Reply(res, r.ok() ? m.AddHost(r->name, r->uri) : Result<HostView>(r.status()), EncodeHost, 201);
+  });
+  s.Delete(R"(/api/v1/hosts/([A-Za-z0-9._-]+))", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
+    if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("hosts: removing one needs root on the Unix socket"));
+    Reply(res, m.RemoveHost(req.matches[1].str()));
+  });
   s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodePools(m.Pools())); });
   s.Post("/api/v1/pools", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("pools: adding one needs root on the Unix socket"));

@@ -80,6 +80,15 @@ class Manager {
   // Cancels running clones (their partial images removed) and waits for them.
   ~Manager();
 
+  // Hosts: 'local' (the service's --hypervisor) first, then the added ones
+  // by name, each with what its libvirt says now (asked of all at once,
+  // each for up to 5 s).
+  std::vector<HostView> Hosts();
+  // A host is added only once its URI passes CheckHostUri and its libvirt
+  // answers.
+  Result<HostView> AddHost(const std::string& name, const std::string& uri);
+  Status RemoveHost(const std::string& name);
+
   Result<Pool> AddPool(const std::string& name, const std::string& dir);
   std::vector<Pool> Pools();
   Status RemovePool(const std::string& name);

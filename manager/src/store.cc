@@ -99,6 +99,14 @@ const char* const kMigrations[] = {
     ALTER TABLE jobs ADD COLUMN generalize TEXT NOT NULL DEFAULT 'mac-addresses';
     ALTER TABLE jobs ADD COLUMN identity_changes TEXT NOT NULL DEFAULT '[]';
     )sql",
+    // 6: other hypervisor hosts, by their libvirt URI (the service's own
+    // --hypervisor is the implicit host 'local', not a row).
+    R"sql(
+    CREATE TABLE hosts(
+      name TEXT PRIMARY KEY,
+      uri TEXT NOT NULL UNIQUE,
+      created TEXT NOT NULL);
+    )sql",
 };
 
 Consistency ConsistencyOf(const std::string& s) {
@@ -308,6 +316,27 @@ Status Store::AddPool(const Pool& pool) {
 
 Status Store::RemovePool(const std::string& name) {
   return Write([&] { return Run("remove pool '" + name + "'", "DELETE FROM pools WHERE name = ?", {name}); });
+}
+
+Status Store::AddHost(const HostRow& host) {
+  return Write([&] {
+    return Run("add host '" + host.name + "'", "INSERT INTO hosts(name, uri, created) VALUES(?, ?, ?)",
+               {host.name, host.uri, NowUtc()});
+  });
+}
+
+Status Store::RemoveHost(const std::string& name) {
+  return Write([&] { return Run("remove host '" + name + "'", "DELETE FROM hosts WHERE name = ?", {name}); });
+}
+
+std::vector<HostRow> Store::Hosts() {
+  std::vector<HostRow> out;
+  Result<std::vector<SqlRow>> rows = Query("list hosts", "SELECT name, uri, created FROM hosts", {});
+  if (rows.ok()) {
+    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1), r.Text(2)});
+  }
+  std::sort(out.begin(), out.end(), [](const HostRow& a, const HostRow& b) { return a.name < b.name; });
+  return out;
 }
 
 // Lists are sorted here, byte-wise, not by the database's collation (which

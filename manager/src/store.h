@@ -33,6 +33,11 @@ struct Pool {
   std::string dir;
 };
 
+// Another hypervisor host, by its libvirt URI (host_uri.h says which).
+struct HostRow {
+  std::string name, uri, created;
+};
+
 // A VM entry: defined (its disks exist), or still being made by a clone.
 enum class VmStatus { kDefined, kCloning };
 
@@ -121,6 +126,10 @@ class Store {
   Status AddPool(const Pool& pool);
   std::vector<Pool> Pools();
   Status RemovePool(const std::string& name);
+
+  Status AddHost(const HostRow& host);
+  std::vector<HostRow> Hosts();
+  Status RemoveHost(const std::string& name);
 
   Result<int64_t> InsertVm(const VmRow& vm);
   Status UpdateVm(const VmRow& vm);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "domain_xml.h"
+#include "host_probe.h"
 #include "hypervisor.h"
 #include "store.h"
 
@@ -25,6 +26,22 @@ struct Action {
 
 struct VmActions {
   Action start, shutdown, force_off, clone, edit, remove, cancel_clone, flatten;
+};
+
+// A pool's space as its file system reports it now.
+struct PoolSpace {
+  std::string name, dir;
+  bool known = false;  // statvfs answered
+  uint64_t free_bytes = 0, size_bytes = 0;
+};
+
+// A host: the implicit 'local' (the service's --hypervisor) or a added one,
+// with what its libvirt says now.
+struct HostView {
+  std::string name, uri;
+  bool local = false;
+  HostFacts facts;
+  std::vector<PoolSpace> pools;  // the pools on this host (all are local's, for now)
 };
 
 struct VmView {

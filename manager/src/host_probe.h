@@ -1,0 +1,31 @@
+// HostProbe: what a host's libvirt says of itself right now (reachable,
+// its libvirt version, its host name), through a read-only connection
+// opened for the question and closed after.
+//
+// A connection that does not answer within the timeout (an SSH connect to
+// a host that dropped off the network) is left to finish on its own
+// thread: the caller gets "no answer within N s" at the deadline, never a
+// hang. At most one probe per URI is in flight; asking again meanwhile
+// answers at once that one is under way.
+//
+// Thread-safety: ProbeHost may be called from any thread.
+#ifndef CLONEKIT_MANAGER_HOST_PROBE_H_
+#define CLONEKIT_MANAGER_HOST_PROBE_H_
+
+#include <chrono>
+#include <string>
+
+namespace clonekit::manager {
+
+struct HostFacts {
+  bool reachable = false;
+  std::string libvirt_version;  // "9.0.0": the host's libvirt (its daemon's, when remote)
+  std::string hostname;
+  std::string error;  // why not reachable, one line
+};
+
+HostFacts ProbeHost(const std::string& uri, std::chrono::milliseconds timeout);
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_HOST_PROBE_H_
