@@ -1,0 +1,94 @@
+# Hosts as network namespaces on this machine (sourced after ../lib.sh).
+#
+# start_manager_ns: namespace $MGR_NS, where the service runs (the host
+#   'local'); its end of every link is 10.77.N.1.
+# start_host NAME N: namespace ck<NAME>$$ holding "host" NAME: a veth link
+#   to the manager's namespace (10.77.N.1 <-> 10.77.N.2, a private /24 that
+#   exists only inside the two namespaces: nothing leaves this machine),
+#   and, in its own mount and UTS namespaces (host name NAME, private
+#   /run/libvirt and /var/lib/libvirt), its own libvirtd and sshd. Root's
+#   key for it is $WORK/ssh/id; its host key is in $WORK/ssh/known_hosts.
+# in_mgr CMD...: runs CMD in the manager's namespace, with `ssh` reading
+#   $WORK/ssh/config (the admin's keys and known hosts: OpenSSH reads
+#   root's own files otherwise), as libvirt's qemu+ssh transport runs it.
+# Skips (77) where the kernel forbids namespaces or a tool is missing.
+for tool in ip unshare sshd libvirtd virsh ssh-keygen; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "SKIP: $tool not installed"; exit 77; }
+done
+[ "$(id -u)" = 0 ] || { echo "SKIP: namespaces need root"; exit 77; }
+
+MGR_NS=ckmgr$$
+start_manager_ns() {
+  ip netns add "$MGR_NS" 2>netns.err || { echo "SKIP: cannot make a network namespace here: $(cat netns.err)"; exit 77; }
+  cleanup_fns+=("ip netns del $MGR_NS")
+  ip -n "$MGR_NS" link set lo up
+  mkdir -p "$WORK/ssh" "$WORK/bin"
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/id"
+  : >"$WORK/ssh/known_hosts"
+  cat >"$WORK/ssh/config" <<CFG
+Host *
+  IdentityFile $WORK/ssh/id
+  UserKnownHostsFile $WORK/ssh/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  ConnectTimeout 4
+CFG
+  printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$WORK/ssh/config" >"$WORK/bin/ssh"
+  chmod +x "$WORK/bin/ssh"
+}
+
+in_mgr() { ip netns exec "$MGR_NS" env PATH="$WORK/bin:$PATH" "$@"; }
+
+start_host() {  # start_host NAME N
+  local name=$1 n=$2 ns=ck$1$$ dir=$WORK/host-$1
+  mkdir -p "$dir"
+  ip netns add "$ns"
+  cleanup_fns+=("ip netns del $ns")
+  ip link add "ckm$n-$$" type veth peer name "ckh$n-$$"
+  ip link set "ckm$n-$$" netns "$MGR_NS"
+  ip link set "ckh$n-$$" netns "$ns"
+  ip -n "$MGR_NS" addr add "10.77.$n.1/24" dev "ckm$n-$$"
+  ip -n "$ns" addr add "10.77.$n.2/24" dev "ckh$n-$$"
+  ip -n "$MGR_NS" link set "ckm$n-$$" up
+  ip -n "$ns" link set "ckh$n-$$" up
+  ip -n "$ns" link set lo up
+  ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+  cp "$WORK/ssh/id.pub" "$dir/authorized_keys"
+  echo "10.77.$n.2 $(cut -d' ' -f1,2 "$dir/host_key.pub")" >>"$WORK/ssh/known_hosts"
+  cat >"$dir/sshd_config" <<CFG
+ListenAddress 10.77.$n.2
+HostKey $dir/host_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+CFG
+  cat >"$dir/start.sh" <<SH
+set -e
+hostname $name
+mount -t tmpfs tmpfs /run/libvirt
+mount -t tmpfs tmpfs /var/lib/libvirt
+mkdir -p /run/sshd
+libvirtd -d --pid-file $dir/libvirtd.pid
+/usr/sbin/sshd -f $dir/sshd_config
+echo \$\$ >$dir/holder.pid
+exec sleep infinity
+SH
+  mkdir -p /run/libvirt /var/lib/libvirt
+  ip netns exec "$ns" unshare --mount --uts --propagation private bash "$dir/start.sh" >"$dir/start.log" 2>&1 &
+  cleanup_fns+=("kill \$(cat $dir/sshd.pid $dir/libvirtd.pid $dir/holder.pid 2>/dev/null) 2>/dev/null")
+  for _ in $(seq 1 100); do
+    in_mgr virsh -c "qemu+ssh://root@10.77.$n.2/system" hostname >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "host $name did not answer over qemu+ssh"; cat "$dir/start.log"; return 1
+}
+
+# link NAME N up|down: host NAME's end of its link. Down, the host
+# vanishes as a powered-off one does: the manager's packets go out and
+# nothing answers (its own end and route stay).
+link() { ip -n "ck$1$$" link set "ckh$2-$$" "$3"; }
