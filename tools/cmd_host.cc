@@ -26,6 +26,7 @@ void PrintHost(const json& h) {
                                 : "unreachable: " + h["error"].get<std::string>();
   std::printf("%-16s %-40s %s\n", h["name"].get<std::string>().c_str(),
               h["uri"].get<std::string>().empty() ? "(none)" : h["uri"].get<std::string>().c_str(), state.c_str());
+  if (!h["pools_error"].get<std::string>().empty()) std::printf("  pools: %s\n", h["pools_error"].get<std::string>().c_str());
   for (const json& p : h["pools"]) {
     std::printf("  pool %-11s %-40s %s free of %s\n", p["name"].get<std::string>().c_str(),
                 p["dir"].get<std::string>().c_str(), Size(p["free_bytes"]).c_str(), Size(p["size_bytes"]).c_str());
@@ -43,9 +44,11 @@ std::vector<CLI::App*> AddHostCommands(CLI::App& app, Context c) {
   auto host_add = host->add_subcommand("add", "add a host once its libvirt answers");
   host_add->add_option("name", (*s)["name"])->required();
   host_add->add_option("uri", (*s)["uri"], "qemu+ssh://[USER@]HOST/system or qemu+tls://HOST/system")->required();
+  host_add->add_option("--ssh", (*s)["ssh"], "USER@HOST[:PORT] its pools are reached at (default: a qemu+ssh URI's)");
   host_add->callback([=] {
     *chosen = [=](Api& api) {
-      return Print(api.Call("POST", "/api/v1/hosts", {{"name", (*s)["name"]}, {"uri", (*s)["uri"]}}), PrintHost, a->as_json);
+      return Print(api.Call("POST", "/api/v1/hosts", {{"name", (*s)["name"]}, {"uri", (*s)["uri"]}, {"ssh", (*s)["ssh"]}}),
+                   PrintHost, a->as_json);
     };
   });
   auto host_remove = host->add_subcommand("remove", "forget a host");

@@ -15,9 +15,13 @@ std::vector<CLI::App*> AddPoolCommands(CLI::App& app, Context c) {
   auto pool_add = pool->add_subcommand("add", "add a pool");
   pool_add->add_option("name", (*s)["name"])->required();
   pool_add->add_option("dir", (*s)["dir"])->required();
+  auto hosts = std::make_shared<std::vector<std::string>>();
+  pool_add->add_option("--host", *hosts, "the host it is on (default: local); several: shared by them, same path on each");
   pool_add->callback([=] {
     *chosen = [=](Api& api) {
-      return Print(api.Call("POST", "/api/v1/pools", {{"name", (*s)["name"]}, {"dir", (*s)["dir"]}}),
+      json body = {{"name", (*s)["name"]}, {"dir", (*s)["dir"]}};
+      if (!hosts->empty()) body["hosts"] = *hosts;
+      return Print(api.Call("POST", "/api/v1/pools", body),
                    [](const json& p) { std::printf("pool %s: %s\n", p["name"].get<std::string>().c_str(), p["dir"].get<std::string>().c_str()); },
                    a->as_json);
     };
@@ -34,7 +38,11 @@ std::vector<CLI::App*> AddPoolCommands(CLI::App& app, Context c) {
   pool_list->callback([=] {
     *chosen = [=](Api& api) {
       return Print(api.Call("GET", "/api/v1/pools"), [](const json& ps) {
-        for (const json& p : ps) std::printf("%-16s %s\n", p["name"].get<std::string>().c_str(), p["dir"].get<std::string>().c_str());
+        for (const json& p : ps) {
+          std::string hosts;
+          for (const json& h : p["hosts"]) hosts += (hosts.empty() ? "" : ",") + h.get<std::string>();
+          std::printf("%-16s %-40s %s\n", p["name"].get<std::string>().c_str(), p["dir"].get<std::string>().c_str(), hosts.c_str());
+        }
       }, a->as_json);
     };
   });

@@ -50,6 +50,13 @@ Result<PoolRequest> DecodePool(const json& b) {
   PoolRequest r;
   CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
   CLONEKIT_RETURN_IF_ERROR(ReqString(b, "dir", &r.dir));
+  if (auto it = b.find("hosts"); it != b.end()) {
+    if (!it->is_array() || it->empty() || it->size() > 64) return Wrong("hosts", "must be a list of 1-64 host names");
+    for (const json& h : *it) {
+      if (!h.is_string()) return Wrong("hosts", "must be a list of host names");
+      r.hosts.push_back(h.get<std::string>());
+    }
+  }
   return r;
 }
 
@@ -57,6 +64,7 @@ Result<HostRequest> DecodeHost(const json& b) {
   HostRequest r;
   CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
   CLONEKIT_RETURN_IF_ERROR(ReqString(b, "uri", &r.uri));
+  CLONEKIT_RETURN_IF_ERROR(OptString(b, "ssh", &r.ssh));
   return r;
 }
 
@@ -164,7 +172,7 @@ Result<CloneRequest> DecodeClone(const json& b) {
   return r;
 }
 
-json EncodePool(const Pool& p) { return json{{"name", p.name}, {"dir", p.dir}}; }
+json EncodePool(const Pool& p) { return json{{"name", p.name}, {"dir", p.dir}, {"hosts", p.hosts}}; }
 
 json EncodePools(const std::vector<Pool>& pools) {
   json out = json::array();
@@ -182,12 +190,14 @@ json EncodeHost(const HostView& h) {
   }
   return {{"name", h.name},
           {"uri", h.uri},
+          {"ssh", h.ssh},
           {"local", h.local},
           {"reachable", h.facts.reachable},
           {"libvirt_version", h.facts.libvirt_version},
           {"hostname", h.facts.hostname},
           {"error", h.facts.error},
-          {"pools", pools}};
+          {"pools", pools},
+          {"pools_error", h.pools_error}};
 }
 
 json EncodeHosts(const std::vector<HostView>& hosts) {

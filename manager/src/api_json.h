@@ -20,9 +20,10 @@ namespace clonekit::manager {
 
 struct PoolRequest {
   std::string name, dir;
+  std::vector<std::string> hosts;  // empty: "local"
 };
 struct HostRequest {
-  std::string name, uri;
+  std::string name, uri, ssh;
 };
 struct DefineRequest {
   std::string xml, ns = "default", description;

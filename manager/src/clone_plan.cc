@@ -88,7 +88,7 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   Result<DomainInfo> info = ParseDomain(d.configuration);
   if (!info.ok()) return info.status();
   if (!snapshot.empty()) d.description = info->description;  // as saved with the snapshot
-  const std::vector<Pool> pools = store_->Pools();
+  const std::vector<Pool> pools = LocalPools();
   const PoolFs fs(pools);
   for (const DiskSpec& disk : info->disks) {
     const Pool* home = fs.PoolOf(disk.file);
@@ -176,7 +176,11 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   const PoolFs fs = Fs();
   CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
   std::map<std::string, Pool> pools;
-  for (const Pool& p : store_->Pools()) pools[p.name] = p;
+  for (const Pool& p : LocalPools()) pools[p.name] = p;
+  std::map<std::string, Pool> elsewhere;  // pools not on this host
+  for (const Pool& p : store_->Pools()) {
+    if (!pools.count(p.name)) elsewhere[p.name] = p;
+  }
   std::set<std::string> targets;
   for (const DiskDefault& disk : d.disks) {
     DiskPlan dp;
@@ -199,6 +203,11 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
                                                                 " clone's disks are qcow2 overlays, not raw");
       }
       format = "qcow2";
+    }
+    if (auto it = elsewhere.find(pool); it != elsewhere.end()) {
+      return Status::InvalidArgument("disk " + dp.target, "pool '" + pool + "' is not on this host (it is on " +
+                                                              it->second.hosts.front() +
+                                                              "): clones go to this host's pools for now");
     }
     if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");
     dp.pool = pool;

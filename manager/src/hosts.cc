@@ -2,11 +2,15 @@
 // says of itself now.
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <future>
+#include <optional>
 
 #include "host_uri.h"
 #include "manager.h"
 #include "names.h"
+#include "remote_host.h"
 
 namespace clonekit::manager {
 
@@ -25,6 +29,31 @@ PoolSpace SpaceOf(const Pool& p) {
   return s;
 }
 
+// The space of a host's pools, in one SSH round: `stat -f` of each
+// directory (available blocks, block size, total blocks).
+std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools) {
+  if (pools->empty()) return "";
+  std::vector<std::string> argv = {"stat", "-f", "-c", "%a %S %b", "--"};
+  for (const PoolSpace& p : *pools) argv.push_back(p.dir);
+  Result<std::string> out = remote.Run(argv, 10);
+  if (!out.ok()) return out.status().message();
+  size_t at = 0;
+  for (PoolSpace& p : *pools) {
+    const size_t end = out->find('\n', at);
+    if (end == std::string::npos) return "host " + remote.name() + ": stat answered fewer lines than pools";
+    unsigned long long avail = 0, block = 0, total = 0;
+    char extra = 0;
+    if (std::sscanf(out->substr(at, end - at).c_str(), "%llu %llu %llu %c", &avail, &block, &total, &extra) != 3) {
+      return "host " + remote.name() + ": stat answered something else than numbers";
+    }
+    p.known = true;
+    p.free_bytes = avail * block;
+    p.size_bytes = total * block;
+    at = end + 1;
+  }
+  return "";
+}
+
 HostFacts Facts(const std::string& uri) {
   if (uri.empty()) {
     HostFacts f;
@@ -36,20 +65,50 @@ HostFacts Facts(const std::string& uri) {
 
 }  // namespace
 
+Result<RemoteHost> Manager::RemoteOf(const std::string& host) {
+  for (const HostRow& h : store_->Hosts()) {
+    if (h.name != host) continue;
+    Result<SshTarget> target = h.ssh.empty() ? SshTargetOfUri(h.uri) : ParseSshTarget(h.ssh);
+    if (!target.ok()) return Status::InvalidArgument("host " + host, target.status().message());
+    return RemoteHost(host, *target);
+  }
+  return Status::NotFound("no host '" + host + "'");
+}
+
 std::vector<HostView> Manager::Hosts() {
-  std::vector<HostRow> rows = store_->Hosts();
-  std::vector<std::future<HostFacts>> asked;
-  asked.push_back(std::async(std::launch::async, Facts, options_.hypervisor_uri));
-  for (const HostRow& r : rows) asked.push_back(std::async(std::launch::async, Facts, r.uri));
+  const std::vector<HostRow> rows = store_->Hosts();
+  const std::vector<Pool> pools = store_->Pools();
   std::vector<HostView> out;
-  HostView local{kLocalHost, options_.hypervisor_uri, true, asked[0].get(), {}};
-  for (const Pool& p : store_->Pools()) local.pools.push_back(SpaceOf(p));
-  out.push_back(std::move(local));
-  for (size_t i = 0; i < rows.size(); i++) out.push_back({rows[i].name, rows[i].uri, false, asked[i + 1].get(), {}});
+  out.push_back({kLocalHost, options_.hypervisor_uri, "", true, {}, {}, ""});
+  for (const HostRow& r : rows) out.push_back({r.name, r.uri, r.ssh, false, {}, {}, ""});
+  for (HostView& h : out) {
+    for (const Pool& p : pools) {
+      if (p.OnHost(h.name)) h.pools.push_back({p.name, p.dir});
+    }
+  }
+  // Every host at once: its libvirt, and its pools' space over SSH.
+  std::vector<std::future<void>> asked;
+  for (HostView& h : out) {
+    std::optional<RemoteHost> remote;
+    if (!h.local) {
+      Result<RemoteHost> r = RemoteOf(h.name);
+      if (r.ok()) remote = *r;
+      else if (!h.pools.empty()) h.pools_error = r.status().message();
+    }
+    asked.push_back(std::async(std::launch::async, [&h, remote] {
+      h.facts = Facts(h.uri);
+      if (h.local) {
+        for (PoolSpace& p : h.pools) p = SpaceOf({p.name, p.dir});
+      } else if (remote) {
+        h.pools_error = RemoteSpace(*remote, &h.pools);
+      }
+    }));
+  }
+  for (auto& a : asked) a.get();
   return out;
 }
 
-Result<HostView> Manager::AddHost(const std::string& name, const std::string& uri) {
+Result<HostView> Manager::AddHost(const std::string& name, const std::string& uri, const std::string& ssh) {
   if (std::string err = CheckName("host", name); !err.empty()) return Status::InvalidArgument(err);
   if (name == kLocalHost) return Status::InvalidArgument("host 'local'", "is the service's own --hypervisor");
   CLONEKIT_RETURN_IF_ERROR(CheckHostUri(uri));
@@ -58,12 +117,16 @@ Result<HostView> Manager::AddHost(const std::string& name, const std::string& ur
     if (h.name == name) return Status::Exists("host '" + name + "'", "already exists");
     if (h.uri == uri) return Status::Exists("host '" + name + "'", uri + " is host '" + h.name + "'");
   }
+  if (!ssh.empty()) {
+    Result<SshTarget> target = ParseSshTarget(ssh);
+    if (!target.ok()) return target.status();
+  }
   // Nothing is stored until its libvirt answers: a typo is not a host.
-  HostView view{name, uri, false, Facts(uri), {}};
+  HostView view{name, uri, ssh, false, Facts(uri), {}, ""};
   if (!view.facts.reachable) {
     return Status::InvalidArgument("host '" + name + "'", "libvirt at " + uri + " does not answer: " + view.facts.error);
   }
-  CLONEKIT_RETURN_IF_ERROR(store_->AddHost({name, uri, ""}));
+  CLONEKIT_RETURN_IF_ERROR(store_->AddHost({name, uri, ssh, ""}));
   Emit("host", {{"name", name}, {"uri", uri}});
   return view;
 }
@@ -71,6 +134,9 @@ Result<HostView> Manager::AddHost(const std::string& name, const std::string& ur
 Status Manager::RemoveHost(const std::string& name) {
   for (const HostRow& h : store_->Hosts()) {
     if (h.name != name) continue;
+    for (const Pool& p : store_->Pools()) {
+      if (p.OnHost(name)) return Status::Locked("host '" + name + "'", "holds pool '" + p.name + "' (pool remove it first)");
+    }
     CLONEKIT_RETURN_IF_ERROR(store_->RemoveHost(name));
     Emit("host", {{"name", name}, {"change", "removed"}});
     return Status::OK();

@@ -284,7 +284,7 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<HostRequest> r = DecodeHost(b);
-    Reply(res, r.ok() ? m.AddHost(r->name, r->uri) : Result<HostView>(r.status()), EncodeHost, 201);
+    Reply(res, r.ok() ? m.AddHost(r->name, r->uri, r->ssh) : Result<HostView>(r.status()), EncodeHost, 201);
   });
   s.Delete(R"(/api/v1/hosts/([A-Za-z0-9._-]+))", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("hosts: removing one needs root on the Unix socket"));
@@ -296,7 +296,7 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     json b;
     if (!Body(req, res, &b)) return;
     Result<PoolRequest> r = DecodePool(b);
-    Reply(res, r.ok() ? m.AddPool(r->name, r->dir) : Result<Pool>(r.status()), EncodePool, 201);
+    Reply(res, r.ok() ? m.AddPool(r->name, r->dir, r->hosts) : Result<Pool>(r.status()), EncodePool, 201);
   });
   s.Delete(R"(/api/v1/pools/([A-Za-z0-9._-]+))", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("pools: removing one needs root on the Unix socket"));

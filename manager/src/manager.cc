@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "clonekit/chain_resolver.h"
+#include "host_uri.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
 #include "tpm_state.h"
@@ -59,7 +60,15 @@ Manager::~Manager() {
   for (auto& [id, t] : threads) t.join();
 }
 
-PoolFs Manager::Fs() { return PoolFs(store_->Pools()); }
+PoolFs Manager::Fs() { return PoolFs(LocalPools()); }
+
+std::vector<Pool> Manager::LocalPools() {
+  std::vector<Pool> out;
+  for (Pool& p : store_->Pools()) {
+    if (p.OnHost(kLocalHost)) out.push_back(std::move(p));
+  }
+  return out;
+}
 
 // Removes exactly the files a job recorded as its own, and the engine's
 // temporaries beside each.
@@ -183,35 +192,69 @@ std::vector<int64_t> Manager::JobsReading(int64_t vm_id, bool power_locking_only
 // Pools are where clones are written and every disk must lie: an admin's
 // choice, so the checks keep one pool from reaching into another or into
 // the service's own state.
-Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir) {
+Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, std::vector<std::string> hosts) {
   std::string err = CheckName("pool", name);
   if (!err.empty()) return Status::InvalidArgument(err);
-  const std::string real = RealPath(dir);
-  struct stat st;
-  if (real.empty() || stat(real.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument("pool '" + name + "'", "'" + dir + "' is not a directory");
-  }
+  const std::string subject = "pool '" + name + "'";
+  if (hosts.empty()) hosts = {kLocalHost};
+  std::sort(hosts.begin(), hosts.end());
+  if (std::adjacent_find(hosts.begin(), hosts.end()) != hosts.end()) return Status::InvalidArgument(subject, "names a host twice");
   const auto inside = [](const std::string& path, const std::string& dir) {
     return path == dir || path.rfind(dir == "/" ? dir : dir + "/", 0) == 0;
   };
-  if (real == "/") return Status::InvalidArgument("pool '" + name + "'", "'/' cannot be a pool");
-  const std::string db_dir = RealPath(!options_.state_dir.empty() ? options_.state_dir : DirName(options_.db_path));
-  if (!db_dir.empty() && inside(db_dir, real)) {
-    return Status::InvalidArgument("pool '" + name + "'", real + " holds the service's database (" + db_dir + ")");
+  // The directory's canonical path, the same on every host.
+  std::string real;
+  for (const std::string& host : hosts) {
+    std::string here;
+    if (host == kLocalHost) {
+      here = RealPath(dir);
+      struct stat st;
+      if (here.empty() || stat(here.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        return Status::InvalidArgument(subject, "'" + dir + "' is not a directory");
+      }
+      const std::string db_dir = RealPath(!options_.state_dir.empty() ? options_.state_dir : DirName(options_.db_path));
+      if (!db_dir.empty() && inside(db_dir, here)) {
+        return Status::InvalidArgument(subject, here + " holds the service's database (" + db_dir + ")");
+      }
+    } else {
+      Result<RemoteHost> remote = RemoteOf(host);
+      if (!remote.ok()) return remote.status();
+      Result<std::string> answer = remote->Run({"realpath", "-e", "--", dir});
+      if (!answer.ok()) return Status::InvalidArgument(subject, answer.status().message());
+      here = answer->substr(0, answer->find('\n'));
+      // (An answer is data: an absolute path of printable characters.)
+      if (here.empty() || here[0] != '/' || here.size() > 4096 ||
+          std::any_of(here.begin(), here.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        return Status::InvalidArgument(subject, "host " + host + " answered no path for '" + dir + "'");
+      }
+      Result<std::string> type = remote->Run({"stat", "-c", "%F", "--", here});
+      if (!type.ok() || *type != "directory\n") {
+        return Status::InvalidArgument(subject, "'" + dir + "' is not a directory on host " + host);
+      }
+    }
+    if (!real.empty() && here != real) {
+      return Status::InvalidArgument(subject, "'" + dir + "' is " + real + " on one host and " + here + " on " + host +
+                                                  ": a shared pool has the same path on each");
+    }
+    real = here;
   }
+  if (real == "/") return Status::InvalidArgument(subject, "'/' cannot be a pool");
   for (const Pool& p : store_->Pools()) {
-    if (p.name == name) return Status::Exists("pool '" + name + "'", "already exists");
-    if (p.dir == real) return Status::Exists("pool '" + name + "'", "directory " + real + " is pool '" + p.name + "'");
+    if (p.name == name) return Status::Exists(subject, "already exists");
+    const bool shares_a_host = std::any_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return p.OnHost(h); });
+    if (!shares_a_host) continue;
+    if (p.dir == real) return Status::Exists(subject, "directory " + real + " is pool '" + p.name + "'");
     if (inside(p.dir, real)) {
-      return Status::InvalidArgument("pool '" + name + "'", real + " contains pool '" + p.name + "' (" + p.dir + ")");
+      return Status::InvalidArgument(subject, real + " contains pool '" + p.name + "' (" + p.dir + ")");
     }
     if (inside(real, p.dir)) {
-      return Status::InvalidArgument("pool '" + name + "'", real + " is inside pool '" + p.name + "' (" + p.dir + ")");
+      return Status::InvalidArgument(subject, real + " is inside pool '" + p.name + "' (" + p.dir + ")");
     }
   }
-  CLONEKIT_RETURN_IF_ERROR(store_->AddPool({name, real}));
-  Emit("pool", {{"name", name}, {"dir", real}});
-  return Pool{name, real};
+  const Pool pool{name, real, hosts};
+  CLONEKIT_RETURN_IF_ERROR(store_->AddPool(pool));
+  Emit("pool", {{"name", name}, {"dir", real}, {"hosts", hosts}});
+  return pool;
 }
 
 // A pool still holding a VM's disk stays.
@@ -225,7 +268,7 @@ Status Manager::RemovePool(const std::string& name) {
     Result<DomainInfo> info = ParseDomain(vm.xml);
     if (!info.ok()) continue;
     for (const auto& [path, what] : info->host_paths) {
-      if (path.rfind(pool->dir + "/", 0) == 0) {
+      if (pool->OnHost(kLocalHost) && path.rfind(pool->dir + "/", 0) == 0) {
         return Status::Locked("pool '" + name + "'", "holds " + what + " of VM '" + vm.name + "'");
       }
     }

@@ -28,6 +28,7 @@
 #include "generalize.h"
 #include "hypervisor.h"
 #include "names.h"
+#include "remote_host.h"
 #include "views.h"
 #include "store.h"
 
@@ -85,11 +86,16 @@ class Manager {
   // each for up to 5 s).
   std::vector<HostView> Hosts();
   // A host is added only once its URI passes CheckHostUri and its libvirt
-  // answers.
-  Result<HostView> AddHost(const std::string& name, const std::string& uri);
+  // answers. ssh: USER@HOST[:PORT] its pools are reached at ("": the
+  // URI's, for qemu+ssh).
+  Result<HostView> AddHost(const std::string& name, const std::string& uri, const std::string& ssh);
+  // A host holding a pool stays.
   Status RemoveHost(const std::string& name);
 
-  Result<Pool> AddPool(const std::string& name, const std::string& dir);
+  // A pool on the given hosts (empty: "local"): the same directory on each,
+  // checked there (over SSH on another host) to be one, by its canonical
+  // path, and to overlap no other pool on any of them.
+  Result<Pool> AddPool(const std::string& name, const std::string& dir, std::vector<std::string> hosts = {});
   std::vector<Pool> Pools();
   Status RemovePool(const std::string& name);
 
@@ -148,7 +154,11 @@ class Manager {
   Manager() = default;
   [[nodiscard]] Status Recover();
   void AdoptSwitchedDisks(const VmRow& vm, const std::vector<std::string>& outputs);
+  // Every file operation here is on this machine's pools only.
   PoolFs Fs();
+  std::vector<Pool> LocalPools();
+  // How a host's files are reached (host_uri.h, remote_host.h).
+  Result<RemoteHost> RemoteOf(const std::string& host);
   Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);
   Status CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid);
   Status CheckSpace(const ClonePlan& plan);

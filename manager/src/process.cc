@@ -1,21 +1,89 @@
 #include "process.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "unique_fd.h"
 
 namespace clonekit::manager {
 
-Status Run(const std::vector<std::string>& argv, int pass_fd) {
-  // stderr goes to an anonymous file, read back for the error line.
-  UniqueFd err(open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+namespace {
+
+// The first line of what the child wrote to fd, or "".
+std::string FirstLineOf(int fd) {
+  std::string line;
+  char buf[512];
+  const ssize_t n = pread(fd, buf, sizeof buf, 0);
+  if (n > 0) line.assign(buf, static_cast<size_t>(n));
+  return line.substr(0, line.find('\n'));
+}
+
+// execvp's argv, built before fork: pointers into argv's strings.
+std::vector<char*> ExecArgs(const std::vector<std::string>& argv) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  return args;
+}
+
+}  // namespace
+
+Result<std::string> Capture(const std::vector<std::string>& argv, int timeout_seconds, size_t max_output) {
+  UniqueFd out(open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  UniqueFd err(open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!out || !err) return Status::FromErrno("/tmp", "cannot make a file for a helper's output", errno);
+  std::vector<char*> args = ExecArgs(argv);
+  const pid_t pid = fork();
+  if (pid < 0) return Status::FromErrno(argv[0], "cannot start", errno);
+  if (pid == 0) {
+    const int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0);
+    dup2(out.get(), 1);
+    dup2(err.get(), 2);
+    setpgid(0, 0);  // (its own group: a timeout kills what it started too)
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return Status::FromErrno(argv[0], "cannot wait for it", errno);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return Status::IOError(argv[0], "no answer within " + std::to_string(timeout_seconds) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string line = FirstLineOf(err.get());
+    return Status::IOError(argv[0], line.empty() ? "failed" : line);
+  }
+  struct stat st;
+  if (fstat(out.get(), &st) != 0) return Status::FromErrno(argv[0], "cannot read its output", errno);
+  if (static_cast<size_t>(st.st_size) > max_output) return Status::IOError(argv[0], "answered more than expected");
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  if (!text.empty() && pread(out.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    return Status::FromErrno(argv[0], "cannot read its output", errno);
+  }
+  return text;
+}
+
+Status Run(const std::vector<std::string>& argv, int pass_fd) {
+  // stderr goes to an anonymous file, read back for the error line.
+  UniqueFd err(open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  std::vector<char*> args = ExecArgs(argv);
   const pid_t pid = fork();
   if (pid < 0) return Status::FromErrno(argv[0], "cannot start", errno);
   if (pid == 0) {
@@ -34,13 +102,7 @@ Status Run(const std::vector<std::string>& argv, int pass_fd) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::OK();
-  std::string line;
-  if (err) {
-    char buf[512];
-    const ssize_t n = pread(err.get(), buf, sizeof buf, 0);
-    if (n > 0) line.assign(buf, static_cast<size_t>(n));
-    line = line.substr(0, line.find('\n'));
-  }
+  const std::string line = err ? FirstLineOf(err.get()) : "";
   return Status::IOError(argv[0], line.empty() ? "failed" : line);
 }
 

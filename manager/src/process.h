@@ -18,6 +18,11 @@ namespace clonekit::manager {
 // error names the program and its first line of stderr.
 [[nodiscard]] Status Run(const std::vector<std::string>& argv, int pass_fd = -1);
 
+// Runs argv[0] (from PATH) and returns its stdout (at most max_output
+// bytes). It is killed after timeout_seconds ("no answer within N s").
+[[nodiscard]] Result<std::string> Capture(const std::vector<std::string>& argv, int timeout_seconds,
+                                          size_t max_output = 1 << 20);
+
 }  // namespace clonekit::manager
 
 #endif  // CLONEKIT_MANAGER_PROCESS_H_

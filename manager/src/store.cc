@@ -100,12 +100,20 @@ const char* const kMigrations[] = {
     ALTER TABLE jobs ADD COLUMN identity_changes TEXT NOT NULL DEFAULT '[]';
     )sql",
     // 6: other hypervisor hosts, by their libvirt URI (the service's own
-    // --hypervisor is the implicit host 'local', not a row).
+    // --hypervisor is the implicit host 'local', not a row), and the
+    // address their pools are reached at over SSH. A pool is on one host
+    // or shared by several (a JSON list of names), so a directory is no
+    // longer unique by itself (the manager checks overlaps per host).
     R"sql(
     CREATE TABLE hosts(
       name TEXT PRIMARY KEY,
       uri TEXT NOT NULL UNIQUE,
+      ssh TEXT NOT NULL DEFAULT '',
       created TEXT NOT NULL);
+    CREATE TABLE pools2(name TEXT PRIMARY KEY, dir TEXT NOT NULL, hosts TEXT NOT NULL DEFAULT '["local"]');
+    INSERT INTO pools2(name, dir) SELECT name, dir FROM pools;
+    DROP TABLE pools;
+    ALTER TABLE pools2 RENAME TO pools;
     )sql",
 };
 
@@ -311,7 +319,10 @@ Status Store::Write(const std::function<Status()>& fn) {
 }
 
 Status Store::AddPool(const Pool& pool) {
-  return Write([&] { return Run("add pool '" + pool.name + "'", "INSERT INTO pools(name, dir) VALUES(?, ?)", {pool.name, pool.dir}); });
+  return Write([&] {
+    return Run("add pool '" + pool.name + "'", "INSERT INTO pools(name, dir, hosts) VALUES(?, ?, ?)",
+               {pool.name, pool.dir, EncodeList(pool.hosts)});
+  });
 }
 
 Status Store::RemovePool(const std::string& name) {
@@ -320,8 +331,8 @@ Status Store::RemovePool(const std::string& name) {
 
 Status Store::AddHost(const HostRow& host) {
   return Write([&] {
-    return Run("add host '" + host.name + "'", "INSERT INTO hosts(name, uri, created) VALUES(?, ?, ?)",
-               {host.name, host.uri, NowUtc()});
+    return Run("add host '" + host.name + "'", "INSERT INTO hosts(name, uri, ssh, created) VALUES(?, ?, ?, ?)",
+               {host.name, host.uri, host.ssh, NowUtc()});
   });
 }
 
@@ -331,9 +342,9 @@ Status Store::RemoveHost(const std::string& name) {
 
 std::vector<HostRow> Store::Hosts() {
   std::vector<HostRow> out;
-  Result<std::vector<SqlRow>> rows = Query("list hosts", "SELECT name, uri, created FROM hosts", {});
+  Result<std::vector<SqlRow>> rows = Query("list hosts", "SELECT name, uri, ssh, created FROM hosts", {});
   if (rows.ok()) {
-    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1), r.Text(2)});
+    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3)});
   }
   std::sort(out.begin(), out.end(), [](const HostRow& a, const HostRow& b) { return a.name < b.name; });
   return out;
@@ -343,9 +354,9 @@ std::vector<HostRow> Store::Hosts() {
 // differs between engines and PostgreSQL's locales).
 std::vector<Pool> Store::Pools() {
   std::vector<Pool> out;
-  Result<std::vector<SqlRow>> rows = Query("list pools", "SELECT name, dir FROM pools", {});
+  Result<std::vector<SqlRow>> rows = Query("list pools", "SELECT name, dir, hosts FROM pools", {});
   if (rows.ok()) {
-    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1)});
+    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1), DecodeList(r.Text(2))});
   }
   std::sort(out.begin(), out.end(), [](const Pool& a, const Pool& b) { return a.name < b.name; });
   return out;

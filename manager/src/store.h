@@ -28,14 +28,26 @@
 
 namespace clonekit::manager {
 
+// A directory clones are written to, on one host or shared by several (the
+// same path on each, e.g. an NFS mount): hosts names them ("local" is the
+// service's own).
 struct Pool {
   std::string name;
   std::string dir;
+  std::vector<std::string> hosts = {"local"};
+  bool OnHost(const std::string& host) const {
+    for (const std::string& h : hosts) {
+      if (h == host) return true;
+    }
+    return false;
+  }
 };
 
 // Another hypervisor host, by its libvirt URI (host_uri.h says which).
 struct HostRow {
-  std::string name, uri, created;
+  std::string name, uri;
+  std::string ssh;  // USER@HOST[:PORT] for its pools ("" = the URI's, for qemu+ssh)
+  std::string created;
 };
 
 // A VM entry: defined (its disks exist), or still being made by a clone.

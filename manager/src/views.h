@@ -39,9 +39,11 @@ struct PoolSpace {
 // with what its libvirt says now.
 struct HostView {
   std::string name, uri;
+  std::string ssh;  // where its pools are reached ("" for local)
   bool local = false;
   HostFacts facts;
-  std::vector<PoolSpace> pools;  // the pools on this host (all are local's, for now)
+  std::vector<PoolSpace> pools;  // the pools on this host
+  std::string pools_error;       // why their space is not known (SSH failed)
 };
 
 struct VmView {

@@ -92,3 +92,19 @@ SH
 # vanishes as a powered-off one does: the manager's packets go out and
 # nothing answers (its own end and route stay).
 link() { ip -n "ck$1$$" link set "ckh$2-$$" "$3"; }
+
+# serve_in_mgr: the service in the manager's namespace (no hypervisor of
+# its own), its socket $WORK/api.sock for ck; $SVC.
+export CLONEKIT_SOCKET=$WORK/api.sock
+ck() { "$CLONEKIT" "$@"; }
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+serve_in_mgr() {
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  in_mgr "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$port" --socket "$WORK/api.sock" \
+    >/dev/null 2>serve.log &
+  SVC=$!
+  cleanup_fns+=("kill -9 $SVC 2>/dev/null")
+  for _ in $(seq 1 100); do ck host list >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "service did not start"; cat serve.log; return 1
+}

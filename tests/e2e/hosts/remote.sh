@@ -9,15 +9,7 @@ source "$E2E_DIR/hosts/netns.sh"
 start_manager_ns
 start_host h2 2
 uri=qemu+ssh://root@10.77.2.2/system
-export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
-jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-in_mgr "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$PORT" --socket "$WORK/api.sock" \
-  >/dev/null 2>serve.log &
-SVC=$!
-cleanup_fns+=("kill -9 $SVC 2>/dev/null")
-for _ in $(seq 1 100); do ck host list >/dev/null 2>&1 && break; sleep 0.05; done
+serve_in_mgr
 
 check "host add h2 $uri" ck host add h2 "$uri"
 want=$(in_mgr virsh -c "$uri" version --daemon | sed -n 's/^Running against daemon: //p')

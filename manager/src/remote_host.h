@@ -1,0 +1,58 @@
+// RemoteHost: runs a command on another host through OpenSSH, the one way
+// the manager acts on a host's files (its pools). As Proxmox does between
+// its nodes: root's own SSH keys, nothing else to install or open.
+//
+// Trust: the manager's root key is root on every added host, so the hosts
+// trust the manager; the manager trusts a host's answers only as data
+// (parsed strictly, never run). A host's key must already be in root's
+// known_hosts (StrictHostKeyChecking=yes: no key is trusted on first use);
+// BatchMode (no prompt); a host silent for 6 s drops the channel
+// (ServerAlive) and every command has a deadline. The command is a fixed
+// program and its arguments, each quoted for the remote shell (ssh sends
+// one string), never text a caller wrote as shell.
+//
+// Thread-safety: const methods, callable from any thread; each call is its
+// own ssh process.
+#ifndef CLONEKIT_MANAGER_REMOTE_HOST_H_
+#define CLONEKIT_MANAGER_REMOTE_HOST_H_
+
+#include <string>
+#include <vector>
+
+#include "clonekit/status.h"
+
+namespace clonekit::manager {
+
+// USER@HOST[:PORT] (USER and PORT optional), checked.
+struct SshTarget {
+  std::string user, host;
+  int port = 0;  // 0: ssh's default
+  std::string ToString() const;
+};
+
+// A target as an admin writes it ("root@h2", "h2:2222"); an error names it.
+[[nodiscard]] Result<SshTarget> ParseSshTarget(const std::string& text);
+// The SSH target a qemu+ssh (libssh, libssh2) URI names; an error for other
+// transports (qemu+tls: give one with host add --ssh).
+[[nodiscard]] Result<SshTarget> SshTargetOfUri(const std::string& uri);
+
+// One argument as the remote POSIX shell reads it back unchanged.
+std::string ShellQuote(const std::string& arg);
+
+class RemoteHost {
+ public:
+  RemoteHost(std::string name, SshTarget target) : name_(std::move(name)), target_(std::move(target)) {}
+
+  // argv run on the host; its stdout. Errors say "host NAME: ...".
+  [[nodiscard]] Result<std::string> Run(const std::vector<std::string>& argv, int timeout_seconds = 20) const;
+
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  SshTarget target_;
+};
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_REMOTE_HOST_H_
