@@ -25,6 +25,8 @@ packages=(
   libpq-dev postgresql-15 postgresql-client-15
   # hosts as network namespaces in the tests, each with its own sshd
   openssh-server iproute2
+  # the link between them captured (no plaintext on the wire), and its raw speed (bench)
+  tcpdump iperf3
 )
 # The web console is built with Node.js (>= 20.19, for Vite 8). Debian 12's
 # own nodejs is 18; a machine that has a newer one keeps it.

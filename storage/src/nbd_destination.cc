@@ -61,6 +61,9 @@ class Connection {
   Status Open(const std::string& uri) {
     h_ = nbd_create();
     if (!h_) return Status::IOError(uri, nbd_get_error());
+    // nbds:// with a pre-shared key names the key's file (tls-psk-file=):
+    // libnbd reads it only when told it may; the URI is the caller's own.
+    if (nbd_set_uri_allow_local_file(h_, true) == -1) return Status::IOError(uri, nbd_get_error());
     if (nbd_connect_uri(h_, uri.c_str()) == -1) return Status::IOError(uri, nbd_get_error());
     return Status::OK();
   }

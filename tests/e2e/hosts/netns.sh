@@ -40,9 +40,13 @@ CFG
 
 in_mgr() { ip netns exec "$MGR_NS" env PATH="$WORK/bin:$PATH" "$@"; }
 
-start_host() {  # start_host NAME N
-  local name=$1 n=$2 ns=ck$1$$ dir=$WORK/host-$1
-  mkdir -p "$dir"
+# ns_of NAME, veth_of NAME N: host NAME's namespace and its end of the link.
+ns_of() { echo "ck$1$$"; }
+veth_of() { echo "ckh$2-$$"; }
+
+# start_link NAME N: host NAME's namespace and its link only (no daemons).
+start_link() {
+  local name=$1 n=$2 ns=ck$1$$
   ip netns add "$ns"
   cleanup_fns+=("ip netns del $ns")
   ip link add "ckm$n-$$" type veth peer name "ckh$n-$$"
@@ -53,6 +57,12 @@ start_host() {  # start_host NAME N
   ip -n "$MGR_NS" link set "ckm$n-$$" up
   ip -n "$ns" link set "ckh$n-$$" up
   ip -n "$ns" link set lo up
+}
+
+start_host() {  # start_host NAME N
+  local name=$1 n=$2 ns=ck$1$$ dir=$WORK/host-$1
+  mkdir -p "$dir"
+  start_link "$name" "$n"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
   cp "$WORK/ssh/id.pub" "$dir/authorized_keys"
   echo "10.77.$n.2 $(cut -d' ' -f1,2 "$dir/host_key.pub")" >>"$WORK/ssh/known_hosts"
