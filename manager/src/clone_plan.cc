@@ -205,8 +205,8 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
       format = "qcow2";
     }
     if (auto it = elsewhere.find(pool); it != elsewhere.end()) {
-      return Status::InvalidArgument("disk " + dp.target, "pool '" + pool + "' is not on this host (it is on " +
-                                                              it->second.hosts.front() +
+      const std::string where = it->second.hosts.empty() ? "no host" : it->second.hosts.front();
+      return Status::InvalidArgument("disk " + dp.target, "pool '" + pool + "' is not on this host (it is on " + where +
                                                               "): clones go to this host's pools for now");
     }
     if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");

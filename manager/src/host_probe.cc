@@ -21,8 +21,9 @@ struct Probe {
   HostFacts facts;
 };
 
-std::mutex in_flight_mu;
-std::map<std::string, std::shared_ptr<Probe>> in_flight;  // by URI
+// (Never destroyed: a probe thread may still run when the process exits.)
+std::mutex& in_flight_mu = *new std::mutex;
+std::map<std::string, std::shared_ptr<Probe>>& in_flight = *new std::map<std::string, std::shared_ptr<Probe>>;  // by URI
 
 std::string Version(unsigned long v) {
   return std::to_string(v / 1000000) + "." + std::to_string(v / 1000 % 1000) + "." + std::to_string(v % 1000);
@@ -60,21 +61,21 @@ void Ask(const std::string& uri, Probe* p) {
 HostFacts ProbeHost(const std::string& uri, std::chrono::milliseconds timeout) {
   std::shared_ptr<Probe> p;
   {
+    // A second caller waits for the attempt under way (within its own deadline).
     std::lock_guard<std::mutex> lock(in_flight_mu);
     auto it = in_flight.find(uri);
     if (it != in_flight.end()) {
-      HostFacts f;
-      f.error = "no answer yet (an earlier connection attempt is still under way)";
-      return f;
+      p = it->second;
+    } else {
+      p = std::make_shared<Probe>();
+      in_flight[uri] = p;
+      std::thread([uri, p] {
+        Ask(uri, p.get());
+        std::lock_guard<std::mutex> lock(in_flight_mu);
+        in_flight.erase(uri);
+      }).detach();
     }
-    p = std::make_shared<Probe>();
-    in_flight[uri] = p;
   }
-  std::thread([uri, p] {
-    Ask(uri, p.get());
-    std::lock_guard<std::mutex> lock(in_flight_mu);
-    in_flight.erase(uri);
-  }).detach();
   std::unique_lock<std::mutex> lock(p->mu);
   if (!p->cv.wait_for(lock, timeout, [&] { return p->done; })) {
     HostFacts f;

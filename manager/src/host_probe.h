@@ -6,7 +6,9 @@
 // a host that dropped off the network) is left to finish on its own
 // thread: the caller gets "no answer within N s" at the deadline, never a
 // hang. At most one probe per URI is in flight; asking again meanwhile
-// answers at once that one is under way.
+// waits for that one's answer (within the new caller's own deadline). An
+// attempt libvirt cannot give up on (a TCP connect, an SSH handshake) ends
+// when the kernel or ssh gives up; it is never doubled meanwhile.
 //
 // Thread-safety: ProbeHost may be called from any thread.
 #ifndef CLONEKIT_MANAGER_HOST_PROBE_H_

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "remote_host.h"
+
 namespace clonekit::manager {
 
 namespace {
@@ -23,6 +25,9 @@ Status CheckHostUri(const std::string& uri) {
   if (uri.size() > 1024) return Status::InvalidArgument("host URI", "longer than 1024 bytes");
   for (unsigned char c : uri) {
     if (c <= 0x20 || c >= 0x7f) return Status::InvalidArgument(subject, "has spaces, control or non-ASCII characters");
+    // (Percent-escapes would decode into a host or user name that ssh's
+    // configuration expands, %h or %r in a ProxyCommand.)
+    if (c == '%') return Status::InvalidArgument(subject, "has a percent-escape");
   }
   std::unique_ptr<xmlURI, UriDeleter> u(xmlParseURI(uri.c_str()));
   if (!u) return Status::InvalidArgument(subject, "is not a URI");
@@ -49,6 +54,8 @@ Status CheckHostUri(const std::string& uri) {
                                                 "': a host is qemu+ssh://[USER@]HOST/system or qemu+tls://HOST/system");
   }
   if (server.empty()) return Status::InvalidArgument(subject, "names no host");
+  if (!ValidHostName(server)) return Status::InvalidArgument(subject, "names no valid host (a name, an IPv4 or a [IPv6] address)");
+  if (!user.empty() && !ValidUserName(user)) return Status::InvalidArgument(subject, "names no valid user");
   if (path != "/system") return Status::InvalidArgument(subject, "must end in /system (the host's system libvirtd)");
   return Status::OK();
 }

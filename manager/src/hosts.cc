@@ -3,6 +3,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <future>
 #include <optional>
@@ -41,14 +42,23 @@ std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools)
   for (PoolSpace& p : *pools) {
     const size_t end = out->find('\n', at);
     if (end == std::string::npos) return "host " + remote.name() + ": stat answered fewer lines than pools";
-    unsigned long long avail = 0, block = 0, total = 0;
-    char extra = 0;
-    if (std::sscanf(out->substr(at, end - at).c_str(), "%llu %llu %llu %c", &avail, &block, &total, &extra) != 3) {
-      return "host " + remote.name() + ": stat answered something else than numbers";
+    uint64_t n[3] = {0, 0, 0};
+    const char* c = out->data() + at;
+    const char* line_end = out->data() + end;
+    for (int k = 0; k < 3; k++) {
+      auto [next, ec] = std::from_chars(c, line_end, n[k]);
+      if (ec != std::errc() || next == c || (k < 2 && (next == line_end || *next != ' '))) {
+        return "host " + remote.name() + ": stat answered something else than three numbers";
+      }
+      c = next + (k < 2 ? 1 : 0);
+    }
+    uint64_t avail = 0, total = 0;
+    if (c != line_end || __builtin_mul_overflow(n[0], n[1], &avail) || __builtin_mul_overflow(n[2], n[1], &total)) {
+      return "host " + remote.name() + ": stat answered something else than three numbers";
     }
     p.known = true;
-    p.free_bytes = avail * block;
-    p.size_bytes = total * block;
+    p.free_bytes = avail;
+    p.size_bytes = total;
     at = end + 1;
   }
   return "";
@@ -75,7 +85,24 @@ Result<RemoteHost> Manager::RemoteOf(const std::string& host) {
   return Status::NotFound("no host '" + host + "'");
 }
 
-std::vector<HostView> Manager::Hosts() {
+// What every host says is asked at most once per kHostsFresh unless an
+// admin asks (fresh): other callers in between (any token holder may ask)
+// get the last answer, and one round of probes and SSH runs at a time,
+// however many ask.
+std::vector<HostView> Manager::Hosts(bool fresh) {
+  std::lock_guard<std::mutex> asking(hosts_mu_);
+  if (!fresh && hosts_cache_ && std::chrono::steady_clock::now() - hosts_cache_time_ < kHostsFresh) return *hosts_cache_;
+  hosts_cache_ = AskHosts();
+  hosts_cache_time_ = std::chrono::steady_clock::now();
+  return *hosts_cache_;
+}
+
+void Manager::ForgetHosts() {
+  std::lock_guard<std::mutex> asking(hosts_mu_);
+  hosts_cache_.reset();
+}
+
+std::vector<HostView> Manager::AskHosts() {
   const std::vector<HostRow> rows = store_->Hosts();
   const std::vector<Pool> pools = store_->Pools();
   std::vector<HostView> out;
@@ -109,6 +136,7 @@ std::vector<HostView> Manager::Hosts() {
 }
 
 Result<HostView> Manager::AddHost(const std::string& name, const std::string& uri, const std::string& ssh) {
+  std::lock_guard<std::mutex> registry(registry_mu_);
   if (std::string err = CheckName("host", name); !err.empty()) return Status::InvalidArgument(err);
   if (name == kLocalHost) return Status::InvalidArgument("host 'local'", "is the service's own --hypervisor");
   CLONEKIT_RETURN_IF_ERROR(CheckHostUri(uri));
@@ -127,17 +155,20 @@ Result<HostView> Manager::AddHost(const std::string& name, const std::string& ur
     return Status::InvalidArgument("host '" + name + "'", "libvirt at " + uri + " does not answer: " + view.facts.error);
   }
   CLONEKIT_RETURN_IF_ERROR(store_->AddHost({name, uri, ssh, ""}));
+  ForgetHosts();
   Emit("host", {{"name", name}, {"uri", uri}});
   return view;
 }
 
 Status Manager::RemoveHost(const std::string& name) {
+  std::lock_guard<std::mutex> registry(registry_mu_);
   for (const HostRow& h : store_->Hosts()) {
     if (h.name != name) continue;
     for (const Pool& p : store_->Pools()) {
       if (p.OnHost(name)) return Status::Locked("host '" + name + "'", "holds pool '" + p.name + "' (pool remove it first)");
     }
     CLONEKIT_RETURN_IF_ERROR(store_->RemoveHost(name));
+    ForgetHosts();
     Emit("host", {{"name", name}, {"change", "removed"}});
     return Status::OK();
   }

@@ -278,7 +278,10 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
   s.Get("/api/v1/health", [&m](const httplib::Request&, httplib::Response& res) {
     Reply(res, json{{"integrity", m.IntegrityCheck()}, {"hypervisor", m.HypervisorUri()}, {"database", m.DatabaseEngine()}});
   });
-  s.Get("/api/v1/hosts", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodeHosts(m.Hosts())); });
+  // Root on the socket gets a fresh answer; others may get one up to 10 s old.
+  s.Get("/api/v1/hosts", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
+    Reply(res, EncodeHosts(m.Hosts(CallerOf(req, tcp).admin())));
+  });
   s.Post("/api/v1/hosts", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("hosts: adding one needs root on the Unix socket"));
     json b;

@@ -193,6 +193,9 @@ std::vector<int64_t> Manager::JobsReading(int64_t vm_id, bool power_locking_only
 // choice, so the checks keep one pool from reaching into another or into
 // the service's own state.
 Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, std::vector<std::string> hosts) {
+  // One change of hosts and pools at a time: what is checked here (the
+  // hosts exist, no overlap) still holds at the insert, seconds of SSH later.
+  std::lock_guard<std::mutex> registry(registry_mu_);
   std::string err = CheckName("pool", name);
   if (!err.empty()) return Status::InvalidArgument(err);
   const std::string subject = "pool '" + name + "'";
@@ -212,6 +215,7 @@ Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, s
       if (here.empty() || stat(here.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         return Status::InvalidArgument(subject, "'" + dir + "' is not a directory");
       }
+      if (here == "/") return Status::InvalidArgument(subject, "'/' cannot be a pool");
       const std::string db_dir = RealPath(!options_.state_dir.empty() ? options_.state_dir : DirName(options_.db_path));
       if (!db_dir.empty() && inside(db_dir, here)) {
         return Status::InvalidArgument(subject, here + " holds the service's database (" + db_dir + ")");
@@ -219,26 +223,32 @@ Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, s
     } else {
       Result<RemoteHost> remote = RemoteOf(host);
       if (!remote.ok()) return remote.status();
-      Result<std::string> answer = remote->Run({"realpath", "-e", "--", dir});
-      if (!answer.ok()) return Status::InvalidArgument(subject, answer.status().message());
-      here = answer->substr(0, answer->find('\n'));
-      // (An answer is data: an absolute path of printable characters.)
-      if (here.empty() || here[0] != '/' || here.size() > 4096 ||
-          std::any_of(here.begin(), here.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
-        return Status::InvalidArgument(subject, "host " + host + " answered no path for '" + dir + "'");
+      // The path is one argument of a command the host's shell reads: what
+      // a POSIX shell's quoting keeps whole, and only that (no control
+      // characters, no backslash, which some shells read inside quotes).
+      if (dir.empty() || dir[0] != '/' || dir.size() > 4096 ||
+          std::any_of(dir.begin(), dir.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\'; })) {
+        return Status::InvalidArgument(subject, "a pool on another host is an absolute path without control characters or '\\'");
       }
-      Result<std::string> type = remote->Run({"stat", "-c", "%F", "--", here});
-      if (!type.ok() || *type != "directory\n") {
+      Result<std::string> answer = remote->Run({"realpath", "-z", "-e", "--", dir});
+      if (!answer.ok()) return Status::InvalidArgument(subject, answer.status().message());
+      // (An answer is data: exactly one absolute path, as strict as the question.)
+      here = answer->empty() || answer->back() != '\0' ? "" : answer->substr(0, answer->size() - 1);
+      if (here.empty() || here[0] != '/' || here.size() > 4096 || here.find('\0') != std::string::npos ||
+          std::any_of(here.begin(), here.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\'; })) {
+        return Status::InvalidArgument(subject, "host " + host + " answered no usable path for '" + dir + "'");
+      }
+      if (!remote->Run({"test", "-d", here}).ok()) {
         return Status::InvalidArgument(subject, "'" + dir + "' is not a directory on host " + host);
       }
     }
+    if (here == "/") return Status::InvalidArgument(subject, "'/' cannot be a pool");
     if (!real.empty() && here != real) {
       return Status::InvalidArgument(subject, "'" + dir + "' is " + real + " on one host and " + here + " on " + host +
                                                   ": a shared pool has the same path on each");
     }
     real = here;
   }
-  if (real == "/") return Status::InvalidArgument(subject, "'/' cannot be a pool");
   for (const Pool& p : store_->Pools()) {
     if (p.name == name) return Status::Exists(subject, "already exists");
     const bool shares_a_host = std::any_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return p.OnHost(h); });
@@ -253,12 +263,14 @@ Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, s
   }
   const Pool pool{name, real, hosts};
   CLONEKIT_RETURN_IF_ERROR(store_->AddPool(pool));
+  ForgetHosts();
   Emit("pool", {{"name", name}, {"dir", real}, {"hosts", hosts}});
   return pool;
 }
 
 // A pool still holding a VM's disk stays.
 Status Manager::RemovePool(const std::string& name) {
+  std::lock_guard<std::mutex> registry(registry_mu_);
   std::optional<Pool> pool;
   for (const Pool& p : store_->Pools()) {
     if (p.name == name) pool = p;
@@ -274,6 +286,7 @@ Status Manager::RemovePool(const std::string& name) {
     }
   }
   CLONEKIT_RETURN_IF_ERROR(store_->RemovePool(name));
+  ForgetHosts();
   Emit("pool", {{"name", name}, {"change", "removed"}});
   return Status::OK();
 }

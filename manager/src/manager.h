@@ -82,9 +82,9 @@ class Manager {
   ~Manager();
 
   // Hosts: 'local' (the service's --hypervisor) first, then the added ones
-  // by name, each with what its libvirt says now (asked of all at once,
-  // each for up to 5 s).
-  std::vector<HostView> Hosts();
+  // by name, each with what its libvirt says (asked of all at once, each
+  // for up to 5 s; an answer is reused for 10 s unless fresh).
+  std::vector<HostView> Hosts(bool fresh = false);
   // A host is added only once its URI passes CheckHostUri and its libvirt
   // answers. ssh: USER@HOST[:PORT] its pools are reached at ("": the
   // URI's, for qemu+ssh).
@@ -159,6 +159,8 @@ class Manager {
   std::vector<Pool> LocalPools();
   // How a host's files are reached (host_uri.h, remote_host.h).
   Result<RemoteHost> RemoteOf(const std::string& host);
+  std::vector<HostView> AskHosts();
+  void ForgetHosts();  // (after a change: the next Hosts() asks again)
   Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);
   Status CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid);
   Status CheckSpace(const ClonePlan& plan);
@@ -244,6 +246,11 @@ class Manager {
   std::mutex plan_mu_;  // one clone planned at a time: names and paths stay unique
 
   EventFeed events_;
+  std::mutex registry_mu_;  // one change of hosts and pools at a time
+  static constexpr std::chrono::seconds kHostsFresh{10};
+  std::mutex hosts_mu_;  // one round of asking the hosts at a time
+  std::optional<std::vector<HostView>> hosts_cache_;
+  std::chrono::steady_clock::time_point hosts_cache_time_;
 };
 
 }  // namespace clonekit::manager

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,23 @@ std::string FirstLineOf(int fd) {
   const ssize_t n = pread(fd, buf, sizeof buf, 0);
   if (n > 0) line.assign(buf, static_cast<size_t>(n));
   return line.substr(0, line.find('\n'));
+}
+
+// The last line that is not empty of what the child wrote to fd (ssh may
+// print a banner or warnings first), printable ASCII only, or "".
+std::string LastLineOf(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return "";
+  const off_t from = st.st_size > 4096 ? st.st_size - 4096 : 0;
+  std::string text(static_cast<size_t>(st.st_size - from), '\0');
+  const ssize_t n = pread(fd, text.data(), text.size(), from);
+  text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  std::string line = text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+  for (char& c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  }
+  return line.substr(0, 300);
 }
 
 // execvp's argv, built before fork: pointers into argv's strings.
@@ -47,7 +65,12 @@ Result<std::string> Capture(const std::vector<std::string>& argv, int timeout_se
     if (null >= 0) dup2(null, 0);
     dup2(out.get(), 1);
     dup2(err.get(), 2);
-    setpgid(0, 0);  // (its own group: a timeout kills what it started too)
+    close_range(3, ~0U, 0);  // (not the service's sockets: they would outlive it in a stuck child)
+    setpgid(0, 0);           // (its own group: a timeout kills what it started too)
+    // Output is bounded as it is written, not after: past the limit the
+    // child gets SIGXFSZ.
+    const struct rlimit most = {max_output + 4096, max_output + 4096};
+    setrlimit(RLIMIT_FSIZE, &most);
     execvp(args[0], args.data());
     _exit(127);
   }
@@ -66,8 +89,9 @@ Result<std::string> Capture(const std::vector<std::string>& argv, int timeout_se
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ) return Status::IOError(argv[0], "answered more than expected");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string line = FirstLineOf(err.get());
+    const std::string line = LastLineOf(err.get());
     return Status::IOError(argv[0], line.empty() ? "failed" : line);
   }
   struct stat st;
@@ -95,6 +119,7 @@ Status Run(const std::vector<std::string>& argv, int pass_fd) {
         dup2(pass_fd, 3);  // (dup2 clears close-on-exec)
       }
     }
+    close_range(pass_fd >= 0 ? 4 : 3, ~0U, 0);  // (the service's sockets stay with it)
     execvp(args[0], args.data());
     _exit(127);
   }

@@ -9,22 +9,18 @@
 
 namespace clonekit::manager {
 
-namespace {
-
 // A host name, an IPv4 address, or an IPv6 one in brackets; never starting
 // with '-' (ssh would read an option).
-bool ValidHost(const std::string& h) {
+bool ValidHostName(const std::string& h) {
   static const std::regex name("[A-Za-z0-9]([A-Za-z0-9.-]{0,252})");
   static const std::regex v6(R"(\[[0-9A-Fa-f:.]{2,45}\])");
   return std::regex_match(h, name) || std::regex_match(h, v6);
 }
 
-bool ValidUser(const std::string& u) {
+bool ValidUserName(const std::string& u) {
   static const std::regex user("[a-z_][a-z0-9_.-]{0,31}");
   return std::regex_match(u, user);
 }
-
-}  // namespace
 
 std::string SshTarget::ToString() const {
   return (user.empty() ? "" : user + "@") + host + (port ? ":" + std::to_string(port) : "");
@@ -37,7 +33,7 @@ Result<SshTarget> ParseSshTarget(const std::string& text) {
   if (const size_t at = rest.find('@'); at != std::string::npos) {
     t.user = rest.substr(0, at);
     rest = rest.substr(at + 1);
-    if (!ValidUser(t.user)) return bad;
+    if (!ValidUserName(t.user)) return bad;
   }
   const size_t colon = rest.rfind(':');
   if (colon != std::string::npos && rest.find(']', colon) == std::string::npos) {
@@ -48,7 +44,7 @@ Result<SshTarget> ParseSshTarget(const std::string& text) {
     rest = rest.substr(0, colon);
   }
   t.host = rest;
-  if (!ValidHost(t.host)) return bad;
+  if (!ValidHostName(t.host)) return bad;
   return t;
 }
 
@@ -78,7 +74,7 @@ std::string ShellQuote(const std::string& arg) {
 }
 
 Result<std::string> RemoteHost::Run(const std::vector<std::string>& argv, int timeout_seconds) const {
-  std::vector<std::string> ssh = {"ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+  std::vector<std::string> ssh = {"ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
                                   "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3",
                                   "-T", "-x", "-a"};
   if (target_.port) ssh.insert(ssh.end(), {"-p", std::to_string(target_.port)});

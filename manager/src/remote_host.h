@@ -30,6 +30,11 @@ struct SshTarget {
   std::string ToString() const;
 };
 
+// A host name, IPv4 address or [IPv6] address, never starting with '-';
+// a user name as useradd takes it.
+bool ValidHostName(const std::string& host);
+bool ValidUserName(const std::string& user);
+
 // A target as an admin writes it ("root@h2", "h2:2222"); an error names it.
 [[nodiscard]] Result<SshTarget> ParseSshTarget(const std::string& text);
 // The SSH target a qemu+ssh (libssh, libssh2) URI names; an error for other

@@ -37,16 +37,17 @@ copy_over() {
   else
     uri="nbd://10.77.3.2:10809/disk"
   fi
-  ip netns exec "$(ns_of b)" tcpdump -i "$(veth_of b 3)" -s 0 -B 65536 -U -w "$out.pcap" tcp port 10809 2>/dev/null &
+  ip netns exec "$(ns_of b)" tcpdump -i "$(veth_of b 3)" -s 0 -B 65536 -U -w "$out.pcap" tcp port 10809 2>"$out.tcpdump" &
   local dump=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$out.tcpdump" 2>/dev/null && break; sleep 0.05; done
   ip netns exec "$(ns_of b)" qemu-nbd "${tls[@]}" -f raw -b 10.77.3.2 -p 10809 -x disk --shared=8 "$out" &
   local server=$!
   for _ in $(seq 1 50); do in_mgr bash -c 'exec 3<>/dev/tcp/10.77.3.2/10809' 2>/dev/null && break; sleep 0.1; done
-  sleep 0.3  # (tcpdump is listening by now too)
   in_mgr "$CLONEKIT" collapse top.qcow2 "$uri"
   local st=$?
   kill "$server"; wait "$server" 2>/dev/null || true
   sleep 0.3; kill "$dump"; wait "$dump" 2>/dev/null || true
+  grep -E "dropped by kernel" "$out.tcpdump" >&2 || true
   return $st
 }
 check "collapse into nbds:// on host b (TLS, pre-shared key)" copy_over TLS tls.raw

@@ -23,6 +23,12 @@ refused 'qemu+ssh:///system' "names no host"
 refused 'test:///etc/shadow' "the test driver's one host is test:///default"
 refused 'qemu+ssh://h2/system#x' "has a query or fragment"
 refused $'qemu+ssh://h2/sys\ntem' "control or non-ASCII"
+refused 'qemu+ssh://-oProxyCommand=x/system' "names no valid host"
+refused 'qemu+ssh://h2%60id%60/system' "has a percent-escape"
+refused 'qemu+ssh://h2/system?' "has a query or fragment"
+refused 'QEMU+SSH://h2/system' "has transport 'QEMU+SSH'"
+check "refused: an SSH address that is an option" \
+  one_line_error "SSH address '-oProxyCommand=x': is not" ck host add h qemu+ssh://h2/system --ssh=-oProxyCommand=x
 check "refused: the name 'local'" one_line_error "is the service's own --hypervisor" ck host add local qemu+ssh://h2/system
 check "refused: a name with a slash" one_line_error "host name 'a/b' is not valid" ck host add a/b qemu+ssh://h2/system
 check "nothing was stored" [ "$(ck host list --json | jq_ "len(d)")" = 1 ]

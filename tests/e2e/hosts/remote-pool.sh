@@ -32,6 +32,8 @@ check "refused: a host that is not there" one_line_error "no host 'h9'" ck pool 
 check "a name with shell syntax is one argument" \
   one_line_error "No such file" ck pool add evil "/var/lib/libvirt/x';touch $WORK/pwned;'\$(touch $WORK/pwned2)" --host h2
 check "... nothing it spelled ran on h2" [ ! -e "$WORK/pwned" ] && [ ! -e "$WORK/pwned2" ]
+check "a path with a backslash is refused before any SSH" \
+  one_line_error "without control characters or" ck pool add bs '/var/lib/libvirt/a\b' --host h2
 on_h2 mkdir /var/lib/libvirt/far/sub
 check "refused: inside a pool on the same host" one_line_error "is inside pool 'far'" ck pool add sub /var/lib/libvirt/far/sub --host h2
 

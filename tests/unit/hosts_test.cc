@@ -1,0 +1,76 @@
+// Hosts: which libvirt URIs and SSH addresses are taken, the remote shell's
+// quoting (checked by a real /bin/sh), and Capture's bounds.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "host_uri.h"
+#include "process.h"
+#include "remote_host.h"
+
+namespace clonekit::manager {
+namespace {
+
+TEST(HostUri, TakesSshAndTlsToSystem) {
+  for (const char* uri : {"qemu+ssh://h2/system", "qemu+ssh://root@h2:2222/system", "qemu+tls://h2.example.org/system",
+                          "qemu+libssh://admin@10.0.0.2/system", "qemu+ssh://[fd00::2]/system", "test:///default"}) {
+    EXPECT_TRUE(CheckHostUri(uri).ok()) << uri << ": " << CheckHostUri(uri).message();
+  }
+}
+
+TEST(HostUri, RefusesWhatChoosesProgramsFilesOrPlaintext) {
+  for (const char* uri : {"qemu+ssh://h2/system?command=/bin/sh", "qemu+ssh://h2/system?", "qemu+ssh://h2/system#",
+                          "qemu+ext:///system", "qemu+tcp://h2/system", "qemu:///system", "qemu+unix:///system",
+                          "QEMU+SSH://h2/system", "qemu+ssh://h2/session", "qemu+ssh:///system",
+                          "qemu+ssh://-oProxyCommand=x/system", "qemu+ssh://h2%60id%60/system",
+                          "qemu+ssh://a%40b@h2/system", "qemu+ssh://u:pw@h2/system", "test:///etc/shadow",
+                          "qemu+ssh://Root@h2/system", ""}) {
+    EXPECT_FALSE(CheckHostUri(uri).ok()) << uri;
+  }
+}
+
+TEST(SshTarget, ParsesWhatAnAdminWrites) {
+  Result<SshTarget> t = ParseSshTarget("root@h2:2222");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->user, "root");
+  EXPECT_EQ(t->host, "h2");
+  EXPECT_EQ(t->port, 2222);
+  EXPECT_EQ(ParseSshTarget("[fd00::2]:22")->host, "[fd00::2]");
+  EXPECT_EQ(SshTargetOfUri("qemu+ssh://admin@10.0.0.2:2200/system")->ToString(), "admin@10.0.0.2:2200");
+  for (const char* bad : {"-oProxyCommand=x", "root@-h", "h2:0", "h2:99999", "h2:", "a b", "r%r@h", "h2;id", ""}) {
+    EXPECT_FALSE(ParseSshTarget(bad).ok()) << bad;
+  }
+  EXPECT_FALSE(SshTargetOfUri("qemu+tls://h2/system").ok());
+}
+
+TEST(ShellQuote, TheRemoteShellReadsBackEveryArgumentWhole) {
+  for (const std::string arg : {"plain", "it's", "a b", "$(touch /tmp/x)", "`id`", "'; rm -rf / #", "\\'", "line\nbreak",
+                                "*", "~root", "", "--", "-n"}) {
+    Result<std::string> out = Capture({"sh", "-c", "printf '%s' " + ShellQuote(arg)}, 5);
+    ASSERT_TRUE(out.ok()) << arg;
+    EXPECT_EQ(*out, arg);
+  }
+}
+
+TEST(Capture, GivesUpAtItsDeadline) {
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::string> out = Capture({"sleep", "30"}, 1);
+  EXPECT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("no answer within 1 s"), std::string::npos) << out.status().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(Capture, BoundsWhatItKeeps) {
+  Result<std::string> out = Capture({"head", "-c", "3000000", "/dev/zero"}, 10, 1 << 20);
+  EXPECT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("more than expected"), std::string::npos) << out.status().message();
+}
+
+TEST(Capture, SaysTheLastLineOfAFailure) {
+  Result<std::string> out = Capture({"sh", "-c", "echo banner >&2; echo; printf 'the \\033[31mreason\\n' >&2; exit 3"}, 5);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("the ?[31mreason"), std::string::npos) << out.status().message();
+}
+
+}  // namespace
+}  // namespace clonekit::manager
