@@ -9,7 +9,7 @@
 # qemu-nbd; every run starts cold (drop_caches) with the file emptied. Same
 # run, in turn:
 #   - clonekit collapse -> nbds:// (TLS 1.3, pre-shared key), the data path
-#     clonekit uses between hosts;
+#     clonekit uses between hosts, with its 4 connections and with 1;
 #   - clonekit collapse -> nbd:// (no TLS), to see what TLS costs;
 #   - qemu-img convert -n -> nbd:// (no TLS): the reference the issue names;
 #   - qemu-img convert -n -> NBD with the same TLS credentials;
@@ -108,6 +108,7 @@ psk_uri="nbds://clonekit@10.78.0.2:10810/disk?tls-psk-file=$work/psk/keys.psk"
 for run in $(seq 1 "$runs"); do
   echo "# run $run"
   serve_target 10810 TLS; timed "clonekit collapse -> nbds (TLS)" "$CLONEKIT" collapse "$top" "$psk_uri"
+  serve_target 10814 TLS; timed "clonekit collapse -j 1 -> nbds (TLS)" "$CLONEKIT" collapse -j 1 "$top" "${psk_uri/10810/10814}"
   serve_target 10811;     timed "clonekit collapse -> nbd (plain)" "$CLONEKIT" collapse "$top" "nbd://10.78.0.2:10811/disk"
   serve_target 10812;     timed "qemu-img convert -> nbd (plain)" qemu-img convert -n -O raw "$top" "nbd://10.78.0.2:10812/disk"
   serve_target 10813 TLS
