@@ -14,8 +14,10 @@ start_link b 3  # (no libvirtd or sshd needed: just the link)
 
 # A chain whose data includes a text marker.
 python3 -c "import sys; sys.stdout.write(('CLONEKIT-PLAINTEXT-MARKER-7f3a9c\\n' * 40000)[:1 << 20])" >marker.bin
+# All of its 9 MiB of data is marker text, so any part of a plaintext
+# stream that a capture holds shows the marker.
 qemu-img create -q -f qcow2 base.qcow2 64M
-qio base.qcow2 'write -P 0x11 0 8M'
+for m in 0 1 2 3 4 5 6 7; do qemu-io -f qcow2 -c "write -s marker.bin ${m}M 1M" base.qcow2 >/dev/null; done
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 64M
 qemu-io -f qcow2 -c "write -s marker.bin 16M 1M" top.qcow2 >/dev/null
 qemu-img convert -O raw top.qcow2 want.raw
@@ -47,12 +49,14 @@ copy_over() {
   local st=$?
   kill "$server"; wait "$server" 2>/dev/null || true
   sleep 0.3; kill "$dump"; wait "$dump" 2>/dev/null || true
-  grep -E "dropped by kernel" "$out.tcpdump" >&2 || true
+  echo "# $out.pcap: $(stat -c %s "$out.pcap") bytes; $(grep -E "captured|dropped by kernel" "$out.tcpdump" | tr '\n' ' ')"
   return $st
 }
 check "collapse into nbds:// on host b (TLS, pre-shared key)" copy_over TLS tls.raw
 check "the copy is qemu's reading of the chain" cmp -s tls.raw want.raw
-check "the capture saw the copy (the 9 MiB of data, encrypted)" [ "$(stat -c %s tls.raw.pcap)" -gt $((9 << 20)) ]
+# (At least half of it: a capture may miss packets on a loaded machine;
+# the marker is everywhere in the data, so half of it in plaintext would show.)
+check "the capture saw the copy (most of the 9 MiB of data, encrypted)" [ "$(stat -c %s tls.raw.pcap)" -gt $((9 << 19)) ]
 check "no plaintext marker on the wire with TLS" bash -c "! grep -q CLONEKIT-PLAINTEXT-MARKER tls.raw.pcap"
 check "collapse into nbd:// (no TLS), for the capture's sake" copy_over PLAIN plain.raw
 check "... the marker is in that capture" grep -q CLONEKIT-PLAINTEXT-MARKER plain.raw.pcap
