@@ -35,6 +35,9 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# free_port: a TCP port nothing listens on now (the kernel's choice).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 # one_line_error PATTERN CMD...: CMD exits 1 with one line matching *PATTERN*.
 one_line_error() {
   local pattern=$1 out st; shift

@@ -1,7 +1,7 @@
 # A service for the host registry's scripts: no hypervisor of its own (so
 # libvirt's test driver, test:///default, can be added as another host),
 # one pool; ck runs the CLI on its socket (root: an admin).
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
 ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

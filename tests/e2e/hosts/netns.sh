@@ -110,7 +110,7 @@ ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 serve_in_mgr() {
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   in_mgr "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$port" --socket "$WORK/api.sock" \
     >/dev/null 2>serve.log &
   SVC=$!

@@ -29,8 +29,5 @@ start_postgres() {
   PG_URL="postgresql://clonekit@127.0.0.1:$PG_PORT/clonekit"
 }
 
-# free_port: a TCP port nothing listens on now (the kernel's choice).
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
 # psql_ck SQL: one value per line, as role clonekit.
 psql_ck() { psql -qXAt -h 127.0.0.1 -p "$PG_PORT" -U clonekit -d clonekit -c "$1"; }
