@@ -29,13 +29,13 @@ std::string ReadFile(const std::string& path) {
 }
 
 void VmTable(const json& vms) {
-  std::printf("%-4s %-12s %-24s %-9s %s\n", "ID", "NAMESPACE", "NAME", "STATUS", "DISKS");
+  std::printf("%-4s %-12s %-24s %-11s %-5s %s\n", "ID", "NAMESPACE", "NAME", "STATUS", "DISKS", "HOST");
   for (const json& v : vms) {
     std::string status = v["status"];
     if (v.contains("percent")) status += " " + std::to_string(static_cast<int>(v["percent"].get<double>())) + "%";
-    std::printf("%-4lld %-12s %-24s %-9s %zu\n", static_cast<long long>(v["id"].get<int64_t>()),
+    std::printf("%-4lld %-12s %-24s %-11s %-5zu %s\n", static_cast<long long>(v["id"].get<int64_t>()),
                 v["namespace"].get<std::string>().c_str(), v["name"].get<std::string>().c_str(), status.c_str(),
-                v["disks"].size());
+                v["disks"].size(), v.value("host", "local").c_str());
   }
 }
 

@@ -59,6 +59,19 @@ Runner AddServeCommand(CLI::App& app) {
   cmd->add_option("--tpm-state-dir", opts->tpm_state_dir,
                   "where libvirt's swtpm keeps each domain's TPM state (copied for a clone's new UUID)")
       ->capture_default_str();
+  auto nbd_ports = std::make_shared<std::string>("10810-10899");
+  cmd->add_option("--nbd-ports", *nbd_ports,
+                  "FIRST-LAST: ports a clone to another host may open there for its NBD export (TLS, a key per copy)")
+      ->capture_default_str()
+      ->check([](const std::string& text) -> std::string {
+        int first = 0, last = 0;
+        char end = 0;
+        if (std::sscanf(text.c_str(), "%d-%d%c", &first, &last, &end) != 2 || first < 1024 || last > 65535 || first > last) {
+          return "expected FIRST-LAST, 1024 <= FIRST <= LAST <= 65535";
+        }
+        return "";
+      })
+      ->each([opts](const std::string& text) { std::sscanf(text.c_str(), "%d-%d", &opts->nbd_ports.first, &opts->nbd_ports.last); });
   cmd->add_option("--max-clones", opts->max_clones, "copies at once; later clones wait, queued")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

@@ -14,8 +14,16 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
   auto chosen = std::shared_ptr<std::function<int(Api&)>>(c, &c->chosen);
   auto vm = app.add_subcommand("vm", "virtual machines");
   vm->require_subcommand(1);
-  vm->add_subcommand("list", "list VMs")->callback([=] {
-    *chosen = [=](Api& api) { return Print(api.Call("GET", "/api/v1/vms"), VmTable, a->as_json); };
+  auto vm_list = vm->add_subcommand("list", "list VMs");
+  vm_list->add_option("--host", (*s)["host"], "only the VMs on this host");
+  vm_list->callback([=] {
+    *chosen = [=](Api& api) {
+      const std::string& host = (*s)["host"];
+      // (a host's name is letters, digits, '.', '_' and '-': nothing to escape)
+      const bool name_like = std::all_of(host.begin(), host.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'; });
+      if (!name_like) return Fail(Status::InvalidArgument("--host " + host, "is not a host's name"));
+      return Print(api.Call("GET", "/api/v1/vms" + (host.empty() ? "" : "?host=" + host)), VmTable, a->as_json);
+    };
   });
   auto vm_show = vm->add_subcommand("show", "show a VM (JSON, with its XML)");
   vm_show->add_option("vm", (*s)["vm"], "id, NAME or NAMESPACE/NAME")->required();
@@ -88,6 +96,8 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
   clone->add_option("--snapshot", (*s)["snapshot"], "snapshot to clone from (default: the current state)");
   clone->add_option("--name", (*s)["name"], "new VM name (default: SOURCE-clone)");
   clone->add_option("--namespace", (*s)["namespace"], "namespace (default: the source's)");
+  clone->add_option("--host", (*s)["host"],
+                    "the host to make the clone on (default: the source's); its disks go to that host's pools");
   clone->add_option("--description", (*s)["description"]);
   clone->add_option("--disk", *list, "per disk: TARGET=pool:POOL,format:raw|qcow2 (repeatable)");
   clone->add_flag("--no-start", (*flags)["no-start"], "do not start the clone when it is ready");
@@ -115,6 +125,7 @@ std::vector<CLI::App*> AddVmCommands(CLI::App& app, Context c) {
       // Left out, the service fills in the defaults (SOURCE-clone, the source's namespace).
       if (!(*s)["name"].empty()) body["name"] = (*s)["name"];
       if (!(*s)["namespace"].empty()) body["namespace"] = (*s)["namespace"];
+      if (!(*s)["host"].empty()) body["host"] = (*s)["host"];
       if (!(*s)["description"].empty()) body["description"] = (*s)["description"];
       json disks = json::object();
       for (const std::string& spec : *list) {

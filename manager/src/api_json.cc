@@ -128,6 +128,7 @@ Result<CloneRequest> DecodeClone(const json& b) {
   if (b.contains("name")) CLONEKIT_RETURN_IF_ERROR(ReqString(b, "name", &r.name));
   CLONEKIT_RETURN_IF_ERROR(OptString(b, "snapshot", &r.snapshot));
   if (b.contains("namespace")) CLONEKIT_RETURN_IF_ERROR(ReqString(b, "namespace", &r.ns));
+  if (b.contains("host")) CLONEKIT_RETURN_IF_ERROR(ReqString(b, "host", &r.host));
   if (b.contains("description")) {
     std::string d;
     CLONEKIT_RETURN_IF_ERROR(OptString(b, "description", &d));
@@ -231,7 +232,7 @@ json EncodeSummary(const DomainInfo& info) {
 json EncodeVm(const VmView& v) {
   const VmRow& vm = v.vm;
   const bool cloning = vm.status == VmStatus::kCloning;
-  json j{{"id", vm.id}, {"uuid", vm.uuid}, {"name", vm.name}, {"namespace", vm.ns},
+  json j{{"id", vm.id}, {"uuid", vm.uuid}, {"name", vm.name}, {"namespace", vm.ns}, {"host", vm.host},
          {"description", vm.description}, {"created", vm.created}};
   j["status"] = cloning ? "cloning" : !v.locked_by.empty() ? "locked" : PowerDetailName(v.detail);
   j["power"] = PowerName(PowerOf(v.detail));
@@ -284,11 +285,14 @@ json EncodeChanges(const std::vector<IdentityChange>& changes) {
 
 // The Clone dialog's "Make it a new machine" section: every item, on or
 // off by default, and for a host item whether this definition has it.
-json EncodeGeneralizeChoices(const DomainInfo& info) {
+// other_host: the clone is made on another host than the source's (only
+// the definition's items apply there).
+json EncodeGeneralizeChoices(const DomainInfo& info, bool other_host) {
   json out = json::array();
   for (GeneralizeItem i : kAllGeneralizeItems) {
     json item{{"item", GeneralizeItemName(i)}, {"side", IsGuestItem(i) ? "guest" : "host"}, {"default", OnByDefault(i)}};
     std::string missing;
+    if (other_host && IsGuestItem(i)) missing = "the guest is changed only in images on the source's host";
     if (i == GeneralizeItem::kSmbiosSerial && info.smbios_serial.empty()) missing = "the definition sets no SMBIOS serial";
     if (i == GeneralizeItem::kGenid && !info.has_genid) missing = "the definition has no <genid>";
     if (i == GeneralizeItem::kTpm && !info.emulated_tpm) missing = "the definition has no emulated TPM";
@@ -316,6 +320,8 @@ json EncodeJob(const JobView& v) {
            {"error", j.error},
            {"error_kind", j.error_kind},
            {"outputs", j.outputs},
+           {"host", j.host},
+           {"cleanup_pending", j.cleanup_pending},
            {"source_was_running", j.source_was_running},
            {"live", j.live},
            {"took_snapshot", j.took_snapshot},
@@ -349,17 +355,18 @@ json EncodeDefaults(const CloneDefaults& d) {
     disks.push_back({{"target", x.target}, {"source", x.source}, {"source_format", x.source_format},
                      {"pool", x.pool}, {"format", x.format}});
   }
-  return json{{"source", {{"id", d.source_id}, {"name", d.source_name}, {"namespace", d.source_ns}}},
+  return json{{"source", {{"id", d.source_id}, {"name", d.source_name}, {"namespace", d.source_ns}, {"host", d.source_host}}},
               {"snapshot", d.snapshot.empty() ? json(nullptr) : json(d.snapshot)},
               {"name", d.name},
               {"namespace", d.ns},
+              {"host", d.host},
               {"description", d.description},
               {"start", d.start},
               {"source_running", d.source_running},
               {"source_stops", d.source_stops},
               {"disks", disks},
               {"summary", EncodeSummary(d.summary)},
-              {"generalize", EncodeGeneralizeChoices(d.summary)},
+              {"generalize", EncodeGeneralizeChoices(d.summary, d.host != d.source_host)},
               {"configuration", d.configuration}};
 }
 

@@ -15,6 +15,7 @@
 #include "manager_internal.h"
 #include "pool_fs.h"
 #include "process.h"
+#include "remote_disk.h"
 #include "tpm_state.h"
 
 namespace clonekit::manager {
@@ -146,6 +147,21 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
   }
   row.total_bytes = total;
   const size_t n = plan.disks.size();
+  // A clone made on another host: each disk into an export of its new
+  // image there (remote_disk.h), which lives as long as this copy.
+  std::optional<RemoteHost> remote;
+  std::vector<RemoteExport> exports;
+  if (plan.files_on_host) {
+    Result<RemoteHost> r = RemoteOf(plan.host);
+    if (!r.ok()) return r.status();
+    remote = *r;
+    for (const DiskPlan& dp : plan.disks) {
+      Result<RemoteExport> e = ServeRemoteDisk(*remote, dp.scratch, dp.format == OutputFormat::kRaw ? "raw" : "qcow2",
+                                               dp.virtual_size, options_.nbd_ports);
+      if (!e.ok()) return e.status();
+      exports.push_back(std::move(e).value());
+    }
+  }
   std::vector<std::atomic<uint64_t>> done(n);
   std::vector<Status> results(n);
   std::vector<std::thread> threads;
@@ -163,7 +179,22 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
       o.regular_file_only = true;
       o.file_mode = 0600;
       o.data_progress = [&, i](uint64_t d) { done[i] = std::min(d, allocated[i]); };
-      results[i] = Collapse(*chains[i], into_base ? plan.disks[i].base : plan.disks[i].output, o);
+      if (remote) {
+        // The export is the new image's disk, which reads as zeros.
+        o.format = OutputFormat::kRaw;
+        o.overwrite = o.regular_file_only = false;
+        o.target_is_zero = true;
+        results[i] = Collapse(*chains[i], exports[i].uri(), o);
+        if (!results[i].ok() && !results[i].IsCancelled()) {
+          // One line naming the host (not the export's key file).
+          std::string why = results[i].message();
+          if (why.rfind(exports[i].uri(), 0) == 0) why = why.substr(std::min(why.size(), exports[i].uri().size() + 2));
+          results[i] = Status::IOError("host " + plan.host, "disk " + plan.disks[i].target + ": the copy to " +
+                                                                exports[i].address() + " stopped: " + why);
+        }
+      } else {
+        results[i] = Collapse(*chains[i], into_base ? plan.disks[i].base : plan.disks[i].output, o);
+      }
       if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
       finished++;
     });
@@ -183,6 +214,9 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
     if (!s.ok()) return s;
   }
   if (job.cancel) return Status::Cancelled("cancelled");
+  for (size_t i = 0; remote && i < n; i++) {
+    CLONEKIT_RETURN_IF_ERROR(FinishRemoteDisk(*remote, plan.disks[i].scratch, plan.disks[i].output));
+  }
   return Status::OK();
 }
 
@@ -342,6 +376,38 @@ void Manager::RemoveUnused(int64_t vm_id, const std::vector<std::string>& candid
   }
 }
 
+void Manager::RemoveJobOutputs(JobRow& row, const std::string& host, const std::vector<std::string>& outputs,
+                               const std::vector<std::string>& scratch) {
+  if (host == kLocalHost) {
+    RemoveJobFiles(outputs);
+    return;
+  }
+  Result<RemoteHost> remote = RemoteOf(host);
+  const Status removed = remote.ok() ? RemoveRemoteDisks(*remote, scratch, outputs, /*keep_outputs=*/false) : remote.status();
+  if (removed.ok()) return;
+  row.cleanup_pending = true;
+  std::fprintf(stderr, "clonekit: job %lld: %s (tried again every %lld s)\n", static_cast<long long>(row.id),
+               removed.message().c_str(), static_cast<long long>(kCleanupRetry.count()));
+}
+
+void Manager::RetryPendingCleanups() {
+  for (JobRow job : store_->Jobs()) {
+    if (!job.cleanup_pending || Active(job.state)) continue;
+    Result<RemoteHost> remote = RemoteOf(job.host);
+    if (!remote.ok() || !RemoveRemoteDisks(*remote, job.scratch, job.outputs, /*keep_outputs=*/false).ok()) continue;
+    job.cleanup_pending = false;
+    const std::string note = PendingNote(job.host);
+    if (const size_t at = job.error.find(note); at != std::string::npos) {
+      job.error.replace(at, note.size(), "; its partial files on host '" + job.host + "' were removed when it answered again");
+    }
+    if (Status s = store_->UpdateJob(job); !s.ok()) {
+      std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(job.id), s.message().c_str());
+      continue;
+    }
+    Emit("job", {{"id", job.id}, {"state", JobStateName(job.state)}, {"error", job.error}, {"cleanup_pending", false}});
+  }
+}
+
 // Copies the source's NVRAM into the file reserved for the clone.
 static Status CopyNvram(const PoolFs& fs, const std::string& from, const std::string& to) {
   Result<UniqueFd> in = fs.OpenRead(from, "os/nvram");
@@ -369,7 +435,6 @@ void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status
     // Exactly what this job made: its reserved files, its clone entry. A
     // clone already defined is the user's VM now (a flatten's reserved
     // files are only its scratch copies).
-    if (!keep_clone) RemoveJobFiles(plan.outputs);
     if (!keep_clone) {
       if (Status s = store_->DeleteVm(plan.clone_id); !s.ok()) {
         std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(row.id), s.message().c_str());
@@ -378,6 +443,10 @@ void Manager::FinishJob(JobRow& row, const ClonePlan& plan, const Status& status
     }
     row.state = status.IsCancelled() ? JobState::kCancelled : JobState::kFailed;
     row.error = status.message();
+    if (!keep_clone) {
+      RemoveJobOutputs(row, row.host, plan.outputs, plan.scratch);
+      if (row.cleanup_pending) row.error += PendingNote(row.host);
+    }
     // What generalizing changed went with the images.
     if (!keep_clone) row.identity_changes.clear();
     if (keep_clone) {
@@ -462,13 +531,22 @@ Status Manager::DefineClone(const ClonePlan& plan, int64_t backing_snapshot) {
   if (!clone) return Status::NotFound("the clone's entry is gone");
   Result<std::string> for_libvirt = ForLibvirt(clone->xml, plan.libvirt_name);
   if (!for_libvirt.ok()) return for_libvirt.status();
-  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
-  CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.host, plan.libvirt_name, plan.clone.uuid));
+  Hypervisor& hv = HvOn(plan.host);
+  CLONEKIT_RETURN_IF_ERROR(hv.Define(*for_libvirt));
   clone->status = VmStatus::kDefined;
   clone->backing_snapshot = backing_snapshot;
   if (Status s = store_->UpdateVm(*clone); !s.ok()) {
-    hv_->Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
+    hv.Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
     return s;
+  }
+  if (plan.files_on_host) {
+    // The images are the clone's now; only the job's directories go.
+    if (Result<RemoteHost> remote = RemoteOf(plan.host); remote.ok()) {
+      if (Status s = RemoveRemoteDisks(*remote, plan.scratch, plan.outputs, /*keep_outputs=*/true); !s.ok()) {
+        std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(plan.job_id), s.message().c_str());
+      }
+    }
   }
   return Status::OK();
 }
@@ -615,6 +693,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   job->clone_defined = status.ok() && plan.Overlays();
   if (status.ok() && plan.Overlays() && plan.start && hv_->available()) {
     // An instant clone runs from here on; what follows only flattens it.
+    // (Overlays are on the source's host: this one.)
     if (Status started = hv_->Start(plan.clone); !started.ok()) {
       status = Status::IOError("VM '" + plan.clone.name + "'", "was created but did not start: " + started.message());
       row.error_kind = "start_failed";
@@ -632,8 +711,8 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     RemoveTpmState(options_.tpm_state_dir, plan.clone.uuid);  // ours: the clone goes
   }
   FinishJob(row, plan, status, job->clone_defined);
-  if (status.ok() && plan.mode == JobMode::kFull && plan.start && hv_->available()) {
-    Status started = hv_->Start(plan.clone);
+  if (status.ok() && plan.mode == JobMode::kFull && plan.start && HvOn(plan.host).available()) {
+    Status started = HvOn(plan.host).Start(plan.clone);
     if (!started.ok()) {
       row.error = "the clone was created but did not start: " + started.message();
       row.error_kind = "start_failed";

@@ -11,6 +11,7 @@
 #include "manager.h"
 #include "manager_internal.h"
 #include "pool_fs.h"
+#include "remote_disk.h"
 
 namespace clonekit::manager {
 
@@ -72,11 +73,19 @@ std::string Manager::UniqueName(const std::string& ns, const std::string& base) 
   return name;
 }
 
-Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapshot) {
+Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapshot, const std::string& host) {
   std::optional<VmRow> vm = store_->Vm(vm_id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   // Its disks do not exist yet: there is nothing to clone from.
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
+  CLONEKIT_RETURN_IF_ERROR(RefuseOnOtherHost(*vm, "a clone"));
+  const std::string target = host.empty() ? vm->host : host;
+  if (target != kLocalHost) {
+    const std::vector<HostRow> hosts = store_->Hosts();
+    if (std::none_of(hosts.begin(), hosts.end(), [&](const HostRow& h) { return h.name == target; })) {
+      return Status::NotFound("no host '" + target + "'");
+    }
+  }
   CloneDefaults d;
   d.configuration = vm->xml;
   d.description = vm->description;  // now: the entry's
@@ -88,16 +97,21 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   Result<DomainInfo> info = ParseDomain(d.configuration);
   if (!info.ok()) return info.status();
   if (!snapshot.empty()) d.description = info->description;  // as saved with the snapshot
+  // On this host, each disk's own pool; on another, its first pool.
   const std::vector<Pool> pools = LocalPools();
+  const std::vector<Pool> there = PoolsOn(target);
   const PoolFs fs(pools);
   for (const DiskSpec& disk : info->disks) {
     const Pool* home = fs.PoolOf(disk.file);
-    const std::string pool = home ? home->name : pools.empty() ? "" : pools[0].name;
+    if (home && !home->OnHost(target)) home = nullptr;
+    const std::string pool = home ? home->name : there.empty() ? "" : there[0].name;
     d.disks.push_back({disk.target, disk.file, disk.format, pool, disk.format});
   }
+  d.host = target;
   d.source_id = vm->id;
   d.source_name = vm->name;
   d.source_ns = vm->ns;
+  d.source_host = vm->host;
   d.snapshot = snapshot;
   d.name = UniqueName(vm->ns, vm->name);
   d.ns = vm->ns;
@@ -123,10 +137,23 @@ Status Manager::CheckSpace(const ClonePlan& plan) {
       for (const DiskPlan& d : job->plan.disks) promised[d.pool] += static_cast<uint64_t>(double(d.data_bytes) * left);
     }
   }
+  std::map<std::string, uint64_t> free_of;
+  if (plan.files_on_host) {
+    // Asked there, all pools in one SSH round.
+    Result<RemoteHost> remote = RemoteOf(plan.host);
+    if (!remote.ok()) return remote.status();
+    std::vector<PoolSpace> spaces;
+    for (const auto& [pool, bytes] : need) spaces.push_back({pool, dir_of[pool]});
+    if (std::string err = RemoteSpace(*remote, &spaces); !err.empty()) return Status::IOError("host " + plan.host, err);
+    for (const PoolSpace& p : spaces) free_of[p.name] = p.free_bytes;
+  }
   for (const auto& [pool, bytes] : need) {
     struct statvfs vfs;
-    if (statvfs(dir_of[pool].c_str(), &vfs) != 0) return Status::FromErrno(dir_of[pool], "cannot read free space", errno);
-    const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    if (!plan.files_on_host && statvfs(dir_of[pool].c_str(), &vfs) != 0) {
+      return Status::FromErrno(dir_of[pool], "cannot read free space", errno);
+    }
+    const uint64_t free_bytes =
+        plan.files_on_host ? free_of[pool] : static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     const uint64_t available = free_bytes > promised[pool] ? free_bytes - promised[pool] : 0;
     if (bytes > available) {
       return Status::NoSpace("pool '" + pool + "'", "the clone needs " + Bytes(bytes) + " but " + Bytes(free_bytes) +
@@ -138,7 +165,7 @@ Status Manager::CheckSpace(const ClonePlan& plan) {
 }
 
 Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
-  Result<CloneDefaults> defaults = Defaults(req.source_vm, req.snapshot);
+  Result<CloneDefaults> defaults = Defaults(req.source_vm, req.snapshot, req.host);
   if (!defaults.ok()) return defaults.status();
   const CloneDefaults& d = *defaults;
   std::optional<VmRow> source = store_->Vm(req.source_vm);
@@ -150,7 +177,24 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   plan.snapshot = req.snapshot;
   plan.live = req.live && req.snapshot.empty();
   plan.mode = req.mode;
+  plan.host = d.host;
   if (plan.mode == JobMode::kFlatten) return Status::InvalidArgument("a clone is full, instant or linked");
+  if (plan.host != source->host) {
+    const std::string what = "a clone to host '" + plan.host + "'";
+    if (plan.mode != JobMode::kFull) {
+      return Status::InvalidArgument(what, "is a full clone: an instant or linked clone reads the source's snapshot "
+                                           "points, which are on host '" + source->host + "'");
+    }
+    if (req.generalize.AnyGuest()) {
+      return Status::InvalidArgument(what, "changes only host items (mac-addresses, smbios-serial, genid): the guest "
+                                           "items are changed in the new images on this host");
+    }
+    if (!d.summary.nvram.empty() || d.summary.emulated_tpm) {
+      return Status::InvalidArgument(what, std::string("cannot take the source's ") +
+                                               (d.summary.nvram.empty() ? "TPM state" : "UEFI variables (os/nvram)") +
+                                               ": they are files of this host");
+    }
+  }
   if (plan.mode == JobMode::kInstant && !req.start) {
     return Status::InvalidArgument("an instant clone starts at once and is flattened while it runs; "
                                    "\"start\": false is for a linked clone");
@@ -169,18 +213,19 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   }
   plan.libvirt_name = LibvirtName(ns, clone_name);
   plan.clone = {RandomUuid(), clone_name};
-  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.libvirt_name, plan.clone.uuid));
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.host, plan.libvirt_name, plan.clone.uuid));
   plan.start = req.start;
   const std::string& configuration = d.configuration;
   const DomainInfo* info = &d.summary;
   const PoolFs fs = Fs();
   CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
-  std::map<std::string, Pool> pools;
-  for (const Pool& p : LocalPools()) pools[p.name] = p;
-  std::map<std::string, Pool> elsewhere;  // pools not on this host
+  std::map<std::string, Pool> pools;  // on the clone's host
+  for (const Pool& p : PoolsOn(plan.host)) pools[p.name] = p;
+  std::map<std::string, Pool> elsewhere;  // pools not on it
   for (const Pool& p : store_->Pools()) {
     if (!pools.count(p.name)) elsewhere[p.name] = p;
   }
+  std::set<bool> shared;  // of the clone's pools: whether each is this host's too
   std::set<std::string> targets;
   for (const DiskDefault& disk : d.disks) {
     DiskPlan dp;
@@ -206,10 +251,15 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     }
     if (auto it = elsewhere.find(pool); it != elsewhere.end()) {
       const std::string where = it->second.hosts.empty() ? "no host" : it->second.hosts.front();
-      return Status::InvalidArgument("disk " + dp.target, "pool '" + pool + "' is not on this host (it is on " + where +
-                                                              "): clones go to this host's pools for now");
+      return Status::InvalidArgument("disk " + dp.target, "pool '" + pool + "' is not on " +
+                                                              (plan.host == kLocalHost ? "this host" : "host '" + plan.host + "'") +
+                                                              " (it is on " + where + "): ask for the clone's host");
     }
-    if (!pools.count(pool)) return Status::InvalidArgument("disk " + dp.target, "no storage pool '" + pool + "'");
+    if (!pools.count(pool)) {
+      return Status::InvalidArgument("disk " + dp.target, pool.empty() ? "host '" + plan.host + "' has no pool"
+                                                                       : "no storage pool '" + pool + "'");
+    }
+    shared.insert(pools[pool].OnHost(kLocalHost));
     dp.pool = pool;
     dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
     // What the copy writes: the chain's data (metadata only to find).
@@ -228,15 +278,40 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   for (const auto& [target, _] : req.disks) {
     if (!targets.count(target)) return Status::InvalidArgument("disk " + target, "the source has no such disk");
   }
+  if (shared.size() > 1) {
+    return Status::InvalidArgument("a clone to host '" + plan.host + "'", "has its disks either all in pools shared "
+                                                                          "with this host or all in pools of its own");
+  }
+  // Pools of that host only: its files are made there, over SSH.
+  plan.files_on_host = plan.host != kLocalHost && shared.count(false);
+  std::optional<RemoteHost> remote;
+  if (plan.files_on_host) {
+    Result<RemoteHost> r = RemoteOf(plan.host);
+    if (!r.ok()) return r.status();
+    remote = *r;
+  }
   CLONEKIT_RETURN_IF_ERROR(CheckSpace(plan));
 
   // Reserve every file the job will make (O_EXCL, beneath the pool): what
   // exists is never touched, and the job records each the moment it exists.
   const auto undo = [&] {
+    if (remote) {
+      RemoveRemoteDisks(*remote, plan.scratch, plan.outputs, /*keep_outputs=*/false).IgnoreError();
+      return;
+    }
     for (const std::string& f : plan.outputs) unlink(f.c_str());
   };
   for (DiskPlan& dp : plan.disks) {
-    if (Status reserved = ReserveFile(fs, "disk " + dp.target, &dp.output); !reserved.ok()) {
+    Status reserved;
+    if (remote) {
+      // The job's own directory beside it there (remote_disk.h).
+      dp.scratch = DirName(dp.output) + "/.clonekit-" + plan.clone.uuid + "-" + dp.target;
+      reserved = ReserveRemoteDisk(*remote, dp.scratch, &dp.output);
+      if (reserved.ok()) plan.scratch.push_back(dp.scratch);
+    } else {
+      reserved = ReserveFile(fs, "disk " + dp.target, &dp.output);
+    }
+    if (!reserved.ok()) {
       undo();
       return reserved;
     }
@@ -311,6 +386,8 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     return admitted;
   }
   job.outputs = plan.outputs;
+  job.host = plan.files_on_host ? plan.host : kLocalHost;
+  job.scratch = plan.scratch;
   job.owner_pid = getpid();
   Status written = store_->Write([&]() -> Status {
     VmRow clone;
@@ -320,6 +397,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     clone.description = id.description;
     clone.status = VmStatus::kCloning;
     clone.xml = plan.clone_xml;
+    clone.host = plan.host;
     Result<int64_t> cid = store_->InsertVm(clone);
     if (!cid.ok()) return cid.status();
     plan.clone_id = *cid;

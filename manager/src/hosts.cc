@@ -30,6 +30,8 @@ PoolSpace SpaceOf(const Pool& p) {
   return s;
 }
 
+}  // namespace
+
 // The space of a host's pools, in one SSH round: `stat -f` of each
 // directory (available blocks, block size, total blocks).
 std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools) {
@@ -63,6 +65,8 @@ std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools)
   }
   return "";
 }
+
+namespace {
 
 HostFacts Facts(const std::string& uri) {
   if (uri.empty()) {
@@ -164,10 +168,23 @@ Status Manager::RemoveHost(const std::string& name) {
   std::lock_guard<std::mutex> registry(registry_mu_);
   for (const HostRow& h : store_->Hosts()) {
     if (h.name != name) continue;
+    for (const VmRow& vm : store_->Vms()) {
+      if (vm.host == name) return Status::Locked("host '" + name + "'", "holds VM '" + vm.name + "' (delete it first)");
+    }
     for (const Pool& p : store_->Pools()) {
       if (p.OnHost(name)) return Status::Locked("host '" + name + "'", "holds pool '" + p.name + "' (pool remove it first)");
     }
+    for (const JobRow& job : store_->Jobs()) {
+      if (job.host == name && job.cleanup_pending) {
+        return Status::Locked("host '" + name + "'", "still holds partial files of job " + std::to_string(job.id) +
+                                                         " (removed when it answers again)");
+      }
+    }
     CLONEKIT_RETURN_IF_ERROR(store_->RemoveHost(name));
+    {
+      std::lock_guard<std::mutex> lock(remote_hv_mu_);
+      remote_hv_.erase(name);
+    }
     ForgetHosts();
     Emit("host", {{"name", name}, {"change", "removed"}});
     return Status::OK();

@@ -312,7 +312,12 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
                                     req.get_param_value("name"));
       return id.ok() ? Reply(res, m.GetVm(*id), EncodeVm) : Reply(res, id.status());
     }
-    Reply(res, EncodeVms(m.ListVms()));
+    std::vector<VmView> vms = m.ListVms();
+    if (req.has_param("host")) {
+      const std::string host = req.get_param_value("host");
+      std::erase_if(vms, [&](const VmView& v) { return v.vm.host != host; });
+    }
+    Reply(res, EncodeVms(vms));
   });
   s.Post("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;
@@ -359,7 +364,10 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
     Reply(res, m.Flatten(Id(req)), EncodeJob, 202);
   });
   s.Get(R"(/api/v1/vms/(\d+)/clone-defaults)", [&m](const httplib::Request& req, httplib::Response& res) {
-    Reply(res, m.Defaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : ""), EncodeDefaults);
+    Reply(res,
+          m.Defaults(Id(req), req.has_param("snapshot") ? req.get_param_value("snapshot") : "",
+                     req.has_param("host") ? req.get_param_value("host") : ""),
+          EncodeDefaults);
   });
   s.Post(R"(/api/v1/vms/(\d+)/clone)", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;

@@ -18,6 +18,7 @@ const char* PowerDetailName(PowerDetail d) {
     case PowerDetail::kSuspended: return "suspended";
     case PowerDetail::kShutoff: return "shutoff";
     case PowerDetail::kUndefined: return "undefined";
+    case PowerDetail::kUnreachable: return "unreachable";
   }
   return "undefined";
 }
@@ -89,7 +90,8 @@ using Domain = std::unique_ptr<virDomain, DomainDeleter>;
 
 class Libvirt final : public Hypervisor {
  public:
-  Libvirt(virConnectPtr conn, std::string uri) : conn_(conn), uri_(std::move(uri)) {}
+  Libvirt(virConnectPtr conn, std::string uri, bool back_off = false)
+      : conn_(conn), uri_(std::move(uri)), back_off_(back_off) {}
   ~Libvirt() override {
     if (conn_) virConnectClose(conn_);
   }
@@ -100,7 +102,7 @@ class Libvirt final : public Hypervisor {
   PowerDetail Detail(const DomainRef& vm) override {
     std::lock_guard<std::mutex> lock(mu_);
     Domain d = Lookup(vm.uuid);
-    if (!d) return PowerDetail::kUndefined;
+    if (!d) return conn_ ? PowerDetail::kUndefined : PowerDetail::kUnreachable;
     int state = VIR_DOMAIN_NOSTATE, reason = 0;
     if (virDomainGetState(d.get(), &state, &reason, 0) < 0) return PowerDetail::kRunning;
     switch (state) {
@@ -132,7 +134,7 @@ class Libvirt final : public Hypervisor {
     std::lock_guard<std::mutex> lock(mu_);
     Connect();
     Domain d(conn_ ? virDomainDefineXML(conn_, xml.c_str()) : nullptr);
-    if (!d) return Status::IOError(uri_, "define: " + LastError());
+    if (!d) return Status::IOError(uri_, "define: " + Why());
     return Status::OK();
   }
 
@@ -260,8 +262,15 @@ class Libvirt final : public Hypervisor {
   void Connect() {
     if (conn_ && virConnectIsAlive(conn_) == 1) return;
     if (conn_) virConnectClose(conn_);
+    conn_ = nullptr;
+    const auto now = std::chrono::steady_clock::now();
+    if (back_off_ && now < retry_after_) return;
     conn_ = virConnectOpen(uri_.c_str());
+    if (!conn_) retry_after_ = now + std::chrono::seconds(10);
   }
+
+  // REQUIRES: mu_ held. Why the last call failed.
+  std::string Why() const { return conn_ ? LastError() : "libvirt at " + uri_ + " does not answer: " + LastError(); }
 
   // REQUIRES: mu_ held.
   Domain Lookup(const std::string& uuid) {
@@ -276,7 +285,7 @@ class Libvirt final : public Hypervisor {
     Domain d = Lookup(vm.uuid);
     if (!d) {
       if (missing_ok && conn_) return Status::OK();
-      return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + LastError());
+      return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + Why());
     }
     if (fn(d.get()) < 0) return Status::IOError("VM '" + vm.name + "'", std::string(what) + ": " + LastError());
     return Status::OK();
@@ -285,6 +294,8 @@ class Libvirt final : public Hypervisor {
   std::mutex mu_;  // one call at a time on the connection
   virConnectPtr conn_;
   std::string uri_;
+  const bool back_off_;
+  std::chrono::steady_clock::time_point retry_after_;
 };
 
 }  // namespace
@@ -296,6 +307,11 @@ Result<std::unique_ptr<Hypervisor>> OpenHypervisor(const std::string& uri) {
   virConnectPtr conn = virConnectOpen(uri.c_str());
   if (!conn) return Status::IOError(uri, "cannot connect to the hypervisor: " + LastError());
   return std::unique_ptr<Hypervisor>(new Libvirt(conn, uri));
+}
+
+std::unique_ptr<Hypervisor> RemoteHypervisor(const std::string& uri) {
+  virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
+  return std::unique_ptr<Hypervisor>(new Libvirt(nullptr, uri, /*back_off=*/true));
 }
 
 }  // namespace clonekit::manager

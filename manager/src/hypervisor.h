@@ -27,13 +27,17 @@ struct DomainRef {
 };
 
 // What an admin sees of a domain's power.
-enum class PowerDetail { kRunning, kPaused, kStopping, kCrashed, kSuspended, kShutoff, kUndefined };
+// kUnreachable: its host's libvirt does not answer now.
+enum class PowerDetail { kRunning, kPaused, kStopping, kCrashed, kSuspended, kShutoff, kUndefined, kUnreachable };
 // The power state every decision uses: running for any active VM (a crashed
 // VM libvirt keeps is active too), else shutoff or undefined.
 enum class Power { kRunning, kShutoff, kUndefined };
 
+// (Unreachable counts as undefined: nothing can be done to it now.)
 inline Power PowerOf(PowerDetail d) {
-  return d == PowerDetail::kShutoff ? Power::kShutoff : d == PowerDetail::kUndefined ? Power::kUndefined : Power::kRunning;
+  return d == PowerDetail::kShutoff                                            ? Power::kShutoff
+         : d == PowerDetail::kUndefined || d == PowerDetail::kUnreachable ? Power::kUndefined
+                                                                              : Power::kRunning;
 }
 const char* PowerDetailName(PowerDetail d);
 
@@ -102,6 +106,10 @@ class Hypervisor {
 
 // uri empty: no hypervisor.
 Result<std::unique_ptr<Hypervisor>> OpenHypervisor(const std::string& uri);
+// Another host's libvirt: connected on first use, and after a failed
+// connect not tried again for 10 s (a host that is down costs one
+// attempt per 10 s, not one per call).
+std::unique_ptr<Hypervisor> RemoteHypervisor(const std::string& uri);
 
 }  // namespace clonekit::manager
 

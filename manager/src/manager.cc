@@ -47,10 +47,26 @@ Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
   if (!hv.ok()) return hv.status();
   m->hv_ = std::move(hv).value();
   CLONEKIT_RETURN_IF_ERROR(m->Recover());
+  m->janitor_ = std::thread([p = m.get()] {
+    std::unique_lock<std::mutex> lock(p->janitor_mu_);
+    while (!p->janitor_cv_.wait_for(lock, kCleanupRetry, [p] { return p->janitor_stop_; })) {
+      lock.unlock();
+      p->RetryPendingCleanups();
+      lock.lock();
+    }
+  });
   return m;
 }
 
 Manager::~Manager() {
+  if (janitor_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(janitor_mu_);
+      janitor_stop_ = true;
+    }
+    janitor_cv_.notify_all();
+    janitor_.join();
+  }
   std::map<int64_t, std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
@@ -62,12 +78,40 @@ Manager::~Manager() {
 
 PoolFs Manager::Fs() { return PoolFs(LocalPools()); }
 
-std::vector<Pool> Manager::LocalPools() {
+std::vector<Pool> Manager::LocalPools() { return PoolsOn(kLocalHost); }
+
+std::vector<Pool> Manager::PoolsOn(const std::string& host) {
   std::vector<Pool> out;
   for (Pool& p : store_->Pools()) {
-    if (p.OnHost(kLocalHost)) out.push_back(std::move(p));
+    if (p.OnHost(host)) out.push_back(std::move(p));
   }
   return out;
+}
+
+Hypervisor& Manager::HvOn(const std::string& host) {
+  if (host == kLocalHost) return *hv_;
+  std::lock_guard<std::mutex> lock(remote_hv_mu_);
+  std::unique_ptr<Hypervisor>& hv = remote_hv_[host];
+  if (!hv) {
+    std::string uri;
+    for (const HostRow& h : store_->Hosts()) {
+      if (h.name == host) uri = h.uri;
+    }
+    if (uri.empty()) {
+      Result<std::unique_ptr<Hypervisor>> none = OpenHypervisor("");  // (not registered: nothing runs there)
+      hv = std::move(none).value();
+    } else {
+      hv = RemoteHypervisor(uri);
+    }
+  }
+  return *hv;
+}
+
+Status Manager::RefuseOnOtherHost(const VmRow& vm, const std::string& what) {
+  if (vm.host == kLocalHost) return Status::OK();
+  return Status::InvalidArgument("VM '" + vm.name + "'", "is on host '" + vm.host + "': " + what +
+                                                             " reads its disks, and this service reads disks only on "
+                                                             "its own host ('local')");
 }
 
 // Removes exactly the files a job recorded as its own, and the engine's
@@ -87,7 +131,10 @@ Status Manager::Recover() {
   // The hypervisor may have lost definitions (a test driver restarts empty;
   // a host may have been rebuilt): give it back every VM it does not know,
   // unless its libvirt name now belongs to another domain.
+  // (VMs on this host only: another host may be down now, and its own
+  // libvirt keeps its definitions.)
   for (const VmRow& vm : store_->Vms()) {
+    if (vm.host != kLocalHost) continue;
     if (vm.status != VmStatus::kDefined || !hv_->available() || hv_->KnowsUuid(vm.uuid)) continue;
     if (hv_->UuidOfName(LibvirtName(vm.ns, vm.name))) continue;
     if (Result<std::string> xml = ForLibvirt(vm.xml, LibvirtName(vm.ns, vm.name)); xml.ok()) {
@@ -108,7 +155,7 @@ Status Manager::Recover() {
       clone = *read;
     }
     const bool kept = clone && clone->status == VmStatus::kDefined;
-    if (!kept) RemoveJobFiles(job.outputs);
+    if (!kept) RemoveJobOutputs(job, job.host, job.outputs, job.scratch);
     // A disk may have been switched (or not) to its new top just before
     // the end: qemu, if it still runs the VM, says which (adopted); if the
     // VM is off too, nobody can, and every file stays for the admin.
@@ -117,7 +164,7 @@ Status Manager::Recover() {
     if (kept && !unknown) RemoveUnused(clone->id, job.outputs);
     if (clone && !kept) {
       // Defined in libvirt just before the crash? It is ours by UUID.
-      hv_->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
+      Hv(*clone).Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
       RemoveTpmState(options_.tpm_state_dir, clone->uuid);  // a new random UUID: only this job made it
       store_->DeleteVm(job.clone_vm).IgnoreError();  // the job's error says what happened
     }
@@ -125,7 +172,8 @@ Status Manager::Recover() {
     if (!kept) job.identity_changes.clear();  // they went with the images
     job.state = JobState::kFailed;
     job.error = kept ? "interrupted: the service stopped during the job; the VM is kept"
-                     : "interrupted: the service stopped during the clone (partial images removed on restart)";
+                     : job.cleanup_pending ? "interrupted: the service stopped during the clone" + PendingNote(job.host)
+                                           : "interrupted: the service stopped during the clone (partial images removed on restart)";
     if (unknown) {
       const size_t eq = job.switching.find('=');
       job.error += "; disk " + job.switching.substr(0, eq) + " was being switched to " + job.switching.substr(eq + 1) +
@@ -139,8 +187,8 @@ Status Manager::Recover() {
     job.error_kind = "interrupted";
     job.finished = NowUtc();
     if (job.source_was_running && job.source_vm) {
-      if (auto src = store_->Vm(job.source_vm); src && hv_->available()) {
-        if (Status s = hv_->Start(RefOf(*src)); !s.ok()) job.error += "; the source did not start again: " + s.message();
+      if (auto src = store_->Vm(job.source_vm); src && Hv(*src).available()) {
+        if (Status s = Hv(*src).Start(RefOf(*src)); !s.ok()) job.error += "; the source did not start again: " + s.message();
       }
     }
     if (Status s = store_->UpdateJob(job); !s.ok()) std::fprintf(stderr, "clonekit: recovery: %s\n", s.message().c_str());
@@ -315,12 +363,13 @@ Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
 
 // libvirt's names and UUIDs are host-wide: a definition may not take over a
 // domain clonekit did not make (libvirt would redefine it).
-Status Manager::CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid) {
-  if (!hv_->available()) return Status::OK();
-  if (std::optional<std::string> owner = hv_->UuidOfName(libvirt_name); owner && CanonicalUuid(*owner) != CanonicalUuid(uuid)) {
+Status Manager::CheckLibvirtFree(const std::string& host, const std::string& libvirt_name, const std::string& uuid) {
+  Hypervisor& hv = HvOn(host);
+  if (!hv.available()) return Status::OK();
+  if (std::optional<std::string> owner = hv.UuidOfName(libvirt_name); owner && CanonicalUuid(*owner) != CanonicalUuid(uuid)) {
     return Status::Exists("VM '" + libvirt_name + "'", "libvirt already has a domain of that name (" + *owner + ")");
   }
-  if (hv_->KnowsUuid(uuid)) return Status::Exists("UUID " + uuid, "libvirt already has a domain with this UUID");
+  if (hv.KnowsUuid(uuid)) return Status::Exists("UUID " + uuid, "libvirt already has a domain with this UUID");
   return Status::OK();
 }
 
@@ -331,7 +380,8 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   v.locked_by = PowerLockingJobs(vm.id);
   v.read_by = ReadingJobs(vm.id);
   const bool cloning = vm.status == VmStatus::kCloning;
-  v.detail = cloning ? PowerDetail::kShutoff : hv_->Detail(RefOf(vm));
+  Hypervisor& hv = Hv(vm);
+  v.detail = cloning ? PowerDetail::kShutoff : hv.Detail(RefOf(vm));
   if (v.detail == PowerDetail::kUndefined) v.detail = PowerDetail::kShutoff;
   // What may be done to it now, and why not: the console draws this and
   // decides nothing itself.
@@ -339,11 +389,13 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   const auto action = [](const char* why) { return why ? Action{false, why} : Action{}; };
   const char* lock_why =
       cloning ? "It is still being cloned" : !v.locked_by.empty() ? "Locked while it is being cloned" : nullptr;
-  v.actions.start = action(lock_why ? lock_why : running ? "It is running" : !hv_->available() ? "No hypervisor is configured" : nullptr);
+  v.actions.start = action(lock_why ? lock_why : running ? "It is running" : !hv.available() ? "No hypervisor is configured"
+                                             : v.detail == PowerDetail::kUnreachable ? "Its host does not answer" : nullptr);
   v.actions.shutdown = action(cloning ? lock_why : !running ? "It is not running" : nullptr);
   v.actions.force_off = v.actions.shutdown;
-  v.actions.clone = action(cloning ? lock_why : nullptr);
-  v.actions.edit = action(cloning ? lock_why : nullptr);
+  const char* elsewhere = vm.host != kLocalHost ? "Its disks are on another host" : nullptr;
+  v.actions.clone = action(cloning ? lock_why : elsewhere);
+  v.actions.edit = action(cloning ? lock_why : elsewhere);
   v.actions.remove = action(lock_why                ? lock_why
                             : !v.read_by.empty() ? "A clone is reading its snapshot points"
                             : running            ? "Shut it down first"
@@ -414,7 +466,7 @@ Result<VmView> Manager::DefineVm(const std::string& xml, const std::string& ns, 
     if (CanonicalUuid(other.uuid) == vm.uuid) return Status::Exists("UUID " + vm.uuid, "belongs to VM '" + other.name + "' already");
   }
   const std::string libvirt_name = LibvirtName(ns, info->name);
-  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(libvirt_name, vm.uuid));
+  CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(kLocalHost, libvirt_name, vm.uuid));
   CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, Fs()));
   vm.name = info->name;
   vm.ns = ns;
@@ -445,6 +497,7 @@ Result<VmView> Manager::UpdateVm(int64_t id, const std::optional<std::string>& x
     return Status::Locked("VM '" + vm->name + "'", "is being cloned; wait or cancel the job");
   }
   CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "edit"));
+  if (xml || vcpus || memory_mib) CLONEKIT_RETURN_IF_ERROR(RefuseOnOtherHost(*vm, "a change of its definition"));
   // Editing a locked source is allowed: clones in progress copied its
   // configuration when they started.
   VmRow updated = *vm;
@@ -472,7 +525,7 @@ Result<VmView> Manager::UpdateVm(int64_t id, const std::optional<std::string>& x
   updated.xml = *pinned;
   Result<std::string> for_libvirt = ForLibvirt(updated.xml, LibvirtName(vm->ns, vm->name));
   if (!for_libvirt.ok()) return for_libvirt.status();
-  CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
+  CLONEKIT_RETURN_IF_ERROR(Hv(*vm).Define(*for_libvirt));
   CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(updated));
   Emit("vm", {{"id", id}, {"change", "updated"}});
   return ViewOf(updated, true);
@@ -544,8 +597,10 @@ Status Manager::DeleteVm(int64_t id) {
   }
   // (the job's files would outlive the entry that says whose they are)
   CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "delete"));
-  if (hv_->State(RefOf(*vm)) == Power::kRunning) {
-    return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
+  const PowerDetail power = Hv(*vm).Detail(RefOf(*vm));
+  if (PowerOf(power) == Power::kRunning) return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
+  if (power == PowerDetail::kUnreachable) {
+    return Status::Locked("VM '" + vm->name + "'", "its host '" + vm->host + "' does not answer; delete it once it does");
   }
   for (const SnapshotRow& snap : store_->Snapshots(id)) {
     if (std::string clones = ClonesBackedBy(snap.id); !clones.empty()) {
@@ -553,7 +608,7 @@ Status Manager::DeleteVm(int64_t id) {
                                                          clones + "; flatten or delete them first");
     }
   }
-  CLONEKIT_RETURN_IF_ERROR(hv_->Undefine(RefOf(*vm)));
+  CLONEKIT_RETURN_IF_ERROR(Hv(*vm).Undefine(RefOf(*vm)));
   CLONEKIT_RETURN_IF_ERROR(store_->DeleteVm(id));
   Emit("vm", {{"id", id}, {"change", "deleted"}});
   return Status::OK();
@@ -571,17 +626,18 @@ Status Manager::StartVm(int64_t id) {
   // The store's definition is the VM's: libvirt gets it again first, so a
   // redefinition that failed after a snapshot or a switch cannot start it
   // on files it no longer uses.
-  if (hv_->available() && hv_->State(RefOf(*vm)) != Power::kRunning) {
+  Hypervisor& hv = Hv(*vm);
+  if (hv.available() && hv.State(RefOf(*vm)) != Power::kRunning) {
     Result<std::string> for_libvirt = ForLibvirt(vm->xml, LibvirtName(vm->ns, vm->name));
     if (!for_libvirt.ok()) return for_libvirt.status();
     // (never over a domain of that name clonekit did not make)
-    if (std::optional<std::string> owner = hv_->UuidOfName(LibvirtName(vm->ns, vm->name));
+    if (std::optional<std::string> owner = hv.UuidOfName(LibvirtName(vm->ns, vm->name));
         owner && CanonicalUuid(*owner) != CanonicalUuid(vm->uuid)) {
       return Status::Exists("VM '" + vm->name + "'", "libvirt has another domain of its name (" + *owner + ")");
     }
-    CLONEKIT_RETURN_IF_ERROR(hv_->Define(*for_libvirt));
+    CLONEKIT_RETURN_IF_ERROR(hv.Define(*for_libvirt));
   }
-  CLONEKIT_RETURN_IF_ERROR(hv_->Start(RefOf(*vm)));
+  CLONEKIT_RETURN_IF_ERROR(hv.Start(RefOf(*vm)));
   Emit("vm", {{"id", id}, {"change", "started"}});
   return Status::OK();
 }
@@ -589,7 +645,8 @@ Status Manager::StartVm(int64_t id) {
 Status Manager::StopVm(int64_t id, bool force) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  CLONEKIT_RETURN_IF_ERROR(force ? hv_->Destroy(RefOf(*vm)) : hv_->Shutdown(RefOf(*vm), options_.shutdown_timeout));
+  Hypervisor& hv = Hv(*vm);
+  CLONEKIT_RETURN_IF_ERROR(force ? hv.Destroy(RefOf(*vm)) : hv.Shutdown(RefOf(*vm), options_.shutdown_timeout));
   Emit("vm", {{"id", id}, {"change", "stopped"}});
   return Status::OK();
 }
@@ -608,6 +665,7 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   if (store_->Snapshot(vm_id, name)) return Status::Exists("snapshot '" + name + "'", "already exists");
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
   CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "a snapshot"));
+  CLONEKIT_RETURN_IF_ERROR(RefuseOnOtherHost(*vm, "a snapshot"));
   // A running VM gets a live snapshot: libvirt switches its disks to the
   // new overlays at one instant while it runs.
   const bool live = hv_->State(RefOf(*vm)) == Power::kRunning;

@@ -28,6 +28,7 @@
 #include "generalize.h"
 #include "hypervisor.h"
 #include "names.h"
+#include "remote_disk.h"
 #include "remote_host.h"
 #include "views.h"
 #include "store.h"
@@ -49,6 +50,9 @@ struct ManagerOptions {
   int max_queued = 16;            // queued clones at most; more are refused (429)
   // Where libvirt's swtpm keeps each domain's TPM state, by UUID.
   std::string tpm_state_dir = "/var/lib/libvirt/swtpm";
+  // Ports a clone to another host may open there for its NBD export (TLS,
+  // a key of its own): the range to allow between hosts.
+  PortRange nbd_ports;
 };
 
 struct CloneRequest {
@@ -57,6 +61,9 @@ struct CloneRequest {
   std::string name, ns;  // "" = the defaults
   std::optional<std::string> description;
   bool start = true;
+  // The host to make the clone on ("" = the source's). Another host's
+  // pools (not shared with the source's): its disks are streamed there.
+  std::string host;
   // A running source of a clone of its current state keeps running: the
   // job takes a live snapshot and clones that (it stays listed).
   bool live = false;
@@ -128,7 +135,8 @@ class Manager {
   Result<JobView> Flatten(int64_t vm_id);
 
   // The configuration at a snapshot (or now) and the clone dialog's defaults.
-  Result<CloneDefaults> Defaults(int64_t vm_id, const std::string& snapshot);
+  // host: the clone's ("" = the source's).
+  Result<CloneDefaults> Defaults(int64_t vm_id, const std::string& snapshot, const std::string& host = "");
   // Validates, creates the clone entry ("cloning") and its job, and starts it.
   Result<JobView> StartClone(const CloneRequest& request);
 
@@ -157,12 +165,28 @@ class Manager {
   // Every file operation here is on this machine's pools only.
   PoolFs Fs();
   std::vector<Pool> LocalPools();
+  std::vector<Pool> PoolsOn(const std::string& host);
+  // The libvirt of a host: hv_ for 'local', else one opened by the host's
+  // URI on first use and kept (a host not registered: none).
+  Hypervisor& HvOn(const std::string& host);
+  Hypervisor& Hv(const VmRow& vm) { return HvOn(vm.host); }
+  // VMs on another host are started, stopped, deleted there; what reads or
+  // writes their disks (snapshots, clones of them, edits) is refused.
+  Status RefuseOnOtherHost(const VmRow& vm, const std::string& what);
+  // Removes the files a job made on its host: here (RemoveJobFiles), or
+  // there over SSH; a host that does not answer marks the job
+  // cleanup_pending (its error says so) for the retries.
+  void RemoveJobOutputs(JobRow& row, const std::string& host, const std::vector<std::string>& outputs,
+                        const std::vector<std::string>& scratch);
+  // Retries every pending removal on other hosts (every kCleanupRetry).
+  void RetryPendingCleanups();
   // How a host's files are reached (host_uri.h, remote_host.h).
   Result<RemoteHost> RemoteOf(const std::string& host);
   std::vector<HostView> AskHosts();
   void ForgetHosts();  // (after a change: the next Hosts() asks again)
   Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);
-  Status CheckLibvirtFree(const std::string& libvirt_name, const std::string& uuid);
+  // On the host the VM is to be defined on.
+  Status CheckLibvirtFree(const std::string& host, const std::string& libvirt_name, const std::string& uuid);
   Status CheckSpace(const ClonePlan& plan);
   void StartJob(std::shared_ptr<RunningJob> job);
   Result<JobView> Launch(ClonePlan plan);
@@ -217,6 +241,9 @@ class Manager {
   Status RefuseWhileMadeStandalone(const VmRow& vm, const char* what);
   // into_base: each disk's chain into its `base`, not its `output`.
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, bool into_base = false);
+  // A clone to another host: each disk collapsed here into an NBD export
+  // of its new image there (remote_disk.h), then renamed into place.
+  Status CopyDisksToHost(RunningJob& job, const ClonePlan& plan, JobRow& row);
   // keep_clone: the clone was defined (an instant clone whose flatten
   // failed, a flatten): the job's error says so and nothing is removed.
   void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status, bool keep_clone = false);
@@ -251,6 +278,14 @@ class Manager {
   std::mutex hosts_mu_;  // one round of asking the hosts at a time
   std::optional<std::vector<HostView>> hosts_cache_;
   std::chrono::steady_clock::time_point hosts_cache_time_;
+  std::mutex remote_hv_mu_;
+  std::map<std::string, std::unique_ptr<Hypervisor>> remote_hv_;  // by host name
+  // The retries of pending removals on other hosts.
+  static constexpr std::chrono::seconds kCleanupRetry{15};
+  std::mutex janitor_mu_;
+  std::condition_variable janitor_cv_;
+  bool janitor_stop_ = false;
+  std::thread janitor_;
 };
 
 }  // namespace clonekit::manager

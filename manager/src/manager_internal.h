@@ -10,6 +10,7 @@
 
 #include "clonekit/collapse.h"
 #include "generalize.h"
+#include "host_uri.h"
 #include "manager.h"
 
 namespace clonekit::manager {
@@ -25,11 +26,18 @@ struct Manager::DiskPlan {
   // on it, and the disk, on `overlay` until then, is switched to `top`.
   // Both reserved (O_EXCL) with the plan.
   std::string overlay, base, top;
+  // A disk made on another host: the job's directory there (remote_disk.h).
+  std::string scratch;
 };
 
 struct Manager::ClonePlan {
   int64_t job_id = 0, source_id = 0, clone_id = 0;
   DomainRef source, clone;
+  // The host the clone is defined on, and whether its files are made there
+  // over SSH (its pools are not this host's) or here (local or shared).
+  std::string host = kLocalHost;
+  bool files_on_host = false;
+  std::vector<std::string> scratch;  // the job's directories there, by disk
   std::string libvirt_name, clone_xml;
   bool start = true;
   std::vector<DiskPlan> disks;
@@ -91,6 +99,13 @@ inline ImageFormat FormatOf(const std::string& format) {
   return format == "raw" ? ImageFormat::kRaw : ImageFormat::kQcow2;
 }
 std::string RealPath(const std::string& path);
+// The free and total space of these pools of a host (pools[i].dir there),
+// asked in one SSH round; "" or why not.
+std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools);
+// What a job's error says while its files on another host wait for it.
+inline std::string PendingNote(const std::string& host) {
+  return "; its partial files on host '" + host + "' are removed when it answers again";
+}
 // Writes a new, empty qcow2 image of `size` bytes into `fd` (a file the
 // service made: `path` names it in errors) whose backing file is `backing`
 // (read by qemu relative to the image's directory unless absolute) in

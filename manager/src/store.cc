@@ -115,6 +115,17 @@ const char* const kMigrations[] = {
     DROP TABLE pools;
     ALTER TABLE pools2 RENAME TO pools;
     )sql",
+    // 7: VMs on hosts. A VM is on the host whose libvirt defines it; a job
+    // makes its clone on its host, where `outputs` are, with its own
+    // directories there (`scratch`, another host only); a job whose files
+    // could not be removed there yet (the host did not answer) says so
+    // until they are (cleanup_pending).
+    R"sql(
+    ALTER TABLE vms ADD COLUMN host TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE jobs ADD COLUMN host TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE jobs ADD COLUMN scratch TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN cleanup_pending {INT} NOT NULL DEFAULT 0;
+    )sql",
 };
 
 Consistency ConsistencyOf(const std::string& s) {
@@ -188,6 +199,7 @@ VmRow ReadVm(const SqlRow& s) {
   v.xml = s.Text(6);
   v.created = s.Text(7);
   v.backing_snapshot = s.Int(8);
+  v.host = s.Text(9);
   return v;
 }
 
@@ -215,14 +227,17 @@ JobRow ReadJob(const SqlRow& s) {
   j.switching = s.Text(19);
   j.generalize = GeneralizeFromStore(s.Text(20));
   j.identity_changes = DecodeChanges(s.Text(21));
+  j.host = s.Text(22);
+  j.scratch = DecodeList(s.Text(23));
+  j.cleanup_pending = s.Int(24) != 0;
   return j;
 }
 
-constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created, backing_snapshot";
+constexpr const char* kVmColumns = "id, uuid, name, namespace, description, status, xml, created, backing_snapshot, host";
 constexpr const char* kJobColumns =
     "id, source_vm, clone_vm, clone_name, snapshot, state, done_bytes, total_bytes, percent, error, "
     "outputs, source_was_running, owner_pid, created, finished, error_kind, live, took_snapshot, mode, switching, "
-    "generalize, identity_changes";
+    "generalize, identity_changes, host, scratch, cleanup_pending";
 
 }  // namespace
 
@@ -379,10 +394,10 @@ Result<int64_t> Store::InsertVm(const VmRow& vm) {
   int64_t id = 0;
   CLONEKIT_RETURN_IF_ERROR(Write([&]() -> Status {
     return InsertedId(&id, Query("add VM '" + vm.name + "'",
-                          "INSERT INTO vms(uuid, name, namespace, description, status, xml, created, backing_snapshot) "
-                          "VALUES(?,?,?,?,?,?,?,?) RETURNING id",
+                          "INSERT INTO vms(uuid, name, namespace, description, status, xml, created, backing_snapshot, host) "
+                          "VALUES(?,?,?,?,?,?,?,?,?) RETURNING id",
                           {vm.uuid, vm.name, vm.ns, vm.description, std::string(VmStatusName(vm.status)), vm.xml,
-                           NowUtc(), IdOrNull(vm.backing_snapshot)}));
+                           NowUtc(), IdOrNull(vm.backing_snapshot), vm.host}));
   }));
   return id;
 }
@@ -491,11 +506,11 @@ Result<int64_t> Store::InsertJob(const JobRow& job) {
   CLONEKIT_RETURN_IF_ERROR(Write([&]() -> Status {
     return InsertedId(&id, Query("add job",
                           "INSERT INTO jobs(source_vm, clone_vm, clone_name, snapshot, state, outputs, source_was_running, "
-                          "owner_pid, created, live, mode, generalize) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                          "owner_pid, created, live, mode, generalize, host, scratch) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                           {IdOrNull(job.source_vm), IdOrNull(job.clone_vm), job.clone_name, job.snapshot,
                            std::string(JobStateName(job.state)), EncodeList(job.outputs), Flag(job.source_was_running),
                            job.owner_pid, NowUtc(), Flag(job.live), std::string(JobModeName(job.mode)),
-                           job.generalize.ToString()}));
+                           job.generalize.ToString(), job.host, EncodeList(job.scratch)}));
   }));
   return id;
 }
@@ -505,11 +520,12 @@ Status Store::UpdateJob(const JobRow& job) {
     return Run("update job " + std::to_string(job.id),
                "UPDATE jobs SET source_vm=?, clone_vm=?, state=?, done_bytes=?, total_bytes=?, percent=?, error=?, "
                "outputs=?, source_was_running=?, finished=?, error_kind=?, snapshot=?, took_snapshot=?, switching=?, "
-               "identity_changes=? WHERE id=?",
+               "identity_changes=?, scratch=?, cleanup_pending=? WHERE id=?",
                {IdOrNull(job.source_vm), IdOrNull(job.clone_vm), std::string(JobStateName(job.state)),
                 static_cast<int64_t>(job.done_bytes), static_cast<int64_t>(job.total_bytes), job.percent, job.error,
                 EncodeList(job.outputs), Flag(job.source_was_running), job.finished, job.error_kind, job.snapshot,
-                Flag(job.took_snapshot), job.switching, EncodeChanges(job.identity_changes), job.id});
+                Flag(job.took_snapshot), job.switching, EncodeChanges(job.identity_changes), EncodeList(job.scratch),
+                Flag(job.cleanup_pending), job.id});
   });
 }
 

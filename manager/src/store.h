@@ -63,6 +63,9 @@ struct VmRow {
   // are overlays whose backing files are this snapshot's points (0: none,
   // its disks stand alone).
   int64_t backing_snapshot = 0;
+  // The host whose libvirt defines it and holds its disks ("local": the
+  // service's own --hypervisor).
+  std::string host = "local";
 };
 
 // A clone job waits (queued) for a copy slot, runs, and ends one way.
@@ -119,6 +122,13 @@ struct JobRow {
   // What was asked to make the clone a new machine, and what was changed.
   GeneralizeItems generalize = GeneralizeItems::Base();
   std::vector<IdentityChange> identity_changes;
+  // The host the clone is made on: its outputs are files there. On another
+  // host the job also has its own directories there (scratch: the partial
+  // image, the export's key), and cleanup_pending says that the host did
+  // not answer when they and the outputs were to be removed (retried).
+  std::string host = "local";
+  std::vector<std::string> scratch;
+  bool cleanup_pending = false;
 };
 
 class Store {

@@ -87,7 +87,7 @@ struct DiskDefault {
 // The clone dialog's defaults and the source configuration it shows.
 struct CloneDefaults {
   int64_t source_id = 0;
-  std::string source_name, source_ns;
+  std::string source_name, source_ns, source_host;
   std::string snapshot;  // "" = now
   std::string name, ns, description;
   bool start = true;
@@ -96,6 +96,7 @@ struct CloneDefaults {
   // its current state (a snapshot's points are read-only: it keeps running).
   bool source_stops = false;
   std::vector<DiskDefault> disks;
+  std::string host;  // the clone's host (its pools are the disks' defaults)
   DomainInfo summary;
   std::string configuration;  // the XML at the snapshot (or now)
 };

@@ -11,10 +11,14 @@
 #include "nbd_destination.h"
 
 #include <libnbd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -31,6 +35,23 @@ namespace {
 // One zero command covers at most this much (the protocol's count is 32-bit).
 constexpr uint64_t kMaxZero = 1ull << 30;
 constexpr unsigned kDefaultConnections = 4;  // as nbdcopy
+// A server that has not finished the handshake by then is not answering.
+constexpr std::chrono::seconds kConnectDeadline(20);
+// A peer that acknowledges nothing for this long is gone (a host switched
+// off, a link cut): the kernel ends the connection instead of retrying for
+// a quarter of an hour, and the copy fails. Keepalives find it while idle.
+constexpr unsigned kPeerSilenceMs = 15000;
+
+// On a TCP connection only (a Unix socket refuses these; that is fine).
+void BoundPeerSilence(int fd) {
+  const int on = 1, idle = 5, interval = 1, count = 5;
+  const unsigned silence = kPeerSilenceMs;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &silence, sizeof silence);
+}
 
 // A job of the plan, or a range to zero.
 struct Task {
@@ -64,7 +85,21 @@ class Connection {
     // nbds:// with a pre-shared key names the key's file (tls-psk-file=):
     // libnbd reads it only when told it may; the URI is the caller's own.
     if (nbd_set_uri_allow_local_file(h_, true) == -1) return Status::IOError(uri, nbd_get_error());
-    if (nbd_connect_uri(h_, uri.c_str()) == -1) return Status::IOError(uri, nbd_get_error());
+    // Asynchronously, so that a server that never answers (an address
+    // nobody has, a host switched off) fails within the deadline.
+    if (nbd_aio_connect_uri(h_, uri.c_str()) == -1) return Status::IOError(uri, nbd_get_error());
+    const auto deadline = std::chrono::steady_clock::now() + kConnectDeadline;
+    while (nbd_aio_is_connecting(h_) == 1) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Status::IOError(uri, "no answer within " + std::to_string(kConnectDeadline.count()) + " s");
+      }
+      if (const int fd = nbd_aio_get_fd(h_); fd >= 0) BoundPeerSilence(fd);
+      if (nbd_poll(h_, 500) == -1) return Status::IOError(uri, nbd_get_error());
+    }
+    if (nbd_aio_is_ready(h_) != 1) {
+      const char* why = nbd_get_error();
+      return Status::IOError(uri, why ? why : "the server ended the connection");
+    }
     return Status::OK();
   }
   nbd_handle* handle() const { return h_; }

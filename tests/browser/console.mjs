@@ -1,60 +1,11 @@
 // Browser checks of the web console (issue #8, seed 004), run by browser.sh
 // against real services. Prints "ok - ..." / "FAIL - ..." per check, exits 1
 // on any failure. `--probe` only starts and stops chromium.
-import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { check, finish, launch, shot, sleep, until } from './harness.mjs';
 
-const require = createRequire(`${process.env.NODE_PATH}/`);
-const { chromium } = require('playwright-core');
-
-const launch = () => chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
-
-if (process.argv.includes('--probe')) {
-  try {
-    const b = await launch();
-    await b.close();
-    process.exit(0);
-  } catch (e) {
-    console.log(`chromium: ${e.message.split('\n')[0]}`);
-    process.exit(1);
-  }
-}
-
-const { URL_A, URL_B, VM_B, URL_C, TOKEN_A, TOKEN_B, TOKEN_C, POOL, TINY, SCREENSHOTS } = process.env;
-let failed = 0;
-let passed = 0;
-async function check(what, fn) {
-  try {
-    const ok = await fn();
-    if (ok === false) throw new Error('condition is false');
-    passed++;
-    console.log(`ok - ${what}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL - ${what}: ${e.message.split('\n')[0]}`);
-  }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => false);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-async function shot(page, name) {
-  if (!SCREENSHOTS) return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  // Finite CSS transitions are fast-forwarded: the picture shows the settled page.
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, animations: 'disabled' });
-}
+const { URL_A, URL_B, VM_B, URL_C, TOKEN_A, TOKEN_B, TOKEN_C, POOL, TINY } = process.env;
 const tokenOf = (base) => (base === URL_A ? TOKEN_A : base === URL_B ? TOKEN_B : TOKEN_C);
 const apiGet = async (base, path) =>
   (await fetch(new URL(`api/v1${path}`, base), { headers: { Authorization: `Bearer ${tokenOf(base)}` } })).json();
@@ -556,6 +507,4 @@ await pc.locator('#token').fill(TOKEN_C);
 await pc.getByRole('button', { name: 'Connect' }).click();
 await check('token: with it the list loads', async () => until('list', () => pc.getByText('No virtual machines match').isVisible()));
 
-await browser.close();
-console.log(`${passed} passed, ${failed} failed (browser)`);
-process.exit(failed ? 1 : 0);
+await finish(browser);

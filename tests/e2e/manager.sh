@@ -313,7 +313,7 @@ else
     grep -q "standby: another clonekit service is active on postgresql://clonekit@127.0.0.1:$PG_PORT/clonekit" standby.log
   check "... until stopped" test "$st" -eq 124
   check "... and never served" bash -c '! grep -q "serving on" standby.log'
-  check "the tables are in PostgreSQL, at the last schema version (6)" [ "$(psql_ck 'SELECT version FROM clonekit_schema')" -eq 6 ]
+  check "the tables are in PostgreSQL, at the last schema version (7)" [ "$(psql_ck 'SELECT version FROM clonekit_schema')" -eq 7 ]
   check "with the VMs made above" [ "$(psql_ck 'SELECT count(*) FROM vms')" -ge 3 ]
 fi
 stop_service

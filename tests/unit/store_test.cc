@@ -77,6 +77,8 @@ TEST_P(StoreTest, JobKeepsEveryFieldAcrossAReopen) {
   job.live = true;
   job.mode = JobMode::kInstant;
   job.generalize = *ParseGeneralize("default,-hostname");
+  job.host = "h2";
+  job.scratch = {"/pool/.clonekit-u-vda"};
   Result<int64_t> id = store_->InsertJob(job);
   ASSERT_TRUE(id.ok()) << id.status().message();
   job.id = *id;
@@ -89,6 +91,8 @@ TEST_P(StoreTest, JobKeepsEveryFieldAcrossAReopen) {
   job.took_snapshot = true;
   job.switching = "vda=/pool/x-vda-top.qcow2";
   job.identity_changes = {{GeneralizeItem::kMachineId, "vda", "/etc/machine-id", "emptied"}};
+  job.scratch.push_back("/pool/.clonekit-u-vdb");
+  job.cleanup_pending = true;
   ASSERT_TRUE(store_->UpdateJob(job).ok());
   Open();
   std::optional<JobRow> got = store_->Job(job.id);
@@ -108,9 +112,33 @@ TEST_P(StoreTest, JobKeepsEveryFieldAcrossAReopen) {
   EXPECT_EQ(got->generalize.ToString(), job.generalize.ToString());
   ASSERT_EQ(got->identity_changes.size(), 1u);
   EXPECT_EQ(got->identity_changes[0].change, "emptied");
+  EXPECT_EQ(got->host, "h2");
+  EXPECT_EQ(got->scratch, job.scratch);
+  EXPECT_TRUE(got->cleanup_pending);
   std::optional<SnapshotRow> s = store_->SnapshotById(*snap);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->consistency, Consistency::kApplication);
+}
+
+TEST_P(StoreTest, AVmKeepsItsHostAndIsLocalUnlessSaid) {
+  const int64_t here = AddVm("here");
+  VmRow there;
+  there.uuid = "00000000-0000-4000-8000-0000000000b2";
+  there.name = "there";
+  there.ns = "default";
+  there.xml = "<domain/>";
+  there.host = "h2";
+  Result<int64_t> id = store_->InsertVm(there);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  Open();
+  EXPECT_EQ(store_->Vm(here)->host, "local");
+  EXPECT_EQ(store_->Vm(*id)->host, "h2");
+  JobRow job;
+  job.clone_name = "x";
+  Result<int64_t> jid = store_->InsertJob(job);
+  ASSERT_TRUE(jid.ok());
+  EXPECT_EQ(store_->Job(*jid)->host, "local");
+  EXPECT_FALSE(store_->Job(*jid)->cleanup_pending);
 }
 
 TEST_P(StoreTest, ASourceThatGoesLeavesItsJobsWithoutIt) {

@@ -12,8 +12,8 @@ import { DeleteModal } from './DeleteModal.jsx';
 import { EditModal } from './EditModal.jsx';
 import { Snapshots } from './Snapshots.jsx';
 import { Status } from './Status.jsx';
-import { StatusFilter } from './StatusFilter.jsx';
-import { filterOf } from './status.js';
+import { CheckFilter } from './CheckFilter.jsx';
+import { FILTERS, filterOf } from './status.js';
 import { Toasts } from './Toasts.jsx';
 import { TokenPage } from './TokenPage.jsx';
 import { useConsoleData } from './useConsoleData.js';
@@ -21,6 +21,7 @@ import { useConsoleData } from './useConsoleData.js';
 export default function App() {
   const { vms, pools, error, needToken, toasts, toast, closeToast, reload } = useConsoleData();
   const [filters, setFilters] = useState([]);  // all off: every VM shows
+  const [hostFilters, setHostFilters] = useState([]);  // all off: every host
   const [search, setSearch] = useState('');
   const [clone, setClone] = useState(null);  // {vm, snapshot}
   const [edit, setEdit] = useState(null);
@@ -29,7 +30,12 @@ export default function App() {
 
   const visible = useMemo(() => (vms || []).filter((vm) =>
     (filters.length === 0 || filters.includes(filterOf(vm.status))) &&
-    (!search || vm.name.toLowerCase().includes(search.toLowerCase()))), [vms, filters, search]);
+    (hostFilters.length === 0 || hostFilters.includes(vm.host)) &&
+    (!search || vm.name.toLowerCase().includes(search.toLowerCase()))), [vms, filters, hostFilters, search]);
+  // The hosts there are: those VMs are on, and those with pools.
+  const hosts = useMemo(() => [...new Set(['local', ...(vms || []).map((vm) => vm.host),
+    ...pools.flatMap((p) => p.hosts || [])])].filter(Boolean).sort((a, b) =>
+    (a === 'local' ? -1 : b === 'local' ? 1 : a.localeCompare(b))), [vms, pools]);
 
   function cloneStarted(_job, cloneName) {
     const source = clone.vm.name;
@@ -92,7 +98,7 @@ export default function App() {
       </PageSection>
       <PageSection>
         {error && <Alert variant="danger" isInline title="The service does not answer">{error}</Alert>}
-        <Toolbar id="vm-toolbar" clearAllFilters={() => { setFilters([]); setSearch(''); }}>
+        <Toolbar id="vm-toolbar" clearAllFilters={() => { setFilters([]); setHostFilters([]); setSearch(''); }}>
           <ToolbarContent>
             <ToolbarItem>
               <SearchInput aria-label="Filter by name" placeholder="Filter by name" value={search}
@@ -101,14 +107,21 @@ export default function App() {
             <ToolbarFilter categoryName="Status" labels={filters}
               deleteLabel={(_, label) => setFilters((f) => f.filter((x) => x !== label))}
               deleteLabelGroup={() => setFilters([])}>
-              <StatusFilter selected={filters} onChange={setFilters} />
+              <CheckFilter id="status-filter" label="Status" values={FILTERS} selected={filters} onChange={setFilters} />
             </ToolbarFilter>
+            {hosts.length > 1 && (
+              <ToolbarFilter categoryName="Host" labels={hostFilters}
+                deleteLabel={(_, label) => setHostFilters((f) => f.filter((x) => x !== label))}
+                deleteLabelGroup={() => setHostFilters([])}>
+                <CheckFilter id="host-filter" label="Host" values={hosts} selected={hostFilters} onChange={setHostFilters} />
+              </ToolbarFilter>
+            )}
           </ToolbarContent>
         </Toolbar>
         {vms === null ? <Spinner aria-label="Loading virtual machines" /> : (
           <Table aria-label="Virtual machines" id="vm-table">
             <Thead>
-              <Tr><Th screenReaderText="Snapshots" className="ck-expander" /><Th>Name</Th><Th>Namespace</Th><Th>Status</Th><Th>Created</Th>
+              <Tr><Th screenReaderText="Snapshots" className="ck-expander" /><Th>Name</Th><Th>Namespace</Th><Th>Host</Th><Th>Status</Th><Th>Created</Th>
                 <Th screenReaderText="Actions" /></Tr>
             </Thead>
             {visible.map((vm, i) => (
@@ -122,13 +135,14 @@ export default function App() {
                   <Td dataLabel="Name"><span className="ck-name">{vm.name}</span>
                     {vm.description && <div className="ck-description">{vm.description}</div>}</Td>
                   <Td dataLabel="Namespace">{vm.namespace}</Td>
+                  <Td dataLabel="Host" className="ck-host">{vm.host}</Td>
                   <Td dataLabel="Status"><Status vm={vm} /></Td>
                   <Td dataLabel="Created">{new Date(vm.created).toLocaleString()}</Td>
                   <Td isActionCell><ActionsColumn items={actions(vm)} /></Td>
                 </Tr>
                 {expanded[vm.id] && (
                   <Tr isExpanded>
-                    <Td colSpan={6}>
+                    <Td colSpan={7}>
                       <ExpandableRowContent>
                         <Snapshots vm={vm} onClone={(snapshot) => setClone({ vm, snapshot })} />
                       </ExpandableRowContent>
@@ -145,7 +159,7 @@ export default function App() {
           </EmptyState>
         )}
       </PageSection>
-      {clone && <CloneModal vm={clone.vm} snapshot={clone.snapshot} vms={vms || []} pools={pools}
+      {clone && <CloneModal vm={clone.vm} snapshot={clone.snapshot} vms={vms || []} pools={pools} hosts={hosts}
         onClose={() => setClone(null)} onStarted={cloneStarted} />}
       {edit && <EditModal vm={edit} onClose={() => setEdit(null)}
         onSaved={() => { setEdit(null); toast('success', `${edit.name} saved`); reload(); }} />}

@@ -11,7 +11,7 @@ import { Table, Tbody, Td, Th, Thead, Tr } from '@patternfly/react-table';
 import { api } from './api.js';
 import { nameProblem, namespaceProblem } from './status.js';
 
-export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
+export function CloneModal({ vm, snapshot, vms, pools, hosts, onClose, onStarted }) {
   const [defaults, setDefaults] = useState(null);
   const [loadError, setLoadError] = useState(null);
   const [name, setName] = useState('');
@@ -28,6 +28,12 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
   const [generalize, setGeneralize] = useState({});
   const [submitError, setSubmitError] = useState(null);
   const [busy, setBusy] = useState(false);
+  // The host to make it on (issue #16): the source's, or another with pools
+  // (its disks are then streamed there; a full copy only).
+  const [host, setHost] = useState(vm.host || 'local');
+  const otherHost = host !== (vm.host || 'local');
+  const targets = (hosts || []).filter((h) => h === vm.host || pools.some((p) => (p.hosts || ['local']).includes(h)));
+  const poolsOnHost = pools.filter((p) => (p.hosts || ['local']).includes(host));
 
   useEffect(() => {
     api.cloneDefaults(vm.id, snapshot).then((d) => {
@@ -41,6 +47,17 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
     }, (e) => setLoadError(e.message));
   }, [vm.id, snapshot]);
 
+  // Another host: its pools are the disks' defaults, and what applies there.
+  function changeHost(h) {
+    setHost(h);
+    if (h !== (vm.host || 'local')) setMode('full');
+    api.cloneDefaults(vm.id, snapshot, h).then((d) => {
+      setDisks(d.disks);
+      setDefaults((old) => ({ ...old, host: d.host, generalize: d.generalize }));
+      setGeneralize(Object.fromEntries((d.generalize || []).map((g) => [g.item, g.applies && g.default])));
+    }, (e) => setSubmitError(e.message));
+  }
+
   const nameError = nameProblem(name, vms, namespace);
   const problem = defaults && (nameError || namespaceProblem(namespace));
   const setDisk = (target, field, value) =>
@@ -52,6 +69,7 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
     setBusy(true);
     setSubmitError(null);
     const body = { name, namespace, description, start: mode === 'instant' || start, disks: {} };
+    if (otherHost) body.host = host;
     if (live && !overlays) body.live = true;
     if (mode !== 'full') body[mode] = true;
     if (snapshot) body.snapshot = snapshot;
@@ -126,16 +144,30 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                   </HelperText></FormHelperText>
                 )}
               </FormGroup>
+              {targets.length > 1 && (
+                <FormGroup label="Host" fieldId="clone-host">
+                  <FormSelect id="clone-host" value={host} aria-label="Host" onChange={(_, v) => changeHost(v)}>
+                    {targets.map((h) => <FormSelectOption key={h} value={h} label={h === vm.host ? `${h} (the source's)` : h} />)}
+                  </FormSelect>
+                  <FormHelperText><HelperText><HelperTextItem>
+                    {otherHost
+                      ? `The disks are copied from ${vm.host} into pools of ${host} over an encrypted link, and the clone is defined there.`
+                      : 'The clone is defined on the source\'s host.'}
+                  </HelperTextItem></HelperText></FormHelperText>
+                </FormGroup>
+              )}
               <FormGroup label="Disks are" fieldId="clone-mode" role="radiogroup" isStack>
                 <Radio id="clone-mode-full" name="clone-mode" isChecked={mode === 'full'} onChange={() => setMode('full')}
                   label="Copied, then the clone is defined"
                   description="Standalone images in the chosen pools and formats." />
                 <Radio id="clone-mode-instant" name="clone-mode" isChecked={mode === 'instant'} onChange={() => setMode('instant')}
-                  label="Instant: start now, copy in the background"
-                  description="It runs at once on overlays of the snapshot and ends standalone (qcow2); cancel the copy and it stays linked." />
+                  label="Instant: start now, copy in the background" isDisabled={otherHost}
+                  description={otherHost ? 'Only on the source\'s host: it runs on overlays of the snapshot\'s files.'
+                    : 'It runs at once on overlays of the snapshot and ends standalone (qcow2); cancel the copy and it stays linked.'} />
                 <Radio id="clone-mode-linked" name="clone-mode" isChecked={mode === 'linked'} onChange={() => setMode('linked')}
-                  label="Linked: share the snapshot's files"
-                  description="Nothing is copied; the snapshot cannot be deleted while the clone needs it. Make it standalone later." />
+                  label="Linked: share the snapshot's files" isDisabled={otherHost}
+                  description={otherHost ? 'Only on the source\'s host: it shares the snapshot\'s files.'
+                    : 'Nothing is copied; the snapshot cannot be deleted while the clone needs it. Make it standalone later.'} />
               </FormGroup>
               <Checkbox id="clone-start" label="Start virtual machine after cloning" isChecked={mode === 'instant' || start}
                 isDisabled={mode === 'instant'} onChange={(_, v) => setStart(v)} />
@@ -151,7 +183,7 @@ export function CloneModal({ vm, snapshot, vms, pools, onClose, onStarted }) {
                         <Td dataLabel="Storage pool">
                           <FormSelect value={d.pool} aria-label={`Storage pool for ${d.target}`}
                             onChange={(_, v) => setDisk(d.target, 'pool', v)}>
-                            {pools.map((p) => <FormSelectOption key={p.name} value={p.name} label={p.name} />)}
+                            {poolsOnHost.map((p) => <FormSelectOption key={p.name} value={p.name} label={p.name} />)}
                           </FormSelect>
                         </Td>
                         <Td dataLabel="Format">

@@ -56,8 +56,13 @@ export const api = {
   jobs: () => request('GET', '/jobs'),
   job: (id) => request('GET', `/jobs/${id}`),
   snapshots: (id) => request('GET', `/vms/${id}/snapshots`),
-  cloneDefaults: (id, snapshot) =>
-    request('GET', `/vms/${id}/clone-defaults${snapshot ? `?snapshot=${encodeURIComponent(snapshot)}` : ''}`),
+  cloneDefaults: (id, snapshot, host) => {
+    const query = new URLSearchParams();
+    if (snapshot) query.set('snapshot', snapshot);
+    if (host) query.set('host', host);
+    const q = query.toString();
+    return request('GET', `/vms/${id}/clone-defaults${q ? `?${q}` : ''}`);
+  },
   clone: (id, body) => request('POST', `/vms/${id}/clone`, body),
   cancelJob: (id) => request('POST', `/jobs/${id}/cancel`),
   start: (id) => request('POST', `/vms/${id}/start`),

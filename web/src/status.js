@@ -16,6 +16,7 @@ const LABELS = {
   suspended: 'Suspended',
   locked: 'Locked',
   cloning: 'Cloning',
+  unreachable: 'Host unreachable',
 };
 
 export function statusLabel(status) {

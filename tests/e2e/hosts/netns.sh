@@ -82,7 +82,9 @@ set -e
 hostname $name
 mount -t tmpfs tmpfs /run/libvirt
 mount -t tmpfs tmpfs /var/lib/libvirt
+for d in /etc/libvirt/qemu /var/log/libvirt /var/cache/libvirt; do mkdir -p \$d && mount -t tmpfs tmpfs \$d; done
 mkdir -p /run/sshd
+virtlogd -d --pid-file $dir/virtlogd.pid
 libvirtd -d --pid-file $dir/libvirtd.pid
 /usr/sbin/sshd -f $dir/sshd_config
 echo \$\$ >$dir/holder.pid
@@ -90,7 +92,7 @@ exec sleep infinity
 SH
   mkdir -p /run/libvirt /var/lib/libvirt
   ip netns exec "$ns" unshare --mount --uts --propagation private bash "$dir/start.sh" >"$dir/start.log" 2>&1 &
-  cleanup_fns+=("kill \$(cat $dir/sshd.pid $dir/libvirtd.pid $dir/holder.pid 2>/dev/null) 2>/dev/null")
+  cleanup_fns+=("kill \$(cat $dir/sshd.pid $dir/libvirtd.pid $dir/virtlogd.pid $dir/holder.pid 2>/dev/null) 2>/dev/null")
   for _ in $(seq 1 100); do
     in_mgr virsh -c "qemu+ssh://root@10.77.$n.2/system" hostname >/dev/null 2>&1 && return 0
     sleep 0.1
@@ -98,21 +100,24 @@ SH
   echo "host $name did not answer over qemu+ssh"; cat "$dir/start.log"; return 1
 }
 
+# on_host NAME CMD...: CMD in host NAME's mount namespace (its own
+# /var/lib/libvirt), from this machine: works while its link is down.
+on_host() { nsenter -t "$(cat "$WORK/host-$1/holder.pid")" -m -n -- "${@:2}"; }
+
 # link NAME N up|down: host NAME's end of its link. Down, the host
 # vanishes as a powered-off one does: the manager's packets go out and
 # nothing answers (its own end and route stay).
 link() { ip -n "ck$1$$" link set "ckh$2-$$" "$3"; }
 
 # serve_in_mgr: the service in the manager's namespace (no hypervisor of
-# its own), its socket $WORK/api.sock for ck; $SVC.
+# its own unless given), its socket $WORK/api.sock for ck; $SVC.
 export CLONEKIT_SOCKET=$WORK/api.sock
 ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-serve_in_mgr() {
-  local port
-  port=$(free_port)
-  in_mgr "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$port" --socket "$WORK/api.sock" \
-    >/dev/null 2>serve.log &
+serve_in_mgr() {  # serve_in_mgr [SERVE OPTIONS...]; its TCP port: $SVC_PORT
+  SVC_PORT=$(free_port)
+  in_mgr "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$SVC_PORT" --socket "$WORK/api.sock" \
+    "$@" >/dev/null 2>serve.log &
   SVC=$!
   cleanup_fns+=("kill -9 $SVC 2>/dev/null")
   for _ in $(seq 1 100); do ck host list >/dev/null 2>&1 && return 0; sleep 0.05; done

@@ -1,0 +1,226 @@
+// RemoteDisk: the steps on the target host, each one sh script run over SSH.
+#include "remote_disk.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <random>
+
+#include "unique_fd.h"
+
+namespace clonekit::manager {
+
+namespace {
+
+// sh -c SCRIPT sh ARGS...: the script is ours and fixed; the arguments are
+// its positional parameters, each quoted by RemoteHost.
+std::vector<std::string> Script(const char* script, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"sh", "-c", script, "sh"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+// Shared by the scripts below: whether process $1 is the qemu-nbd serving
+// $d/image (a pid file may name a process that ended and a new one that
+// took its number), and stopping the export of $d.
+constexpr const char* kExportFunctions = R"sh(
+serves() { [ -r "/proc/$1/cmdline" ] && tr '\0' '\n' <"/proc/$1/cmdline" | grep -qxF -- "$d/image"; }
+stop_export() {
+  pid=$(cat -- "$d/pid" 2>/dev/null) || return 0
+  case $pid in ''|*[!0-9]*) return 0 ;; esac
+  serves "$pid" || return 0
+  kill "$pid" 2>/dev/null || true
+  i=0
+  while serves "$pid"; do
+    i=$((i + 1))
+    if [ "$i" -gt 50 ]; then kill -9 "$pid" 2>/dev/null || true; fi
+    sleep 0.1
+  done
+}
+)sh";
+
+constexpr const char* kReserve = R"sh(
+set -eu
+umask 077
+d=$1 out=$2 stem=$3 ext=$4
+mkdir -m 0700 -- "$d"
+: >"$d/reserved"
+n=1
+until ln -T -- "$d/reserved" "$out" 2>/dev/null; do
+  # Only a name that is taken makes us try the next; any other failure is
+  # ln's to say.
+  if [ ! -e "$out" ] && [ ! -L "$out" ]; then ln -T -- "$d/reserved" "$out"; fi
+  n=$((n + 1))
+  if [ "$n" -gt 100 ]; then echo "no free name like $2" >&2; exit 1; fi
+  out=$stem-$n$ext
+done
+printf '%s' "$out"
+)sh";
+
+// $1 scratch, $2 format, $3 size, $4 the TLS object, $5... ports to try.
+constexpr const char* kServe = R"sh(
+set -eu
+umask 077
+d=$1 fmt=$2 size=$3 tls=$4
+shift 4
+addr=$(printf '%s\n' "${SSH_CONNECTION:-}" | cut -d' ' -f3)
+[ -n "$addr" ] || { echo "SSH_CONNECTION does not say which address was reached" >&2; exit 1; }
+[ -e "$d/image" ] || qemu-img create -q -f "$fmt" -- "$d/image" "$size"
+if [ ! -e "$d/keys.psk" ]; then
+  key=$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \n')
+  printf 'clonekit:%s\n' "$key" >"$d/keys.psk"
+fi
+for port in "$@"; do
+  rm -f -- "$d/pid"
+  if qemu-nbd --fork --pid-file="$d/pid" --format="$fmt" --bind="$addr" --port="$port" --export-name=disk \
+      --shared=0 --object "$tls" --tls-creds=tls0 -- "$d/image" 2>"$d/err"; then
+    printf '%s %s %s\n' "$addr" "$port" "$(cut -d: -f2 "$d/keys.psk")"
+    exit 0
+  fi
+  grep -q "Address already in use" "$d/err" || { tail -n 1 "$d/err" >&2; exit 1; }
+done
+echo "qemu-nbd: every port tried is in use ($*)" >&2
+exit 1
+)sh";
+
+// $1 scratch, $2 output.
+constexpr const char* kFinish = R"sh(
+set -eu
+d=$1 out=$2
+# qemu-nbd ends by itself once the collapse has gone (it flushed first).
+pid=$(cat -- "$d/pid")
+i=0
+while serves "$pid"; do
+  i=$((i + 1))
+  if [ "$i" -gt 100 ]; then stop_export; break; fi
+  sleep 0.1
+done
+[ "$out" -ef "$d/reserved" ] || { echo "$out is no longer the name this job reserved" >&2; exit 1; }
+sync -- "$d/image"
+ln -T -- "$d/image" "$d/done"
+mv -T -- "$d/image" "$out"
+sync -- "$(dirname -- "$out")"
+)sh";
+
+// $1 keep outputs (1) or not (0), then pairs: scratch, output.
+constexpr const char* kRemove = R"sh(
+set -u
+keep=$1
+shift
+failed=0
+while [ $# -ge 2 ]; do
+  d=$1 out=$2
+  shift 2
+  [ -d "$d" ] || continue
+  stop_export
+  if [ "$keep" = 0 ] && { [ "$out" -ef "$d/reserved" ] || [ "$out" -ef "$d/done" ]; }; then
+    rm -f -- "$out" || failed=1
+  fi
+  rm -rf -- "$d" || failed=1
+done
+exit $failed
+)sh";
+
+std::string With(const char* functions, const char* script) { return std::string(functions) + script; }
+
+}  // namespace
+
+Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std::string* output) {
+  const size_t dot = output->rfind('.');
+  const size_t slash = output->rfind('/');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
+  const std::string stem = has_ext ? output->substr(0, dot) : *output;
+  const std::string ext = has_ext ? output->substr(dot) : "";
+  Result<std::string> got = host.Run(Script(kReserve, {scratch, *output, stem, ext}));
+  if (!got.ok()) return got.status();
+  // One of the names asked for, nothing else.
+  bool expected = *got == *output;
+  for (int n = 2; n <= 100 && !expected; n++) expected = *got == stem + "-" + std::to_string(n) + ext;
+  if (!expected) return Status::IOError("host " + host.name(), "reserving " + *output + " answered another name");
+  *output = *got;
+  return Status::OK();
+}
+
+RemoteExport::RemoteExport(RemoteExport&& other) noexcept
+    : uri_(std::move(other.uri_)), address_(std::move(other.address_)), key_dir_(std::exchange(other.key_dir_, "")) {}
+
+RemoteExport& RemoteExport::operator=(RemoteExport&& other) noexcept {
+  if (this != &other) {
+    RemoveKey();
+    uri_ = std::move(other.uri_);
+    address_ = std::move(other.address_);
+    key_dir_ = std::exchange(other.key_dir_, "");
+  }
+  return *this;
+}
+
+RemoteExport::~RemoteExport() { RemoveKey(); }
+
+void RemoteExport::RemoveKey() {
+  if (key_dir_.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(key_dir_, ignored);
+  key_dir_.clear();
+}
+
+Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& format,
+                                     uint64_t size, PortRange ports) {
+  // qemu's option syntax: a comma in a value is written twice.
+  std::string dir;
+  for (char c : scratch) dir += c == ',' ? std::string(",,") : std::string(1, c);
+  const std::string tls = "tls-creds-psk,id=tls0,endpoint=server,dir=" + dir;
+  std::vector<std::string> args = {scratch, format, std::to_string(size), tls};
+  std::random_device random;
+  std::uniform_int_distribution<int> pick(ports.first, ports.last);
+  for (int i = 0; i < 5; i++) args.push_back(std::to_string(pick(random)));
+  Result<std::string> answer = host.Run(Script(With(kExportFunctions, kServe).c_str(), args), 60);
+  if (!answer.ok()) return answer.status();
+  // "ADDRESS PORT KEY\n": an IP address, a port we offered, 64 hex digits.
+  const auto bad = [&] { return Status::IOError("host " + host.name(), "starting its NBD export answered something else"); };
+  const std::string& a = *answer;
+  const size_t sp1 = a.find(' '), sp2 = a.find(' ', sp1 + 1);
+  if (sp1 == std::string::npos || sp2 == std::string::npos || a.size() != sp2 + 1 + 64 + 1 || a.back() != '\n') return bad();
+  const std::string addr = a.substr(0, sp1), port = a.substr(sp1 + 1, sp2 - sp1 - 1), key = a.substr(sp2 + 1, 64);
+  unsigned char bin[16];
+  const bool v6 = inet_pton(AF_INET6, addr.c_str(), bin) == 1;
+  if (!v6 && inet_pton(AF_INET, addr.c_str(), bin) != 1) return bad();
+  if (std::find(args.begin() + 4, args.end(), port) == args.end()) return bad();
+  if (key.find_first_not_of("0123456789abcdef") != std::string::npos) return bad();
+
+  RemoteExport e;
+  std::string dir_template = "/tmp/clonekit-nbd-XXXXXX";  // (mkdtemp's template)
+  if (!mkdtemp(dir_template.data())) return Status::FromErrno("/tmp", "cannot make a directory for the key", errno);
+  e.key_dir_ = dir_template;
+  const std::string key_file = e.key_dir_ + "/keys.psk";
+  UniqueFd fd(open(key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return Status::FromErrno(key_file, "cannot create", errno);
+  const std::string line = "clonekit:" + key + "\n";
+  if (write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    return Status::FromErrno(key_file, "cannot write", errno);
+  }
+  e.address_ = (v6 ? "[" + addr + "]" : addr) + ":" + port;
+  e.uri_ = "nbds://clonekit@" + e.address_ + "/disk?tls-psk-file=" + key_file;
+  return e;
+}
+
+Status FinishRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& output) {
+  return host.Run(Script(With(kExportFunctions, kFinish).c_str(), {scratch, output}), 60).status();
+}
+
+Status RemoveRemoteDisks(const RemoteHost& host, const std::vector<std::string>& scratch,
+                         const std::vector<std::string>& outputs, bool keep_outputs) {
+  if (scratch.empty()) return Status::OK();
+  std::vector<std::string> args = {keep_outputs ? "1" : "0"};
+  for (size_t i = 0; i < scratch.size(); i++) {
+    args.push_back(scratch[i]);
+    args.push_back(i < outputs.size() ? outputs[i] : "");
+  }
+  return host.Run(Script(With(kExportFunctions, kRemove).c_str(), args), 60).status();
+}
+
+}  // namespace clonekit::manager

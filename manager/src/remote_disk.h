@@ -1,0 +1,86 @@
+// RemoteDisk: the target end of one disk of a clone made on another host.
+// The collapse runs here, where the source chain is, and writes into a new
+// image there through an NBD export that lives only for the copy: qemu-nbd
+// with TLS and a pre-shared key made for it, bound to the address our SSH
+// connection reached, on a port of the configured range. No disk data
+// crosses the link in clear, and nobody without the key can connect.
+//
+// On the host, for output POOL/NAME.EXT, everything is in the job's own
+// directory `scratch` (POOL/.clonekit-UUID-TARGET, made by mkdir, 0700):
+//   reserved  an empty file; output is a hard link to it until the end, so
+//             the name is the job's from the plan on and nothing of a
+//             partial image is ever under it;
+//   image     the new image the export writes;
+//   keys.psk  the export's key; pid, err: qemu-nbd's.
+// Finish renames image over output (done: a second name for it), and the
+// directory goes once the clone is defined. Remove takes an output only if
+// it is still one of those two files: a name someone else put there stays.
+//
+// Every step is one SSH command (RemoteHost) running a fixed sh script with
+// quoted arguments; the host's answers are parsed as data.
+//
+// Thread-safety: functions of their arguments; any thread.
+#ifndef CLONEKIT_MANAGER_REMOTE_DISK_H_
+#define CLONEKIT_MANAGER_REMOTE_DISK_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clonekit/status.h"
+#include "remote_host.h"
+
+namespace clonekit::manager {
+
+struct PortRange {
+  int first = 10810, last = 10899;
+};
+
+// Makes `scratch` (an error if anything has that name) and reserves
+// *output there, or STEM-2.EXT, STEM-3.EXT... when taken: *output is the
+// name reserved.
+[[nodiscard]] Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std::string* output);
+
+// A running export of a new image, and the key to it (in a file of ours,
+// 0600, in a directory of ours, removed when this goes).
+class RemoteExport {
+ public:
+  RemoteExport() = default;
+  RemoteExport(RemoteExport&& other) noexcept;
+  RemoteExport& operator=(RemoteExport&& other) noexcept;
+  RemoteExport(const RemoteExport&) = delete;
+  RemoteExport& operator=(const RemoteExport&) = delete;
+  ~RemoteExport();
+
+  // nbds://clonekit@ADDRESS:PORT/disk?tls-psk-file=... for the collapse.
+  const std::string& uri() const { return uri_; }
+  // ADDRESS:PORT, for messages.
+  const std::string& address() const { return address_; }
+
+ private:
+  friend Result<RemoteExport> ServeRemoteDisk(const RemoteHost&, const std::string&, const std::string&, uint64_t,
+                                              PortRange);
+  void RemoveKey();
+  std::string uri_, address_, key_dir_;
+};
+
+// REQUIRES: scratch reserved (ReserveRemoteDisk). Creates the image (format
+// "raw" or "qcow2", size bytes) and its key there and starts qemu-nbd;
+// a port in use is tried again with another.
+[[nodiscard]] Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& scratch,
+                                                   const std::string& format, uint64_t size, PortRange ports);
+
+// REQUIRES: the collapse into the export returned OK (it flushed). Waits for
+// qemu-nbd to end (its client has gone), syncs the image and renames it
+// over the reserved output.
+[[nodiscard]] Status FinishRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& output);
+
+// One SSH round for all of a job's disks (scratch[i] with outputs[i]):
+// stops any export, removes each output that is still the job's own
+// (unless keep_outputs: a clone that was defined) and the directories.
+[[nodiscard]] Status RemoveRemoteDisks(const RemoteHost& host, const std::vector<std::string>& scratch,
+                                       const std::vector<std::string>& outputs, bool keep_outputs);
+
+}  // namespace clonekit::manager
+
+#endif  // CLONEKIT_MANAGER_REMOTE_DISK_H_
