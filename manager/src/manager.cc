@@ -47,6 +47,7 @@ Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
   if (!hv.ok()) return hv.status();
   m->hv_ = std::move(hv).value();
   CLONEKIT_RETURN_IF_ERROR(m->Recover());
+  RemoveStaleKeyDirs();
   m->janitor_ = std::thread([p = m.get()] {
     std::unique_lock<std::mutex> lock(p->janitor_mu_);
     while (!p->janitor_cv_.wait_for(lock, kCleanupRetry, [p] { return p->janitor_stop_; })) {

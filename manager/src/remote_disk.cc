@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,11 +13,15 @@
 #include <filesystem>
 #include <random>
 
+#include "names.h"
 #include "unique_fd.h"
 
 namespace clonekit::manager {
 
 namespace {
+
+// The key's directory here: /tmp/clonekit-nbd-PID-XXXXXX.
+constexpr const char* kKeyDirPrefix = "/tmp/clonekit-nbd-";
 
 // sh -c SCRIPT sh ARGS...: the script is ours and fixed; the arguments are
 // its positional parameters, each quoted by RemoteHost.
@@ -193,7 +199,8 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
   if (key.find_first_not_of("0123456789abcdef") != std::string::npos) return bad();
 
   RemoteExport e;
-  std::string dir_template = "/tmp/clonekit-nbd-XXXXXX";  // (mkdtemp's template)
+  // Named by this process, so that a later start can tell a dead one's.
+  std::string dir_template = std::string(kKeyDirPrefix) + std::to_string(getpid()) + "-XXXXXX";  // (mkdtemp's)
   if (!mkdtemp(dir_template.data())) return Status::FromErrno("/tmp", "cannot make a directory for the key", errno);
   e.key_dir_ = dir_template;
   const std::string key_file = e.key_dir_ + "/keys.psk";
@@ -206,6 +213,22 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
   e.address_ = (v6 ? "[" + addr + "]" : addr) + ":" + port;
   e.uri_ = "nbds://clonekit@" + e.address_ + "/disk?tls-psk-file=" + key_file;
   return e;
+}
+
+void RemoveStaleKeyDirs() {
+  const std::string prefix = BaseName(kKeyDirPrefix);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(DirName(kKeyDirPrefix), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    long pid = 0;
+    if (std::sscanf(name.c_str() + prefix.size(), "%ld-", &pid) != 1 || pid <= 0) continue;
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to ask)
+    // Only a directory of ours, never through a symlink.
+    struct stat st;
+    if (lstat(entry.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) continue;
+    std::filesystem::remove_all(entry.path(), ec);
+  }
 }
 
 Status FinishRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& output) {

@@ -42,7 +42,8 @@ struct PortRange {
 [[nodiscard]] Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std::string* output);
 
 // A running export of a new image, and the key to it (in a file of ours,
-// 0600, in a directory of ours, removed when this goes).
+// 0600, in a directory of ours, /tmp/clonekit-nbd-PID-XXXXXX, removed when
+// this goes).
 class RemoteExport {
  public:
   RemoteExport() = default;
@@ -69,6 +70,10 @@ class RemoteExport {
 // a port in use is tried again with another.
 [[nodiscard]] Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& scratch,
                                                    const std::string& format, uint64_t size, PortRange ports);
+
+// Removes the key directories of exports whose service died (kill -9):
+// those named by a process that no longer exists. At a start.
+void RemoveStaleKeyDirs();
 
 // REQUIRES: the collapse into the export returned OK (it flushed). Waits for
 // qemu-nbd to end (its client has gone), syncs the image and renames it

@@ -31,5 +31,6 @@ in_mgr env URL="http://127.0.0.1:$SVC_PORT/" TOKEN="$(cat "$WORK/token")" NODE_P
 OUT=$(ck job list --json | jq_ "[j['outputs'][0] for j in d if j['clone_name'] == 'c1'][0]")
 check "the clone's disk on h2 ($OUT) equals qemu's reading of s1" \
   on_host h2 qemu-img compare -U -f raw -F qcow2 "$WORK/want.raw" "$OUT"
+stop_svc
 check "service log has no crash" sanitizer_clean serve.log
 [ "$st" = 0 ] && finish

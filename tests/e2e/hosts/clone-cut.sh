@@ -51,6 +51,6 @@ check "... h2's pool holds nothing of the job" [ -z "$(on_host h2 ls -A /var/lib
 no_export() { ! pgrep -f "qemu-nbd.*/var/lib/libvirt/far/.clonekit" >/dev/null; }
 check "... and no export is left on h2" no_export
 check "the source chain is unchanged" sha256sum -c --quiet before.sum
-kill "$SVC"; wait "$SVC" 2>/dev/null || true
+stop_svc
 check "service log has no crash" sanitizer_clean serve.log
 finish

@@ -72,6 +72,6 @@ check "host remove h2 is refused while a VM is on it" one_line_error "holds VM '
 check "delete on h2 through the service" ck vm delete c1
 gone() { ! in_mgr virsh -c "$H2" dominfo c1 >/dev/null 2>&1 && in_mgr virsh -c "$H2" hostname >/dev/null; }
 check "... h2's libvirt no longer has it (and answers)" gone
-kill "$SVC"; wait "$SVC" 2>/dev/null || true
+stop_svc
 check "service log has no crash" sanitizer_clean serve.log
 finish

@@ -20,7 +20,7 @@ done
 MGR_NS=ckmgr$$
 start_manager_ns() {
   ip netns add "$MGR_NS" 2>netns.err || { echo "SKIP: cannot make a network namespace here: $(cat netns.err)"; exit 77; }
-  cleanup_fns+=("ip netns del $MGR_NS")
+  cleanup_fns+=("end_netns $MGR_NS")
   ip -n "$MGR_NS" link set lo up
   mkdir -p "$WORK/ssh" "$WORK/bin"
   ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/id"
@@ -40,6 +40,13 @@ CFG
 
 in_mgr() { ip netns exec "$MGR_NS" env PATH="$WORK/bin:$PATH" "$@"; }
 
+# end_netns NS: every process left in it (a host's daemons, its qemu and
+# exports; a service) is killed, then the namespace goes.
+end_netns() {
+  ip netns pids "$1" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  ip netns del "$1"
+}
+
 # ns_of NAME, veth_of NAME N: host NAME's namespace and its end of the link.
 ns_of() { echo "ck$1$$"; }
 veth_of() { echo "ckh$2-$$"; }
@@ -48,7 +55,7 @@ veth_of() { echo "ckh$2-$$"; }
 start_link() {
   local name=$1 n=$2 ns=ck$1$$
   ip netns add "$ns"
-  cleanup_fns+=("ip netns del $ns")
+  cleanup_fns+=("end_netns $ns")
   ip link add "ckm$n-$$" type veth peer name "ckh$n-$$"
   ip link set "ckm$n-$$" netns "$MGR_NS"
   ip link set "ckh$n-$$" netns "$ns"
@@ -116,10 +123,19 @@ ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 serve_in_mgr() {  # serve_in_mgr [SERVE OPTIONS...]; its TCP port: $SVC_PORT
   SVC_PORT=$(free_port)
-  in_mgr "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$SVC_PORT" --socket "$WORK/api.sock" \
-    "$@" >/dev/null 2>serve.log &
-  SVC=$!
+  rm -f "$WORK/svc.pid"
+  # (`ip netns exec` forks: the service's own pid comes from the shell it replaces)
+  in_mgr bash -c 'echo $$ >"$0"; exec "$@"' "$WORK/svc.pid" "$CLONEKIT" serve --db "$WORK/state.db" \
+    --token-file "$WORK/token" --port "$SVC_PORT" --socket "$WORK/api.sock" "$@" >/dev/null 2>>serve.log &
+  for _ in $(seq 1 100); do [ -s "$WORK/svc.pid" ] && break; sleep 0.02; done
+  SVC=$(cat "$WORK/svc.pid")
   cleanup_fns+=("kill -9 $SVC 2>/dev/null")
   for _ in $(seq 1 100); do ck host list >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "service did not start"; cat serve.log; return 1
+}
+# stop_svc [SIGNAL]: the service ends (SIGTERM unless given); waits for it.
+stop_svc() {
+  kill "-${1:-TERM}" "$SVC" 2>/dev/null || true
+  for _ in $(seq 1 200); do kill -0 "$SVC" 2>/dev/null || return 0; sleep 0.05; done
+  echo "service $SVC did not stop"; return 1
 }

@@ -52,6 +52,6 @@ qemu-img create -q -f qcow2 -b "$WORK/pool/v1-base.qcow2" -F qcow2 pool/v1.qcow2
 ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null
 check "a clone into far is refused, naming the host" \
   one_line_error "pool 'far' is not on this host (it is on h2)" ck vm clone v1 --snapshot v1-base --disk vda=pool:far --no-start
-kill "$SVC"; wait "$SVC" 2>/dev/null || true
+stop_svc
 check "service log has no crash" sanitizer_clean serve.log
 finish

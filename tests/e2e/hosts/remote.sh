@@ -32,6 +32,6 @@ back() {  # (an attempt begun while cut may still be finishing: it is not double
   return 1
 }
 check "link back: h2 answers again" back
-kill "$SVC"; wait "$SVC" 2>/dev/null || true
+stop_svc
 check "service log has no crash" sanitizer_clean serve.log
 finish
