@@ -320,7 +320,7 @@ json EncodeJob(const JobView& v) {
            {"error", j.error},
            {"error_kind", j.error_kind},
            {"outputs", j.outputs},
-           {"host", j.host},
+           {"files_host", j.host},  // where its outputs are ("local": here, or a pool shared with the clone's host)
            {"cleanup_pending", j.cleanup_pending},
            {"source_was_running", j.source_was_running},
            {"live", j.live},

@@ -355,6 +355,9 @@ void Manager::RemoveUnused(int64_t vm_id, const std::vector<std::string>& candid
   // Every definition and snapshot in the store: a file may have become
   // another's backing (a snapshot point, a linked clone's) meanwhile.
   for (const VmRow& vm : store_->Vms()) {
+    // A VM on another host in its own pools: none of its files is here
+    // (and none of the candidates is its: its clone copied every disk).
+    if (vm.host != kLocalHost && !UsedFiles(fs, vm.xml)) continue;
     if (!use(UsedFiles(fs, vm.xml))) return;  // cannot tell: remove nothing
     for (const SnapshotRow& snap : store_->Snapshots(vm.id)) {
       if (!use(UsedFiles(fs, snap.xml))) return;
@@ -377,13 +380,13 @@ void Manager::RemoveUnused(int64_t vm_id, const std::vector<std::string>& candid
 }
 
 void Manager::RemoveJobOutputs(JobRow& row, const std::string& host, const std::vector<std::string>& outputs,
-                               const std::vector<std::string>& scratch) {
+                               const std::vector<std::string>& scratch, bool keep_outputs) {
   if (host == kLocalHost) {
-    RemoveJobFiles(outputs);
+    if (!keep_outputs) RemoveJobFiles(outputs);
     return;
   }
   Result<RemoteHost> remote = RemoteOf(host);
-  const Status removed = remote.ok() ? RemoveRemoteDisks(*remote, scratch, outputs, /*keep_outputs=*/false) : remote.status();
+  const Status removed = remote.ok() ? RemoveRemoteDisks(*remote, scratch, outputs, keep_outputs) : remote.status();
   if (removed.ok()) return;
   row.cleanup_pending = true;
   std::fprintf(stderr, "clonekit: job %lld: %s (tried again every %lld s)\n", static_cast<long long>(row.id),
@@ -393,12 +396,13 @@ void Manager::RemoveJobOutputs(JobRow& row, const std::string& host, const std::
 void Manager::RetryPendingCleanups() {
   for (JobRow job : store_->Jobs()) {
     if (!job.cleanup_pending || Active(job.state)) continue;
+    // (A clone that was defined keeps its images: only the job's directories go.)
+    const bool kept = job.clone_vm != 0;
     Result<RemoteHost> remote = RemoteOf(job.host);
-    if (!remote.ok() || !RemoveRemoteDisks(*remote, job.scratch, job.outputs, /*keep_outputs=*/false).ok()) continue;
+    if (!remote.ok() || !RemoveRemoteDisks(*remote, job.scratch, job.outputs, kept).ok()) continue;
     job.cleanup_pending = false;
-    const std::string note = PendingNote(job.host);
-    if (const size_t at = job.error.find(note); at != std::string::npos) {
-      job.error.replace(at, note.size(), "; its partial files on host '" + job.host + "' were removed when it answered again");
+    if (const size_t at = job.error.rfind(kPendingTail); at != std::string::npos) {
+      job.error.replace(at, std::string(kPendingTail).size(), kRemovedTail);
     }
     if (Status s = store_->UpdateJob(job); !s.ok()) {
       std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(job.id), s.message().c_str());
@@ -532,21 +536,13 @@ Status Manager::DefineClone(const ClonePlan& plan, int64_t backing_snapshot) {
   Result<std::string> for_libvirt = ForLibvirt(clone->xml, plan.libvirt_name);
   if (!for_libvirt.ok()) return for_libvirt.status();
   CLONEKIT_RETURN_IF_ERROR(CheckLibvirtFree(plan.host, plan.libvirt_name, plan.clone.uuid));
-  Hypervisor& hv = HvOn(plan.host);
-  CLONEKIT_RETURN_IF_ERROR(hv.Define(*for_libvirt));
+  const std::shared_ptr<Hypervisor> hv = HvOn(plan.host);
+  CLONEKIT_RETURN_IF_ERROR(hv->Define(*for_libvirt));
   clone->status = VmStatus::kDefined;
   clone->backing_snapshot = backing_snapshot;
   if (Status s = store_->UpdateVm(*clone); !s.ok()) {
-    hv.Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
+    hv->Undefine(plan.clone).IgnoreError();  // ours, by UUID; the job's error says why
     return s;
-  }
-  if (plan.files_on_host) {
-    // The images are the clone's now; only the job's directories go.
-    if (Result<RemoteHost> remote = RemoteOf(plan.host); remote.ok()) {
-      if (Status s = RemoveRemoteDisks(*remote, plan.scratch, plan.outputs, /*keep_outputs=*/true); !s.ok()) {
-        std::fprintf(stderr, "clonekit: job %lld: %s\n", static_cast<long long>(plan.job_id), s.message().c_str());
-      }
-    }
   }
   return Status::OK();
 }
@@ -690,6 +686,12 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
   if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
   if (status.ok()) status = DefineClone(plan, backing);
+  if (status.ok() && plan.files_on_host) {
+    // The images are the clone's now; only the job's directories there go
+    // (or wait for the host, and the job says so).
+    RemoveJobOutputs(row, row.host, plan.outputs, plan.scratch, /*keep_outputs=*/true);
+    if (row.cleanup_pending) row.error = PendingNote(row.host, /*kept=*/true).substr(2);
+  }
   job->clone_defined = status.ok() && plan.Overlays();
   if (status.ok() && plan.Overlays() && plan.start && hv_->available()) {
     // An instant clone runs from here on; what follows only flattens it.
@@ -711,8 +713,8 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
     RemoveTpmState(options_.tpm_state_dir, plan.clone.uuid);  // ours: the clone goes
   }
   FinishJob(row, plan, status, job->clone_defined);
-  if (status.ok() && plan.mode == JobMode::kFull && plan.start && HvOn(plan.host).available()) {
-    Status started = HvOn(plan.host).Start(plan.clone);
+  if (status.ok() && plan.mode == JobMode::kFull && plan.start && HvOn(plan.host)->available()) {
+    Status started = HvOn(plan.host)->Start(plan.clone);
     if (!started.ok()) {
       row.error = "the clone was created but did not start: " + started.message();
       row.error_kind = "start_failed";

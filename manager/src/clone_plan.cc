@@ -102,9 +102,10 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   const std::vector<Pool> there = PoolsOn(target);
   const PoolFs fs(pools);
   for (const DiskSpec& disk : info->disks) {
-    const Pool* home = fs.PoolOf(disk.file);
-    if (home && !home->OnHost(target)) home = nullptr;
-    const std::string pool = home ? home->name : there.empty() ? "" : there[0].name;
+    // (another host: its own pools first, so that all disks default alike)
+    const Pool* home = target == vm->host ? fs.PoolOf(disk.file) : nullptr;
+    const auto own = std::find_if(there.begin(), there.end(), [](const Pool& p) { return !p.OnHost(kLocalHost); });
+    const std::string pool = home ? home->name : own != there.end() ? own->name : there.empty() ? "" : there[0].name;
     d.disks.push_back({disk.target, disk.file, disk.format, pool, disk.format});
   }
   d.host = target;
@@ -182,12 +183,12 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   if (plan.host != source->host) {
     const std::string what = "a clone to host '" + plan.host + "'";
     if (plan.mode != JobMode::kFull) {
-      return Status::InvalidArgument(what, "is a full clone: an instant or linked clone reads the source's snapshot "
-                                           "points, which are on host '" + source->host + "'");
+      return Status::InvalidArgument(what, "must be a full clone: an instant or linked clone reads the source's "
+                                           "snapshot points, which are on host '" + source->host + "'");
     }
     if (req.generalize.AnyGuest()) {
-      return Status::InvalidArgument(what, "changes only host items (mac-addresses, smbios-serial, genid): the guest "
-                                           "items are changed in the new images on this host");
+      return Status::InvalidArgument(what, "may change only host items (mac-addresses, smbios-serial, genid): the "
+                                           "guest items are changed in new images on the source's host");
     }
     if (!d.summary.nvram.empty() || d.summary.emulated_tpm) {
       return Status::InvalidArgument(what, std::string("cannot take the source's ") +
@@ -279,8 +280,23 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     if (!targets.count(target)) return Status::InvalidArgument("disk " + target, "the source has no such disk");
   }
   if (shared.size() > 1) {
-    return Status::InvalidArgument("a clone to host '" + plan.host + "'", "has its disks either all in pools shared "
+    return Status::InvalidArgument("a clone to host '" + plan.host + "'", "needs its disks all in pools shared "
                                                                           "with this host or all in pools of its own");
+  }
+  // Every other file the definition names (a CD-ROM, a loader, a kernel)
+  // would be read there at that path: only from a pool both hosts share.
+  if (plan.host != source->host) {
+    std::set<std::string> copied;
+    for (const DiskPlan& dp : plan.disks) copied.insert(dp.source);
+    for (const auto& [path, what] : info->host_paths) {
+      if (copied.count(path)) continue;
+      const Pool* home = fs.PoolOf(path);
+      if (!home || !home->OnHost(plan.host)) {
+        return Status::InvalidArgument("a clone to host '" + plan.host + "'",
+                                       what + " " + path + " is a file of this host, not in a pool shared with '" +
+                                           plan.host + "'");
+      }
+    }
   }
   // Pools of that host only: its files are made there, over SSH.
   plan.files_on_host = plan.host != kLocalHost && shared.count(false);

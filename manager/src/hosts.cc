@@ -79,6 +79,25 @@ HostFacts Facts(const std::string& uri) {
 
 }  // namespace
 
+bool Manager::HostAnswers(const std::string& host) {
+  if (host == kLocalHost) return true;
+  std::lock_guard<std::mutex> lock(answers_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = answers_.find(host); it != answers_.end() && now - it->second.first < kHostsFresh) return it->second.second;
+  std::string uri;
+  for (const HostRow& h : store_->Hosts()) {
+    if (h.name == host) uri = h.uri;
+  }
+  const bool answered = !uri.empty() && Facts(uri).reachable;
+  answers_[host] = {std::chrono::steady_clock::now(), answered};
+  return answered;
+}
+
+Status Manager::HostReady(const std::string& host) {
+  if (HostAnswers(host)) return Status::OK();
+  return Status::Locked("host '" + host + "'", "its libvirt does not answer now; try again when it does");
+}
+
 Result<RemoteHost> Manager::RemoteOf(const std::string& host) {
   for (const HostRow& h : store_->Hosts()) {
     if (h.name != host) continue;
@@ -183,7 +202,7 @@ Status Manager::RemoveHost(const std::string& name) {
     CLONEKIT_RETURN_IF_ERROR(store_->RemoveHost(name));
     {
       std::lock_guard<std::mutex> lock(remote_hv_mu_);
-      remote_hv_.erase(name);
+      remote_hv_.erase(name);  // (a call under way keeps its own reference)
     }
     ForgetHosts();
     Emit("host", {{"name", name}, {"change", "removed"}});

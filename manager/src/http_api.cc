@@ -312,12 +312,8 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
                                     req.get_param_value("name"));
       return id.ok() ? Reply(res, m.GetVm(*id), EncodeVm) : Reply(res, id.status());
     }
-    std::vector<VmView> vms = m.ListVms();
-    if (req.has_param("host")) {
-      const std::string host = req.get_param_value("host");
-      std::erase_if(vms, [&](const VmView& v) { return v.vm.host != host; });
-    }
-    Reply(res, EncodeVms(vms));
+    Reply(res, EncodeVms(m.ListVms(req.has_param("host") ? std::optional<std::string>(req.get_param_value("host"))
+                                                         : std::nullopt)));
   });
   s.Post("/api/v1/vms", [&m](const httplib::Request& req, httplib::Response& res) {
     json b;

@@ -89,10 +89,10 @@ std::vector<Pool> Manager::PoolsOn(const std::string& host) {
   return out;
 }
 
-Hypervisor& Manager::HvOn(const std::string& host) {
-  if (host == kLocalHost) return *hv_;
+std::shared_ptr<Hypervisor> Manager::HvOn(const std::string& host) {
+  if (host == kLocalHost) return hv_;
   std::lock_guard<std::mutex> lock(remote_hv_mu_);
-  std::unique_ptr<Hypervisor>& hv = remote_hv_[host];
+  std::shared_ptr<Hypervisor>& hv = remote_hv_[host];
   if (!hv) {
     std::string uri;
     for (const HostRow& h : store_->Hosts()) {
@@ -105,7 +105,7 @@ Hypervisor& Manager::HvOn(const std::string& host) {
       hv = RemoteHypervisor(uri);
     }
   }
-  return *hv;
+  return hv;
 }
 
 Status Manager::RefuseOnOtherHost(const VmRow& vm, const std::string& what) {
@@ -156,16 +156,19 @@ Status Manager::Recover() {
       clone = *read;
     }
     const bool kept = clone && clone->status == VmStatus::kDefined;
-    if (!kept) RemoveJobOutputs(job, job.host, job.outputs, job.scratch);
+    // (Another host's files: its outputs go, or for a clone already
+    // defined there only the job's own directories.)
+    const bool here = job.host == kLocalHost;
+    if (!kept || !here) RemoveJobOutputs(job, job.host, job.outputs, job.scratch, /*keep_outputs=*/kept);
     // A disk may have been switched (or not) to its new top just before
     // the end: qemu, if it still runs the VM, says which (adopted); if the
     // VM is off too, nobody can, and every file stays for the admin.
-    const bool unknown = kept && !job.switching.empty() && hv_->State(RefOf(*clone)) != Power::kRunning;
-    if (kept) AdoptSwitchedDisks(*clone, job.outputs);
-    if (kept && !unknown) RemoveUnused(clone->id, job.outputs);
+    const bool unknown = kept && here && !job.switching.empty() && hv_->State(RefOf(*clone)) != Power::kRunning;
+    if (kept && here) AdoptSwitchedDisks(*clone, job.outputs);
+    if (kept && here && !unknown) RemoveUnused(clone->id, job.outputs);
     if (clone && !kept) {
       // Defined in libvirt just before the crash? It is ours by UUID.
-      Hv(*clone).Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
+      if (HostAnswers(clone->host)) Hv(*clone)->Undefine(RefOf(*clone)).IgnoreError();  // best effort: nothing else names it
       RemoveTpmState(options_.tpm_state_dir, clone->uuid);  // a new random UUID: only this job made it
       store_->DeleteVm(job.clone_vm).IgnoreError();  // the job's error says what happened
     }
@@ -173,8 +176,9 @@ Status Manager::Recover() {
     if (!kept) job.identity_changes.clear();  // they went with the images
     job.state = JobState::kFailed;
     job.error = kept ? "interrupted: the service stopped during the job; the VM is kept"
-                     : job.cleanup_pending ? "interrupted: the service stopped during the clone" + PendingNote(job.host)
+                     : job.cleanup_pending ? "interrupted: the service stopped during the clone"
                                            : "interrupted: the service stopped during the clone (partial images removed on restart)";
+    if (job.cleanup_pending) job.error += PendingNote(job.host, kept);
     if (unknown) {
       const size_t eq = job.switching.find('=');
       job.error += "; disk " + job.switching.substr(0, eq) + " was being switched to " + job.switching.substr(eq + 1) +
@@ -188,8 +192,8 @@ Status Manager::Recover() {
     job.error_kind = "interrupted";
     job.finished = NowUtc();
     if (job.source_was_running && job.source_vm) {
-      if (auto src = store_->Vm(job.source_vm); src && Hv(*src).available()) {
-        if (Status s = Hv(*src).Start(RefOf(*src)); !s.ok()) job.error += "; the source did not start again: " + s.message();
+      if (auto src = store_->Vm(job.source_vm); src && Hv(*src)->available()) {
+        if (Status s = Hv(*src)->Start(RefOf(*src)); !s.ok()) job.error += "; the source did not start again: " + s.message();
       }
     }
     if (Status s = store_->UpdateJob(job); !s.ok()) std::fprintf(stderr, "clonekit: recovery: %s\n", s.message().c_str());
@@ -365,12 +369,13 @@ Status Manager::CheckDefinition(const DomainInfo& info, const PoolFs& fs) {
 // libvirt's names and UUIDs are host-wide: a definition may not take over a
 // domain clonekit did not make (libvirt would redefine it).
 Status Manager::CheckLibvirtFree(const std::string& host, const std::string& libvirt_name, const std::string& uuid) {
-  Hypervisor& hv = HvOn(host);
-  if (!hv.available()) return Status::OK();
-  if (std::optional<std::string> owner = hv.UuidOfName(libvirt_name); owner && CanonicalUuid(*owner) != CanonicalUuid(uuid)) {
+  CLONEKIT_RETURN_IF_ERROR(HostReady(host));
+  const std::shared_ptr<Hypervisor> hv = HvOn(host);
+  if (!hv->available()) return Status::OK();
+  if (std::optional<std::string> owner = hv->UuidOfName(libvirt_name); owner && CanonicalUuid(*owner) != CanonicalUuid(uuid)) {
     return Status::Exists("VM '" + libvirt_name + "'", "libvirt already has a domain of that name (" + *owner + ")");
   }
-  if (hv.KnowsUuid(uuid)) return Status::Exists("UUID " + uuid, "libvirt already has a domain with this UUID");
+  if (hv->KnowsUuid(uuid)) return Status::Exists("UUID " + uuid, "libvirt already has a domain with this UUID");
   return Status::OK();
 }
 
@@ -381,8 +386,8 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   v.locked_by = PowerLockingJobs(vm.id);
   v.read_by = ReadingJobs(vm.id);
   const bool cloning = vm.status == VmStatus::kCloning;
-  Hypervisor& hv = Hv(vm);
-  v.detail = cloning ? PowerDetail::kShutoff : hv.Detail(RefOf(vm));
+  const std::shared_ptr<Hypervisor> hv = Hv(vm);
+  v.detail = cloning ? PowerDetail::kShutoff : !HostAnswers(vm.host) ? PowerDetail::kUnreachable : hv->Detail(RefOf(vm));
   if (v.detail == PowerDetail::kUndefined) v.detail = PowerDetail::kShutoff;
   // What may be done to it now, and why not: the console draws this and
   // decides nothing itself.
@@ -390,7 +395,7 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   const auto action = [](const char* why) { return why ? Action{false, why} : Action{}; };
   const char* lock_why =
       cloning ? "It is still being cloned" : !v.locked_by.empty() ? "Locked while it is being cloned" : nullptr;
-  v.actions.start = action(lock_why ? lock_why : running ? "It is running" : !hv.available() ? "No hypervisor is configured"
+  v.actions.start = action(lock_why ? lock_why : running ? "It is running" : !hv->available() ? "No hypervisor is configured"
                                              : v.detail == PowerDetail::kUnreachable ? "Its host does not answer" : nullptr);
   v.actions.shutdown = action(cloning ? lock_why : !running ? "It is not running" : nullptr);
   v.actions.force_off = v.actions.shutdown;
@@ -433,9 +438,11 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   return v;
 }
 
-std::vector<VmView> Manager::ListVms() {
+std::vector<VmView> Manager::ListVms(const std::optional<std::string>& host) {
   std::vector<VmView> out;
-  for (const VmRow& vm : store_->Vms()) out.push_back(ViewOf(vm, false));
+  for (const VmRow& vm : store_->Vms()) {
+    if (!host || vm.host == *host) out.push_back(ViewOf(vm, false));
+  }
   return out;
 }
 
@@ -526,7 +533,7 @@ Result<VmView> Manager::UpdateVm(int64_t id, const std::optional<std::string>& x
   updated.xml = *pinned;
   Result<std::string> for_libvirt = ForLibvirt(updated.xml, LibvirtName(vm->ns, vm->name));
   if (!for_libvirt.ok()) return for_libvirt.status();
-  CLONEKIT_RETURN_IF_ERROR(Hv(*vm).Define(*for_libvirt));
+  CLONEKIT_RETURN_IF_ERROR(Hv(*vm)->Define(*for_libvirt));
   CLONEKIT_RETURN_IF_ERROR(store_->UpdateVm(updated));
   Emit("vm", {{"id", id}, {"change", "updated"}});
   return ViewOf(updated, true);
@@ -598,7 +605,7 @@ Status Manager::DeleteVm(int64_t id) {
   }
   // (the job's files would outlive the entry that says whose they are)
   CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "delete"));
-  const PowerDetail power = Hv(*vm).Detail(RefOf(*vm));
+  const PowerDetail power = HostAnswers(vm->host) ? Hv(*vm)->Detail(RefOf(*vm)) : PowerDetail::kUnreachable;
   if (PowerOf(power) == Power::kRunning) return Status::Locked("VM '" + vm->name + "'", "is running; stop it first");
   if (power == PowerDetail::kUnreachable) {
     return Status::Locked("VM '" + vm->name + "'", "its host '" + vm->host + "' does not answer; delete it once it does");
@@ -609,7 +616,7 @@ Status Manager::DeleteVm(int64_t id) {
                                                          clones + "; flatten or delete them first");
     }
   }
-  CLONEKIT_RETURN_IF_ERROR(Hv(*vm).Undefine(RefOf(*vm)));
+  CLONEKIT_RETURN_IF_ERROR(Hv(*vm)->Undefine(RefOf(*vm)));
   CLONEKIT_RETURN_IF_ERROR(store_->DeleteVm(id));
   Emit("vm", {{"id", id}, {"change", "deleted"}});
   return Status::OK();
@@ -627,18 +634,19 @@ Status Manager::StartVm(int64_t id) {
   // The store's definition is the VM's: libvirt gets it again first, so a
   // redefinition that failed after a snapshot or a switch cannot start it
   // on files it no longer uses.
-  Hypervisor& hv = Hv(*vm);
-  if (hv.available() && hv.State(RefOf(*vm)) != Power::kRunning) {
+  CLONEKIT_RETURN_IF_ERROR(HostReady(vm->host));
+  const std::shared_ptr<Hypervisor> hv = Hv(*vm);
+  if (hv->available() && hv->State(RefOf(*vm)) != Power::kRunning) {
     Result<std::string> for_libvirt = ForLibvirt(vm->xml, LibvirtName(vm->ns, vm->name));
     if (!for_libvirt.ok()) return for_libvirt.status();
     // (never over a domain of that name clonekit did not make)
-    if (std::optional<std::string> owner = hv.UuidOfName(LibvirtName(vm->ns, vm->name));
+    if (std::optional<std::string> owner = hv->UuidOfName(LibvirtName(vm->ns, vm->name));
         owner && CanonicalUuid(*owner) != CanonicalUuid(vm->uuid)) {
       return Status::Exists("VM '" + vm->name + "'", "libvirt has another domain of its name (" + *owner + ")");
     }
-    CLONEKIT_RETURN_IF_ERROR(hv.Define(*for_libvirt));
+    CLONEKIT_RETURN_IF_ERROR(hv->Define(*for_libvirt));
   }
-  CLONEKIT_RETURN_IF_ERROR(hv.Start(RefOf(*vm)));
+  CLONEKIT_RETURN_IF_ERROR(hv->Start(RefOf(*vm)));
   Emit("vm", {{"id", id}, {"change", "started"}});
   return Status::OK();
 }
@@ -646,8 +654,9 @@ Status Manager::StartVm(int64_t id) {
 Status Manager::StopVm(int64_t id, bool force) {
   std::optional<VmRow> vm = store_->Vm(id);
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(id));
-  Hypervisor& hv = Hv(*vm);
-  CLONEKIT_RETURN_IF_ERROR(force ? hv.Destroy(RefOf(*vm)) : hv.Shutdown(RefOf(*vm), options_.shutdown_timeout));
+  CLONEKIT_RETURN_IF_ERROR(HostReady(vm->host));
+  const std::shared_ptr<Hypervisor> hv = Hv(*vm);
+  CLONEKIT_RETURN_IF_ERROR(force ? hv->Destroy(RefOf(*vm)) : hv->Shutdown(RefOf(*vm), options_.shutdown_timeout));
   Emit("vm", {{"id", id}, {"change", "stopped"}});
   return Status::OK();
 }

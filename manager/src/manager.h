@@ -113,7 +113,8 @@ class Manager {
                         const std::optional<std::string>& description,
                         std::optional<uint64_t> vcpus = std::nullopt, std::optional<uint64_t> memory_mib = std::nullopt);
   Result<VmView> ImportVm(const std::string& name, const std::string& ns, const std::vector<std::string>& disks);
-  std::vector<VmView> ListVms();
+  // host: only the VMs on it (the others' hypervisors are not asked).
+  std::vector<VmView> ListVms(const std::optional<std::string>& host = std::nullopt);
   Result<VmView> GetVm(int64_t id);
   Result<int64_t> FindVm(const std::string& ns, const std::string& name);
   Status DeleteVm(int64_t id);
@@ -167,17 +168,26 @@ class Manager {
   std::vector<Pool> LocalPools();
   std::vector<Pool> PoolsOn(const std::string& host);
   // The libvirt of a host: hv_ for 'local', else one opened by the host's
-  // URI on first use and kept (a host not registered: none).
-  Hypervisor& HvOn(const std::string& host);
-  Hypervisor& Hv(const VmRow& vm) { return HvOn(vm.host); }
+  // URI on first use and kept until the host is removed (a host not
+  // registered: none).
+  std::shared_ptr<Hypervisor> HvOn(const std::string& host);
+  std::shared_ptr<Hypervisor> Hv(const VmRow& vm) { return HvOn(vm.host); }
+  // Whether another host's libvirt answered lately (asked with the probe's
+  // deadline at most once per kHostsFresh): libvirt's own connect to a
+  // host that is down has no deadline, so it is never tried then.
+  bool HostAnswers(const std::string& host);
+  // OK, or why the host's libvirt cannot be used now.
+  Status HostReady(const std::string& host);
   // VMs on another host are started, stopped, deleted there; what reads or
   // writes their disks (snapshots, clones of them, edits) is refused.
   Status RefuseOnOtherHost(const VmRow& vm, const std::string& what);
   // Removes the files a job made on its host: here (RemoveJobFiles), or
   // there over SSH; a host that does not answer marks the job
   // cleanup_pending (its error says so) for the retries.
+  // keep_outputs: a clone defined there keeps its images; only the job's
+  // directories go.
   void RemoveJobOutputs(JobRow& row, const std::string& host, const std::vector<std::string>& outputs,
-                        const std::vector<std::string>& scratch);
+                        const std::vector<std::string>& scratch, bool keep_outputs = false);
   // Retries every pending removal on other hosts (every kCleanupRetry).
   void RetryPendingCleanups();
   // How a host's files are reached (host_uri.h, remote_host.h).
@@ -255,7 +265,7 @@ class Manager {
 
   ManagerOptions options_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<Hypervisor> hv_;
+  std::shared_ptr<Hypervisor> hv_;
 
   std::mutex jobs_mu_;
   std::map<int64_t, std::shared_ptr<RunningJob>> running_;  // queued and running
@@ -279,7 +289,9 @@ class Manager {
   std::optional<std::vector<HostView>> hosts_cache_;
   std::chrono::steady_clock::time_point hosts_cache_time_;
   std::mutex remote_hv_mu_;
-  std::map<std::string, std::unique_ptr<Hypervisor>> remote_hv_;  // by host name
+  std::map<std::string, std::shared_ptr<Hypervisor>> remote_hv_;  // by host name
+  std::mutex answers_mu_;  // one probe at a time
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, bool>> answers_;  // host: when, answered
   // The retries of pending removals on other hosts.
   static constexpr std::chrono::seconds kCleanupRetry{15};
   std::mutex janitor_mu_;

@@ -102,9 +102,14 @@ std::string RealPath(const std::string& path);
 // The free and total space of these pools of a host (pools[i].dir there),
 // asked in one SSH round; "" or why not.
 std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools);
-// What a job's error says while its files on another host wait for it.
-inline std::string PendingNote(const std::string& host) {
-  return "; its partial files on host '" + host + "' are removed when it answers again";
+// What a job's error says while its files on another host wait for it
+// (RetryPendingCleanups says "were removed when it answered again" then):
+// a failed clone's partial files, or a defined clone's scratch directories.
+constexpr const char* kPendingTail = " are removed when it answers again";
+constexpr const char* kRemovedTail = " were removed when it answered again";
+inline std::string PendingNote(const std::string& host, bool kept = false) {
+  return std::string("; ") + (kept ? "the job's own directories" : "its partial files") + " on host '" + host + "'" +
+         kPendingTail;
 }
 // Writes a new, empty qcow2 image of `size` bytes into `fd` (a file the
 // service made: `path` names it in errors) whose backing file is `backing`

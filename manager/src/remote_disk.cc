@@ -31,10 +31,27 @@ std::vector<std::string> Script(const char* script, std::vector<std::string> arg
   return argv;
 }
 
-// Shared by the scripts below: whether process $1 is the qemu-nbd serving
-// $d/image (a pid file may name a process that ended and a new one that
-// took its number), and stopping the export of $d.
-constexpr const char* kExportFunctions = R"sh(
+// Shared by the scripts below.
+//   safe_pool D: D's directory (the pool) may be written by root (or the
+//     SSH user) only, or is sticky: nobody else can rename, replace or
+//     plant the job's directory there.
+//   ours D: D is that directory, as the job made it (a directory, not a
+//     link, the SSH user's, mode 0700).
+//   lock D: one script at a time on D (fd 9; qemu-nbd does not inherit it).
+//   serves PID: whether PID is the qemu-nbd serving $d/image (a pid file
+//     may name a process that ended, and its number be taken since).
+//   stop_export: stops $d's qemu-nbd (it flushes on SIGTERM), and waits.
+constexpr const char* kFunctions = R"sh(
+safe_pool() {
+  st=$(stat -c '%u %a' -- "$(dirname -- "$1")") || return 1
+  set -- $st
+  [ "$1" = 0 ] || [ "$1" = "$(id -u)" ] || { echo "the pool's directory is not root's" >&2; return 1; }
+  mode=$((0$2))
+  [ $((mode & 022)) = 0 ] || [ $((mode & 01000)) != 0 ] ||
+    { echo "others may write to the pool's directory (mode $2, not sticky)" >&2; return 1; }
+}
+ours() { [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c '%u %a' -- "$1")" = "$(id -u) 700" ]; }
+lock() { exec 9<"$1" && flock -w 60 9; }
 serves() { [ -r "/proc/$1/cmdline" ] && tr '\0' '\n' <"/proc/$1/cmdline" | grep -qxF -- "$d/image"; }
 stop_export() {
   pid=$(cat -- "$d/pid" 2>/dev/null) || return 0
@@ -50,11 +67,15 @@ stop_export() {
 }
 )sh";
 
+// $1 scratch, $2 output, $3 its stem, $4 its extension. A failure leaves
+// nothing.
 constexpr const char* kReserve = R"sh(
 set -eu
 umask 077
 d=$1 out=$2 stem=$3 ext=$4
+safe_pool "$d"
 mkdir -m 0700 -- "$d"
+trap 'rm -f -- "$d/reserved"; rmdir -- "$d"' EXIT
 : >"$d/reserved"
 n=1
 until ln -T -- "$d/reserved" "$out" 2>/dev/null; do
@@ -65,15 +86,20 @@ until ln -T -- "$d/reserved" "$out" 2>/dev/null; do
   if [ "$n" -gt 100 ]; then echo "no free name like $2" >&2; exit 1; fi
   out=$stem-$n$ext
 done
+trap - EXIT
 printf '%s' "$out"
 )sh";
 
 // $1 scratch, $2 format, $3 size, $4 the TLS object, $5... ports to try.
+// --persistent: a stranger who connects and leaves first does not end it.
 constexpr const char* kServe = R"sh(
 set -eu
 umask 077
 d=$1 fmt=$2 size=$3 tls=$4
 shift 4
+safe_pool "$d"
+ours "$d" || { echo "$d is not the directory this job made" >&2; exit 1; }
+lock "$d"
 addr=$(printf '%s\n' "${SSH_CONNECTION:-}" | cut -d' ' -f3)
 [ -n "$addr" ] || { echo "SSH_CONNECTION does not say which address was reached" >&2; exit 1; }
 [ -e "$d/image" ] || qemu-img create -q -f "$fmt" -- "$d/image" "$size"
@@ -81,10 +107,11 @@ if [ ! -e "$d/keys.psk" ]; then
   key=$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \n')
   printf 'clonekit:%s\n' "$key" >"$d/keys.psk"
 fi
+stop_export
 for port in "$@"; do
   rm -f -- "$d/pid"
-  if qemu-nbd --fork --pid-file="$d/pid" --format="$fmt" --bind="$addr" --port="$port" --export-name=disk \
-      --shared=0 --object "$tls" --tls-creds=tls0 -- "$d/image" 2>"$d/err"; then
+  if qemu-nbd --fork --persistent --pid-file="$d/pid" --format="$fmt" --bind="$addr" --port="$port" \
+      --export-name=disk --shared=0 --object "$tls" --tls-creds=tls0 -- "$d/image" 2>"$d/err" 9<&-; then
     printf '%s %s %s\n' "$addr" "$port" "$(cut -d: -f2 "$d/keys.psk")"
     exit 0
   fi
@@ -94,18 +121,15 @@ echo "qemu-nbd: every port tried is in use ($*)" >&2
 exit 1
 )sh";
 
-// $1 scratch, $2 output.
+// $1 scratch, $2 output. (The collapse flushed the export before it
+// returned OK: what qemu-nbd writes on SIGTERM is already on disk.)
 constexpr const char* kFinish = R"sh(
 set -eu
 d=$1 out=$2
-# qemu-nbd ends by itself once the collapse has gone (it flushed first).
-pid=$(cat -- "$d/pid")
-i=0
-while serves "$pid"; do
-  i=$((i + 1))
-  if [ "$i" -gt 100 ]; then stop_export; break; fi
-  sleep 0.1
-done
+safe_pool "$d"
+ours "$d" || { echo "$d is not the directory this job made" >&2; exit 1; }
+lock "$d"
+stop_export
 [ "$out" -ef "$d/reserved" ] || { echo "$out is no longer the name this job reserved" >&2; exit 1; }
 sync -- "$d/image"
 ln -T -- "$d/image" "$d/done"
@@ -113,7 +137,9 @@ mv -T -- "$d/image" "$out"
 sync -- "$(dirname -- "$out")"
 )sh";
 
-// $1 keep outputs (1) or not (0), then pairs: scratch, output.
+// $1 keep outputs (1) or not (0), then pairs: scratch, output. A directory
+// that is gone was removed before; one that is not ours is left alone
+// (and said).
 constexpr const char* kRemove = R"sh(
 set -u
 keep=$1
@@ -122,12 +148,18 @@ failed=0
 while [ $# -ge 2 ]; do
   d=$1 out=$2
   shift 2
-  [ -d "$d" ] || continue
+  [ -e "$d" ] || [ -L "$d" ] || continue
+  if ! safe_pool "$d" || ! ours "$d" || ! lock "$d"; then
+    echo "$d is not the directory this job made: left as it is" >&2
+    failed=1
+    continue
+  fi
   stop_export
   if [ "$keep" = 0 ] && { [ "$out" -ef "$d/reserved" ] || [ "$out" -ef "$d/done" ]; }; then
     rm -f -- "$out" || failed=1
   fi
   rm -rf -- "$d" || failed=1
+  exec 9<&-
 done
 exit $failed
 )sh";
@@ -142,7 +174,7 @@ Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std
   const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
   const std::string stem = has_ext ? output->substr(0, dot) : *output;
   const std::string ext = has_ext ? output->substr(dot) : "";
-  Result<std::string> got = host.Run(Script(kReserve, {scratch, *output, stem, ext}));
+  Result<std::string> got = host.Run(Script(With(kFunctions, kReserve).c_str(), {scratch, *output, stem, ext}));
   if (!got.ok()) return got.status();
   // One of the names asked for, nothing else.
   bool expected = *got == *output;
@@ -184,7 +216,7 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
   std::random_device random;
   std::uniform_int_distribution<int> pick(ports.first, ports.last);
   for (int i = 0; i < 5; i++) args.push_back(std::to_string(pick(random)));
-  Result<std::string> answer = host.Run(Script(With(kExportFunctions, kServe).c_str(), args), 60);
+  Result<std::string> answer = host.Run(Script(With(kFunctions, kServe).c_str(), args), 60);
   if (!answer.ok()) return answer.status();
   // "ADDRESS PORT KEY\n": an IP address, a port we offered, 64 hex digits.
   const auto bad = [&] { return Status::IOError("host " + host.name(), "starting its NBD export answered something else"); };
@@ -232,7 +264,7 @@ void RemoveStaleKeyDirs() {
 }
 
 Status FinishRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& output) {
-  return host.Run(Script(With(kExportFunctions, kFinish).c_str(), {scratch, output}), 60).status();
+  return host.Run(Script(With(kFunctions, kFinish).c_str(), {scratch, output}), 60).status();
 }
 
 Status RemoveRemoteDisks(const RemoteHost& host, const std::vector<std::string>& scratch,
@@ -243,7 +275,7 @@ Status RemoveRemoteDisks(const RemoteHost& host, const std::vector<std::string>&
     args.push_back(scratch[i]);
     args.push_back(i < outputs.size() ? outputs[i] : "");
   }
-  return host.Run(Script(With(kExportFunctions, kRemove).c_str(), args), 60).status();
+  return host.Run(Script(With(kFunctions, kRemove).c_str(), args), 60).status();
 }
 
 }  // namespace clonekit::manager

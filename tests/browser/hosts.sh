@@ -12,14 +12,7 @@ source "$BROWSER_DIR/../e2e/hosts/netns.sh"
 [ -n "$WEB_DIR" ] && [ -f "$WEB_DIR/index.html" ] || { echo "FAIL - the web console is not built: npm ci in web/ (scripts/deps.sh), then rebuild"; exit 1; }
 export NODE_PATH=$BROWSER_DIR/../../web/node_modules
 node "$BROWSER_DIR/hosts.mjs" --probe || { echo "SKIP: chromium cannot start here"; exit 77; }
-start_manager_ns
-start_host h2 2
-serve_in_mgr --hypervisor test:///default --web "$WEB_DIR"
-ck host add h2 qemu+ssh://root@10.77.2.2/system >/dev/null
-on_host h2 mkdir /var/lib/libvirt/far
-ck pool add far /var/lib/libvirt/far --host h2 >/dev/null
-mkdir pool
-ck pool add main "$WORK/pool" >/dev/null
+with_h2 --web "$WEB_DIR"
 qemu-img create -q -f qcow2 pool/v1.qcow2 32M
 qio pool/v1.qcow2 'write -P 0x61 0 6M' 'write -P 0x62 20M 2M'
 ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null

@@ -6,14 +6,7 @@
 # directory here is gone too.
 source "$(dirname "$0")/../lib.sh"
 source "$E2E_DIR/hosts/netns.sh"
-start_manager_ns
-start_host h2 2
-serve_in_mgr --hypervisor test:///default --nbd-ports 20020-20029 --copy-rate 4M
-ck host add h2 qemu+ssh://root@10.77.2.2/system >/dev/null
-on_host h2 mkdir /var/lib/libvirt/far
-ck pool add far /var/lib/libvirt/far --host h2 >/dev/null
-mkdir pool
-ck pool add main "$WORK/pool" >/dev/null
+with_h2 --nbd-ports 20020-20029 --copy-rate 4M
 head -c 32M /dev/urandom >data.raw
 qemu-img convert -O qcow2 data.raw pool/v1.qcow2
 sha256sum pool/v1.qcow2 >before.sum

@@ -9,15 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$E2E_DIR/hosts/netns.sh"
 command -v tcpdump >/dev/null || { echo "SKIP: tcpdump not installed"; exit 77; }
 [ -c /dev/kvm ] || [ -n "$(command -v qemu-system-x86_64)" ] || { echo "SKIP: no qemu to run the clone"; exit 77; }
-start_manager_ns
-start_host h2 2
-H2=qemu+ssh://root@10.77.2.2/system
-serve_in_mgr --hypervisor test:///default --nbd-ports 20000-20009
-ck host add h2 "$H2" >/dev/null
-on_host h2 mkdir /var/lib/libvirt/far
-ck pool add far /var/lib/libvirt/far --host h2 >/dev/null
-mkdir pool
-ck pool add main "$WORK/pool" >/dev/null
+with_h2 --nbd-ports 20000-20009
 
 # base <- mid <- top. The snapshot 'v1-mid' reads base's and mid's data,
 # all of it marker text; top writes over part of it (not in the clone).

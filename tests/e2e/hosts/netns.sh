@@ -139,3 +139,19 @@ stop_svc() {
   for _ in $(seq 1 200); do kill -0 "$SVC" 2>/dev/null || return 0; sleep 0.05; done
   echo "service $SVC did not stop"; return 1
 }
+
+# with_h2 [SERVE OPTIONS...]: the setup of the cross-host clone scripts:
+# the service (its own --hypervisor: the test driver), host h2 added by
+# qemu+ssh, pool 'far' on h2 only (/var/lib/libvirt/far, in h2's own
+# mount namespace) and pool 'main' here ($WORK/pool).
+H2=qemu+ssh://root@10.77.2.2/system
+with_h2() {
+  start_manager_ns
+  start_host h2 2
+  serve_in_mgr --hypervisor test:///default "$@"
+  ck host add h2 "$H2" >/dev/null
+  on_host h2 mkdir /var/lib/libvirt/far
+  ck pool add far /var/lib/libvirt/far --host h2 >/dev/null
+  mkdir -p "$WORK/pool"
+  ck pool add main "$WORK/pool" >/dev/null
+}
