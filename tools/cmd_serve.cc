@@ -71,7 +71,10 @@ Runner AddServeCommand(CLI::App& app) {
         }
         return "";
       })
-      ->each([opts](const std::string& text) { std::sscanf(text.c_str(), "%d-%d", &opts->nbd_ports.first, &opts->nbd_ports.last); });
+      // (the lambda keeps the string the option writes into alive: CLI11 holds it by reference)
+      ->each([opts, nbd_ports](const std::string& text) {
+        std::sscanf(text.c_str(), "%d-%d", &opts->nbd_ports.first, &opts->nbd_ports.last);
+      });
   cmd->add_option("--max-clones", opts->max_clones, "copies at once; later clones wait, queued")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

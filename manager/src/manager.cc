@@ -1,5 +1,6 @@
 #include "manager.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -302,6 +303,7 @@ Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, s
     }
     real = here;
   }
+  if (hosts.size() > 1) CLONEKIT_RETURN_IF_ERROR(CheckSharedStorage(subject, real, hosts));
   for (const Pool& p : store_->Pools()) {
     if (p.name == name) return Status::Exists(subject, "already exists");
     const bool shares_a_host = std::any_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return p.OnHost(h); });
@@ -319,6 +321,56 @@ Result<Pool> Manager::AddPool(const std::string& name, const std::string& dir, s
   ForgetHosts();
   Emit("pool", {{"name", name}, {"dir", real}, {"hosts", hosts}});
   return pool;
+}
+
+// A shared pool is one file system on every host: a file the first host
+// writes into the directory (a new random name, O_EXCL) must read back the
+// same on each of the others. The same path on two hosts' own disks is not
+// a shared pool (a clone written there would be missing on the other).
+Status Manager::CheckSharedStorage(const std::string& subject, const std::string& dir,
+                                   const std::vector<std::string>& hosts) {
+  const std::string token = RandomUuid();
+  const std::string marker = dir + "/.clonekit-shared-check-" + token;
+  const auto on = [&](const std::string& host, const std::vector<std::string>& argv) -> Result<std::string> {
+    Result<RemoteHost> remote = RemoteOf(host);
+    if (!remote.ok()) return remote.status();
+    return remote->Run(argv);
+  };
+  const std::string& writer = hosts.front();
+  if (writer == kLocalHost) {
+    UniqueFd fd(open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd || write(fd.get(), token.data(), token.size()) != static_cast<ssize_t>(token.size())) {
+      return Status::FromErrno(marker, "cannot write the check of a shared pool", errno);
+    }
+  } else {
+    Result<std::string> made = on(writer, {"sh", "-c", "set -C; umask 077; printf %s \"$2\" >\"$1\"", "sh", marker, token});
+    if (!made.ok()) return Status::InvalidArgument(subject, made.status().message());
+  }
+  Status seen;
+  for (size_t i = 1; i < hosts.size() && seen.ok(); i++) {
+    std::string read;
+    if (hosts[i] == kLocalHost) {
+      UniqueFd fd(open(marker.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      char buf[64];
+      const ssize_t n = fd ? ::read(fd.get(), buf, sizeof buf) : -1;
+      if (n > 0) read.assign(buf, static_cast<size_t>(n));
+    } else if (Result<std::string> r = on(hosts[i], {"sh", "-c", "cat -- \"$1\" 2>/dev/null || true", "sh", marker}); r.ok()) {
+      read = *r;
+    } else {
+      seen = Status::InvalidArgument(subject, r.status().message());
+    }
+    if (seen.ok() && read != token) {
+      seen = Status::InvalidArgument(subject, dir + " on host " + hosts[i] + " is not the same storage as on host " +
+                                                  writer + " (a file written there is not seen): a shared pool is one "
+                                                  "file system mounted at the same path on each");
+    }
+  }
+  if (writer == kLocalHost) {
+    unlink(marker.c_str());
+  } else {
+    on(writer, {"rm", "-f", "--", marker}).status().IgnoreError();
+  }
+  return seen;
 }
 
 // A pool still holding a VM's disk stays.

@@ -193,6 +193,8 @@ class Manager {
   // How a host's files are reached (host_uri.h, remote_host.h).
   Result<RemoteHost> RemoteOf(const std::string& host);
   std::vector<HostView> AskHosts();
+  [[nodiscard]] Status CheckSharedStorage(const std::string& subject, const std::string& dir,
+                                          const std::vector<std::string>& hosts);
   void ForgetHosts();  // (after a change: the next Hosts() asks again)
   Status CheckDefinition(const DomainInfo& info, const PoolFs& fs);
   // On the host the VM is to be defined on.

@@ -16,6 +16,13 @@
 // directory goes once the clone is defined. Remove takes an output only if
 // it is still one of those two files: a name someone else put there stays.
 //
+// The pool's directory must be writable by root (the SSH user) only, or
+// sticky: anyone else could rename the job's directory away and plant one
+// of their own (an image symlinked elsewhere, a key they know). Every step
+// checks that, and that the directory is still the job's (0700, ours, not
+// a link), and holds a lock on it (a step whose SSH timed out here may
+// still run there).
+//
 // Every step is one SSH command (RemoteHost) running a fixed sh script with
 // quoted arguments; the host's answers are parsed as data.
 //

@@ -41,6 +41,16 @@ check "refused: inside a pool on the same host" one_line_error "is inside pool '
 mkdir shared
 check "pool add both (local and h2)" ck pool add both "$WORK/shared" --host local --host h2
 check "... listed on both hosts" [ "$(ck host list --json | jq_ "sorted(h['name'] for h in d for p in h['pools'] if p['name'] == 'both')")" = "['h2', 'local']" ]
+check "... and the check it wrote there is gone" [ -z "$(ls -A shared)" ]
+# The same path on both, but each its own storage (h2's /var/lib/libvirt is its own tmpfs).
+SEP=/var/lib/libvirt/ck-sep-$$
+mkdir -p "$SEP"
+cleanup_fns+=("rmdir $SEP")
+on_h2 mkdir "$SEP"
+check "the same path on two hosts' own disks is not a shared pool" \
+  one_line_error "is not the same storage as on host" ck pool add sep "$SEP" --host local --host h2
+both_empty() { [ -z "$(ls -A "$SEP")" ] && [ -z "$(on_h2 ls -A "$SEP")" ]; }
+check "... nothing is left in either directory" both_empty
 
 check "host remove h2 is refused while it holds pools" one_line_error "holds pool" ck host remove h2
 
