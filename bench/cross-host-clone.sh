@@ -48,7 +48,7 @@ for run in $(seq 1 "$runs"); do
 
   on_host h2 truncate -s "$size" /var/lib/libvirt/far/q.raw
   ip netns exec "$(ns_of h2)" nsenter -t "$(cat "$WORK/host-h2/holder.pid")" -m -- \
-    qemu-nbd -f raw -b 10.77.2.2 -p 10899 -x disk --shared=8 /var/lib/libvirt/far/q.raw &
+    qemu-nbd --persistent -f raw -b 10.77.2.2 -p 10899 -x disk --shared=8 /var/lib/libvirt/far/q.raw &
   server=$!
   for _ in $(seq 1 50); do in_mgr bash -c 'exec 3<>/dev/tcp/10.77.2.2/10899' 2>/dev/null && break; sleep 0.1; done
   cold

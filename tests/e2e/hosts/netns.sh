@@ -99,6 +99,7 @@ exec sleep infinity
 SH
   mkdir -p /run/libvirt /var/lib/libvirt
   ip netns exec "$ns" unshare --mount --uts --propagation private bash "$dir/start.sh" >"$dir/start.log" 2>&1 &
+  disown  # (ended by end_netns: no "Killed" line from this shell)
   cleanup_fns+=("kill \$(cat $dir/sshd.pid $dir/libvirtd.pid $dir/virtlogd.pid $dir/holder.pid 2>/dev/null) 2>/dev/null")
   for _ in $(seq 1 100); do
     in_mgr virsh -c "qemu+ssh://root@10.77.$n.2/system" hostname >/dev/null 2>&1 && return 0
