@@ -29,6 +29,9 @@ void ChainArgs::Register(CLI::App* cmd, bool short_format) {
   cmd->add_option("--max-depth", max_depth, "longest backing chain accepted")->capture_default_str();
   cmd->add_option("--backing-dir", backing_dirs,
                   "only follow backing files inside DIR (repeatable; default: anywhere)");
+  cmd->add_option("--confine", confine_dirs,
+                  "read IMAGE and every backing file only inside DIR (repeatable), opened beneath it with no "
+                  "symlink followed, regular files only: for chains in storage others may write to");
 }
 
 Result<std::unique_ptr<Chain>> ChainArgs::Open() const {
@@ -42,7 +45,9 @@ Result<std::unique_ptr<Chain>> ChainArgs::Open() const {
   }
   OpenOptions open;
   open.force_share = force_share;
-  auto opener = NewPosixFileOpener(open);
+  // (the confined opener refuses the rest whatever their real paths)
+  if (options.allowed_backing_dirs.empty()) options.allowed_backing_dirs = confine_dirs;
+  auto opener = confine_dirs.empty() ? NewPosixFileOpener(open) : NewConfinedFileOpener(confine_dirs, open);
   return OpenChain(image, *opener, options);
 }
 

@@ -1,9 +1,13 @@
 // clonekit collapse: one standalone image of the disk at a snapshot point.
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "clonekit/collapse.h"
 #include "commands.h"
@@ -21,6 +25,7 @@ struct CollapseArgs {
   bool progress = false;
   bool force = false;
   std::string page_cache = "spare";
+  int heartbeat = 0;  // seconds; 0: stdin is not watched
   CollapseOptions tuning;  // pipeline knobs, filled by the option parser
 };
 
@@ -41,6 +46,27 @@ class ProgressLine {
  private:
   int last_ = -1;
 };
+
+// Stops the copy (as a SIGHUP would) once stdin ends or is silent for
+// `seconds`: a caller on another host, feeding it a line every few
+// seconds over SSH, is gone then, and no copy may outlive it.
+void WatchStdin(int seconds) {
+  std::thread([seconds] {
+    char buf[256];
+    for (;;) {
+      struct pollfd p = {0, POLLIN, 0};
+      const int r = poll(&p, 1, seconds * 1000);
+      if (r < 0 && errno == EINTR) continue;
+      if (r > 0) {
+        const ssize_t n = read(0, buf, sizeof buf);
+        if (n > 0 || (n < 0 && errno == EINTR)) continue;
+      }
+      g_signal = SIGHUP;
+      g_interrupted = true;
+      return;
+    }
+  }).detach();
+}
 
 }  // namespace
 
@@ -77,6 +103,10 @@ Runner AddCollapseCommand(CLI::App& app) {
       ->transform(CLI::AsSizeValue(false));
   cmd->add_flag("!--no-early-writeback", t.early_writeback,
                 "do not start writeback while copying (everything is flushed at the end)");
+  cmd->add_option("--heartbeat", args->heartbeat,
+                  "stop, as if interrupted, when stdin ends or is silent this many seconds (a caller on another "
+                  "host that writes a line every few seconds is gone then)")
+      ->check(CLI::Range(1, 3600));
   cmd->add_option("--page-cache", args->page_cache,
                   "spare: leave the page cache as it was (what the copy reads or writes is dropped; the "
                   "running VMs keep theirs); fill: ordinary buffered I/O")
@@ -88,6 +118,7 @@ Runner AddCollapseCommand(CLI::App& app) {
     }
     Result<std::unique_ptr<Chain>> chain = args->chain.Open();
     if (!chain.ok()) return Fail(chain.status());
+    if (args->heartbeat > 0) WatchStdin(args->heartbeat);
 
     CollapseOptions options = args->tuning;
     options.format = args->output_format == "qcow2" ? OutputFormat::kQcow2 : OutputFormat::kRaw;

@@ -42,6 +42,16 @@ std::string DefaultWebDir() {
   return !dir.empty() && std::filesystem::is_regular_file(dir + "/index.html", ec) ? dir : "";
 }
 
+// clonekit's own path on every host, as on this one: beside this program
+// in a build tree, else where it is installed.
+std::string DefaultRemoteClonekit() {
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string build_root = CLONEKIT_BUILD_ROOT;
+  if (self.rfind(build_root + "/", 0) == 0) return std::filesystem::path(self).parent_path() / "clonekit";
+  return CLONEKIT_INSTALL_PATH;
+}
+
 Runner AddServeCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "run the manager service (REST API, clone jobs)");
   auto opts = std::make_shared<manager::ManagerOptions>();
@@ -75,6 +85,12 @@ Runner AddServeCommand(CLI::App& app) {
       ->each([opts, nbd_ports](const std::string& text) {
         std::sscanf(text.c_str(), "%d-%d", &opts->nbd_ports.first, &opts->nbd_ports.last);
       });
+  opts->remote_clonekit = DefaultRemoteClonekit();
+  cmd->add_option("--remote-clonekit", opts->remote_clonekit,
+                  "clonekit's path on the other hosts, which run it to read their VMs' chains (default: its path "
+                  "here: the same package on every host)")
+      ->capture_default_str()
+      ->check([](const std::string& path) { return path.empty() || path[0] == '/' ? "" : "must be an absolute path"; });
   cmd->add_option("--max-clones", opts->max_clones, "copies at once; later clones wait, queued")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
@@ -108,6 +124,9 @@ Runner AddServeCommand(CLI::App& app) {
     if (shared) opts->state_dir = std::filesystem::path(token_path).parent_path().string();
     if (!token.ok()) return Fail(token.status());
     serve->token = *token;
+    // A helper that ends before it read what we send it (ssh to a host
+    // that dropped) is an error to report, not the end of the service.
+    signal(SIGPIPE, SIG_IGN);
     const sigset_t stop_signals = StopSignals();
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists
     // A stop before the service serves (a standby waiting for its turn,

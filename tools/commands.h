@@ -21,6 +21,7 @@ struct ChainArgs {
   bool force_share = false;
   size_t max_depth = 1024;
   std::vector<std::string> backing_dirs;  // --backing-dir
+  std::vector<std::string> confine_dirs;  // --confine
   // short_format: -f means --format (mount keeps -f for --foreground, as FUSE tools do).
   void Register(CLI::App* cmd, bool short_format = true);
   Result<std::unique_ptr<Chain>> Open() const;

@@ -1,5 +1,7 @@
 #include "api_json.h"
 
+#include "host_uri.h"
+
 namespace clonekit::manager {
 
 namespace {
@@ -285,14 +287,15 @@ json EncodeChanges(const std::vector<IdentityChange>& changes) {
 
 // The Clone dialog's "Make it a new machine" section: every item, on or
 // off by default, and for a host item whether this definition has it.
-// other_host: the clone is made on another host than the source's (only
-// the definition's items apply there).
-json EncodeGeneralizeChoices(const DomainInfo& info, bool other_host) {
+// elsewhere: the clone is made on another host than the source's, or of a
+// VM on another host than this service's (only the definition's items
+// apply then: the guest's are changed in images here).
+json EncodeGeneralizeChoices(const DomainInfo& info, bool elsewhere) {
   json out = json::array();
   for (GeneralizeItem i : kAllGeneralizeItems) {
     json item{{"item", GeneralizeItemName(i)}, {"side", IsGuestItem(i) ? "guest" : "host"}, {"default", OnByDefault(i)}};
     std::string missing;
-    if (other_host && IsGuestItem(i)) missing = "the guest is changed only in images on the source's host";
+    if (elsewhere && IsGuestItem(i)) missing = "the guest is changed only in images on this service's own host";
     if (i == GeneralizeItem::kSmbiosSerial && info.smbios_serial.empty()) missing = "the definition sets no SMBIOS serial";
     if (i == GeneralizeItem::kGenid && !info.has_genid) missing = "the definition has no <genid>";
     if (i == GeneralizeItem::kTpm && !info.emulated_tpm) missing = "the definition has no emulated TPM";
@@ -366,7 +369,7 @@ json EncodeDefaults(const CloneDefaults& d) {
               {"source_stops", d.source_stops},
               {"disks", disks},
               {"summary", EncodeSummary(d.summary)},
-              {"generalize", EncodeGeneralizeChoices(d.summary, d.host != d.source_host)},
+              {"generalize", EncodeGeneralizeChoices(d.summary, d.host != d.source_host || d.source_host != kLocalHost)},
               {"configuration", d.configuration}};
 }
 

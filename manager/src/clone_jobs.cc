@@ -16,6 +16,7 @@
 #include "pool_fs.h"
 #include "process.h"
 #include "remote_disk.h"
+#include "remote_source.h"
 #include "tpm_state.h"
 
 namespace clonekit::manager {
@@ -122,14 +123,63 @@ void Manager::StartQueued() {
   }
 }
 
-// Collapses every disk concurrently; progress is the data bytes copied so
-// far over the allocated bytes of all disks (found by resolving the chains
-// first: metadata only), monotonic, 100 only at the end.
+// Runs copy(i, done) for every disk at once, done being disk i's data
+// bytes copied so far; progress is their sum over the allocated bytes of
+// all disks (found by resolving the chains first: metadata only),
+// monotonic, 100 only at the end. The first disk to fail stops the others.
+Status Manager::CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t>& allocated,
+                        const std::function<Status(size_t, std::atomic<uint64_t>&)>& copy) {
+  const size_t n = allocated.size();
+  uint64_t total = 0;
+  for (uint64_t a : allocated) total += a;
+  row.total_bytes = total;
+  std::vector<std::atomic<uint64_t>> done(n);
+  std::vector<Status> results(n);
+  std::vector<std::thread> threads;
+  std::atomic<size_t> finished{0};
+  for (size_t i = 0; i < n; i++) {
+    threads.emplace_back([&, i] {
+      results[i] = copy(i, done[i]);
+      if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
+      finished++;
+    });
+  }
+  auto last_write = std::chrono::steady_clock::now();
+  while (finished < n) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += std::min<uint64_t>(done[i], allocated[i]);
+    Progress(job, row, sum, total, &last_write);
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : results) {
+    if (!s.ok() && !s.IsCancelled()) return s;
+  }
+  for (const Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  if (job.cancel) return Status::Cancelled("cancelled");
+  return Status::OK();
+}
+
+// One line naming the host a copy into an export there failed on (not the
+// export's key file).
+static Status CopyToFailed(const Status& failed, const std::string& host, const std::string& target,
+                           const RemoteExport& e) {
+  if (failed.ok() || failed.IsCancelled()) return failed;
+  std::string why = failed.message();
+  if (why.rfind(e.uri(), 0) == 0) why = why.substr(std::min(why.size(), e.uri().size() + 2));
+  return Status::IOError("host " + host, "disk " + target + ": the copy to " + e.address() + " stopped: " + why);
+}
+
+// Collapses every disk here, into its reserved file, or (files made on
+// another host) into the NBD export of its new image there, which lives
+// as long as this copy.
 Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, bool into_base) {
+  if (plan.SourceElsewhere()) return CopyDisksFromHost(job, plan, row);
   const PoolFs fs = Fs();
   std::vector<std::unique_ptr<Chain>> chains;
   std::vector<uint64_t> allocated;
-  uint64_t total = 0;
   for (const DiskPlan& dp : plan.disks) {
     // Counted again (not the plan's count): a running source wrote on until
     // its shutdown, and a queued job may start much later.
@@ -142,17 +192,12 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
       return Status::OK();
     }));
     allocated.push_back(std::max<uint64_t>(bytes, 1));
-    total += allocated.back();
     chains.push_back(std::move(chain).value());
   }
-  row.total_bytes = total;
-  const size_t n = plan.disks.size();
-  // A clone made on another host: each disk into an export of its new
-  // image there (remote_disk.h), which lives as long as this copy.
   std::optional<RemoteHost> remote;
   std::vector<RemoteExport> exports;
-  if (plan.files_on_host) {
-    Result<RemoteHost> r = RemoteOf(plan.host);
+  if (plan.FilesElsewhere()) {
+    Result<RemoteHost> r = RemoteOf(plan.files_host);
     if (!r.ok()) return r.status();
     remote = *r;
     for (const DiskPlan& dp : plan.disks) {
@@ -162,60 +207,88 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
       exports.push_back(std::move(e).value());
     }
   }
-  std::vector<std::atomic<uint64_t>> done(n);
-  std::vector<Status> results(n);
-  std::vector<std::thread> threads;
-  std::atomic<size_t> finished{0};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  for (size_t i = 0; i < n; i++) {
-    threads.emplace_back([&, i] {
-      CollapseOptions o;
-      o.format = plan.disks[i].format;
-      o.cancel = &job.cancel;
-      o.workers = std::max<unsigned>(1, cores / static_cast<unsigned>(n));
-      o.max_bytes_per_second = options_.copy_rate;
-      // Into the file reserved for this disk (ours: replaced whole at the end).
-      o.overwrite = true;
-      o.regular_file_only = true;
-      o.file_mode = 0600;
-      o.data_progress = [&, i](uint64_t d) { done[i] = std::min(d, allocated[i]); };
-      if (remote) {
-        // The export is the new image's disk, which reads as zeros.
-        o.format = OutputFormat::kRaw;
-        o.overwrite = o.regular_file_only = false;
-        o.target_is_zero = true;
-        results[i] = Collapse(*chains[i], exports[i].uri(), o);
-        if (!results[i].ok() && !results[i].IsCancelled()) {
-          // One line naming the host (not the export's key file).
-          std::string why = results[i].message();
-          if (why.rfind(exports[i].uri(), 0) == 0) why = why.substr(std::min(why.size(), exports[i].uri().size() + 2));
-          results[i] = Status::IOError("host " + plan.host, "disk " + plan.disks[i].target + ": the copy to " +
-                                                                exports[i].address() + " stopped: " + why);
-        }
-      } else {
-        results[i] = Collapse(*chains[i], into_base ? plan.disks[i].base : plan.disks[i].output, o);
-      }
-      if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
-      finished++;
-    });
-  }
-  auto last_write = std::chrono::steady_clock::now();
-  while (finished < n) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    uint64_t sum = 0;
-    for (size_t i = 0; i < n; i++) sum += done[i];
-    Progress(job, row, sum, total, &last_write);
-  }
-  for (auto& t : threads) t.join();
-  for (const Status& s : results) {
-    if (!s.ok() && !s.IsCancelled()) return s;
-  }
-  for (const Status& s : results) {
-    if (!s.ok()) return s;
-  }
-  if (job.cancel) return Status::Cancelled("cancelled");
+  const size_t n = plan.disks.size();
+  CLONEKIT_RETURN_IF_ERROR(CopyAll(job, row, allocated, [&](size_t i, std::atomic<uint64_t>& done) {
+    CollapseOptions o;
+    o.format = plan.disks[i].format;
+    o.cancel = &job.cancel;
+    o.workers = std::max<unsigned>(1, cores / static_cast<unsigned>(n));
+    o.max_bytes_per_second = options_.copy_rate;
+    // Into the file reserved for this disk (ours: replaced whole at the end).
+    o.overwrite = true;
+    o.regular_file_only = true;
+    o.file_mode = 0600;
+    o.data_progress = [&](uint64_t d) { done = d; };
+    if (!remote) return Collapse(*chains[i], into_base ? plan.disks[i].base : plan.disks[i].output, o);
+    // The export is the new image's disk, which reads as zeros.
+    o.format = OutputFormat::kRaw;
+    o.overwrite = o.regular_file_only = false;
+    o.target_is_zero = true;
+    return CopyToFailed(Collapse(*chains[i], exports[i].uri(), o), plan.files_host, plan.disks[i].target, exports[i]);
+  }));
   for (size_t i = 0; remote && i < n; i++) {
     CLONEKIT_RETURN_IF_ERROR(FinishRemoteDisk(*remote, plan.disks[i].scratch, plan.disks[i].output));
+  }
+  return Status::OK();
+}
+
+RemoteChain Manager::ChainOn(const ClonePlan& plan, const DiskPlan& dp) {
+  RemoteChain c;
+  c.clonekit = options_.remote_clonekit;
+  c.top = dp.source;
+  c.format = dp.source_format == ImageFormat::kRaw ? "raw" : "qcow2";
+  for (const Pool& p : PoolsOn(plan.source_host)) c.pool_dirs.push_back(p.dir);
+  return c;
+}
+
+// A VM on another host: clonekit runs there (remote_source.h), into the
+// job's directory there (files on the same host) or into the export of
+// each new image on the host the files are made on.
+Status Manager::CopyDisksFromHost(RunningJob& job, const ClonePlan& plan, JobRow& row) {
+  Result<RemoteHost> source = RemoteOf(plan.source_host);
+  if (!source.ok()) return source.status();
+  const bool same_host = plan.files_host == plan.source_host;
+  Result<RemoteHost> files = RemoteOf(plan.files_host);
+  if (!files.ok()) return files.status();
+  std::vector<uint64_t> allocated;
+  for (const DiskPlan& dp : plan.disks) {
+    // (Measured again, as CopyDisks counts again.)
+    Result<RemoteChainSize> size = MeasureRemoteChain(*source, ChainOn(plan, dp));
+    if (!size.ok()) return size.status();
+    allocated.push_back(std::max<uint64_t>(size->data_bytes, 1));
+  }
+  std::vector<RemoteExport> exports;
+  for (size_t i = 0; !same_host && i < plan.disks.size(); i++) {
+    const DiskPlan& dp = plan.disks[i];
+    Result<RemoteExport> e = ServeRemoteDisk(*files, dp.scratch, dp.format == OutputFormat::kRaw ? "raw" : "qcow2",
+                                             dp.virtual_size, options_.nbd_ports);
+    if (!e.ok()) return e.status();
+    exports.push_back(std::move(e).value());
+  }
+  CLONEKIT_RETURN_IF_ERROR(CopyAll(job, row, allocated, [&](size_t i, std::atomic<uint64_t>& done) {
+    const DiskPlan& dp = plan.disks[i];
+    RemoteTarget target;
+    if (same_host) {
+      target.scratch = dp.scratch;
+      target.format = dp.format == OutputFormat::kRaw ? "raw" : "qcow2";
+    } else {
+      target.export_address = exports[i].address();
+      target.export_key = exports[i].key();
+    }
+    const auto progress = [&](double f) { done = static_cast<uint64_t>(f * double(allocated[i])); };
+    Status s = CollapseOnHost(*source, ChainOn(plan, dp), target, options_.copy_rate, progress, &job.cancel);
+    if (s.ok() || s.IsCancelled()) return s;
+    // One line: the source's host, the disk, where it was copying to.
+    std::string why = s.message();
+    if (const std::string said = "host " + plan.source_host + ": "; why.rfind(said, 0) == 0) why = why.substr(said.size());
+    return Status::IOError("host " + plan.source_host,
+                           "disk " + dp.target +
+                               (same_host ? ": " : ": the copy to host '" + plan.files_host + "' (" + exports[i].address() + ") stopped: ") +
+                               why);
+  }));
+  for (const DiskPlan& dp : plan.disks) {
+    CLONEKIT_RETURN_IF_ERROR(FinishRemoteDisk(*files, dp.scratch, dp.output));
   }
   return Status::OK();
 }
@@ -555,7 +628,7 @@ void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) 
   // This job is still among the source's locking jobs: it is the last one
   // when it is the only one.
   if (PowerLockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
-  if (Status s = hv_->Start(plan.source); !s.ok()) {
+  if (Status s = HvOn(plan.source_host)->Start(plan.source); !s.ok()) {
     std::fprintf(stderr, "clonekit: source %s did not start again: %s\n", plan.source.name.c_str(), s.message().c_str());
     Emit("vm", {{"id", plan.source_id}, {"change", "restart-failed"}, {"error", s.message()}});
   }
@@ -633,9 +706,10 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   job->copy_share = !plan.generalize.AnyGuest() ? 1.0 : plan.mode == JobMode::kLinked ? 0.0 : 0.8;
   Status status;
   bool was_running = false;  // and shut down by this job
+  const std::shared_ptr<Hypervisor> source_hv = HvOn(plan.source_host);
   if (plan.StopsSource()) {
     std::lock_guard<std::mutex> power(source_power_mu_);
-    was_running = hv_->State(plan.source) == Power::kRunning;
+    was_running = source_hv->State(plan.source) == Power::kRunning;
   }
   if ((was_running && plan.live) || plan.TakesSnapshot()) {
     // Keep it running: the disks' current tops become the points of a
@@ -665,9 +739,9 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   if (status.ok()) status = store_->UpdateJob(row);
   if (status.ok() && was_running) {
     Emit("vm", {{"id", plan.source_id}, {"change", "shutting-down"}});
-    status = hv_->Shutdown(plan.source, options_.shutdown_timeout);
+    status = source_hv->Shutdown(plan.source, options_.shutdown_timeout);
     if (!status.ok()) {
-      was_running = hv_->State(plan.source) != Power::kRunning;  // still up: nothing to restart
+      was_running = source_hv->State(plan.source) != Power::kRunning;  // still up: nothing to restart
       row.error_kind = "source_did_not_stop";  // the console offers Force off
     }
   }
@@ -686,7 +760,7 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   if (status.ok() && job->cancel) status = Status::Cancelled("cancelled");
   if (status.ok() && !plan.nvram_from.empty()) status = CopyNvram(Fs(), plan.nvram_from, plan.nvram_to);
   if (status.ok()) status = DefineClone(plan, backing);
-  if (status.ok() && plan.files_on_host) {
+  if (status.ok() && plan.FilesElsewhere()) {
     // The images are the clone's now; only the job's directories there go
     // (or wait for the host, and the job says so).
     RemoveJobOutputs(row, row.host, plan.outputs, plan.scratch, /*keep_outputs=*/true);

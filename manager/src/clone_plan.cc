@@ -12,6 +12,7 @@
 #include "manager_internal.h"
 #include "pool_fs.h"
 #include "remote_disk.h"
+#include "remote_source.h"
 
 namespace clonekit::manager {
 
@@ -78,7 +79,8 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   if (!vm) return Status::NotFound("no VM with id " + std::to_string(vm_id));
   // Its disks do not exist yet: there is nothing to clone from.
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
-  CLONEKIT_RETURN_IF_ERROR(RefuseOnOtherHost(*vm, "a clone"));
+  // (Another host's VM: its chains are read there, so it must answer.)
+  CLONEKIT_RETURN_IF_ERROR(HostReady(vm->host));
   const std::string target = host.empty() ? vm->host : host;
   if (target != kLocalHost) {
     const std::vector<HostRow> hosts = store_->Hosts();
@@ -97,14 +99,13 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   Result<DomainInfo> info = ParseDomain(d.configuration);
   if (!info.ok()) return info.status();
   if (!snapshot.empty()) d.description = info->description;  // as saved with the snapshot
-  // On this host, each disk's own pool; on another, its first pool.
-  const std::vector<Pool> pools = LocalPools();
+  // On the source's host, each disk's own pool; on another, its first pool.
   const std::vector<Pool> there = PoolsOn(target);
-  const PoolFs fs(pools);
+  const PoolFs fs(PoolsOn(vm->host));  // (where its names are: PoolOf reads no file)
   for (const DiskSpec& disk : info->disks) {
     // (another host: its own pools first, so that all disks default alike)
     const Pool* home = target == vm->host ? fs.PoolOf(disk.file) : nullptr;
-    const auto own = std::find_if(there.begin(), there.end(), [](const Pool& p) { return !p.OnHost(kLocalHost); });
+    const auto own = std::find_if(there.begin(), there.end(), [&](const Pool& p) { return !p.OnHost(vm->host); });
     const std::string pool = home ? home->name : own != there.end() ? own->name : there.empty() ? "" : there[0].name;
     d.disks.push_back({disk.target, disk.file, disk.format, pool, disk.format});
   }
@@ -116,7 +117,7 @@ Result<CloneDefaults> Manager::Defaults(int64_t vm_id, const std::string& snapsh
   d.snapshot = snapshot;
   d.name = UniqueName(vm->ns, vm->name);
   d.ns = vm->ns;
-  d.source_running = hv_->State(RefOf(*vm)) == Power::kRunning;
+  d.source_running = Hv(*vm)->State(RefOf(*vm)) == Power::kRunning;
   d.source_stops = d.source_running && snapshot.empty();
   d.summary = std::move(info).value();
   return d;
@@ -139,22 +140,22 @@ Status Manager::CheckSpace(const ClonePlan& plan) {
     }
   }
   std::map<std::string, uint64_t> free_of;
-  if (plan.files_on_host) {
+  if (plan.FilesElsewhere()) {
     // Asked there, all pools in one SSH round.
-    Result<RemoteHost> remote = RemoteOf(plan.host);
+    Result<RemoteHost> remote = RemoteOf(plan.files_host);
     if (!remote.ok()) return remote.status();
     std::vector<PoolSpace> spaces;
     for (const auto& [pool, bytes] : need) spaces.push_back({pool, dir_of[pool]});
-    if (std::string err = RemoteSpace(*remote, &spaces); !err.empty()) return Status::IOError("host " + plan.host, err);
+    if (std::string err = RemoteSpace(*remote, &spaces); !err.empty()) return Status::IOError("host " + plan.files_host, err);
     for (const PoolSpace& p : spaces) free_of[p.name] = p.free_bytes;
   }
   for (const auto& [pool, bytes] : need) {
     struct statvfs vfs;
-    if (!plan.files_on_host && statvfs(dir_of[pool].c_str(), &vfs) != 0) {
+    if (!plan.FilesElsewhere() && statvfs(dir_of[pool].c_str(), &vfs) != 0) {
       return Status::FromErrno(dir_of[pool], "cannot read free space", errno);
     }
     const uint64_t free_bytes =
-        plan.files_on_host ? free_of[pool] : static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+        plan.FilesElsewhere() ? free_of[pool] : static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     const uint64_t available = free_bytes > promised[pool] ? free_bytes - promised[pool] : 0;
     if (bytes > available) {
       return Status::NoSpace("pool '" + pool + "'", "the clone needs " + Bytes(bytes) + " but " + Bytes(free_bytes) +
@@ -179,21 +180,34 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   plan.live = req.live && req.snapshot.empty();
   plan.mode = req.mode;
   plan.host = d.host;
+  plan.source_host = source->host;
   if (plan.mode == JobMode::kFlatten) return Status::InvalidArgument("a clone is full, instant or linked");
-  if (plan.host != source->host) {
-    const std::string what = "a clone to host '" + plan.host + "'";
+  if (plan.host != source->host || plan.SourceElsewhere()) {
+    // Made on another host, or of a VM on one: only a full copy, made
+    // wherever the chains are; what this service would do to the new images
+    // or files on its own host does not apply.
+    const std::string what = plan.host != source->host ? "a clone to host '" + plan.host + "'"
+                                                       : "a clone of VM '" + source->name + "' (on host '" + source->host + "')";
     if (plan.mode != JobMode::kFull) {
-      return Status::InvalidArgument(what, "must be a full clone: an instant or linked clone reads the source's "
-                                           "snapshot points, which are on host '" + source->host + "'");
+      return Status::InvalidArgument(what, plan.host != source->host
+                                               ? "must be a full clone: an instant or linked clone reads the source's "
+                                                 "snapshot points, which are on host '" + source->host + "'"
+                                               : "must be a full clone: instant and linked clones are made of VMs on "
+                                                 "this service's own host only");
+    }
+    if (plan.live && plan.SourceElsewhere()) {
+      return Status::InvalidArgument(what, "cannot keep it running (a live snapshot on host '" + source->host +
+                                               "' first): take a snapshot and clone that, or let the clone shut it down");
     }
     if (req.generalize.AnyGuest()) {
       return Status::InvalidArgument(what, "may change only host items (mac-addresses, smbios-serial, genid): the "
-                                           "guest items are changed in new images on the source's host");
+                                           "guest items are changed in new images on this service's own host");
     }
     if (!d.summary.nvram.empty() || d.summary.emulated_tpm) {
       return Status::InvalidArgument(what, std::string("cannot take the source's ") +
                                                (d.summary.nvram.empty() ? "TPM state" : "UEFI variables (os/nvram)") +
-                                               ": they are files of this host");
+                                               ": they are files of " +
+                                               (plan.SourceElsewhere() ? "host '" + source->host + "'" : "this host"));
     }
   }
   if (plan.mode == JobMode::kInstant && !req.start) {
@@ -219,14 +233,29 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   const std::string& configuration = d.configuration;
   const DomainInfo* info = &d.summary;
   const PoolFs fs = Fs();
-  CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
+  // The source's files, by name, where they are (PoolOf reads no file).
+  const PoolFs source_fs = plan.SourceElsewhere() ? PoolFs(PoolsOn(source->host)) : fs;
+  std::optional<RemoteHost> source_remote;
+  if (plan.SourceElsewhere()) {
+    // Its files are checked there, as the copy reads them (remote_source.h).
+    Result<RemoteHost> r = RemoteOf(source->host);
+    if (!r.ok()) return r.status();
+    source_remote = *r;
+    for (const auto& [path, what] : info->host_paths) {
+      if (!source_fs.PoolOf(path) || !PlainPath(path)) {
+        return Status::InvalidArgument(what, path + " is not a plain path in a pool of host '" + source->host + "'");
+      }
+    }
+  } else {
+    CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
+  }
   std::map<std::string, Pool> pools;  // on the clone's host
   for (const Pool& p : PoolsOn(plan.host)) pools[p.name] = p;
   std::map<std::string, Pool> elsewhere;  // pools not on it
   for (const Pool& p : store_->Pools()) {
     if (!pools.count(p.name)) elsewhere[p.name] = p;
   }
-  std::set<bool> shared;  // of the clone's pools: whether each is this host's too
+  std::set<bool> shared;  // of the clone's pools: whether each is the source's host's too
   std::set<std::string> targets;
   for (const DiskDefault& disk : d.disks) {
     DiskPlan dp;
@@ -260,18 +289,25 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
       return Status::InvalidArgument("disk " + dp.target, pool.empty() ? "host '" + plan.host + "' has no pool"
                                                                        : "no storage pool '" + pool + "'");
     }
-    shared.insert(pools[pool].OnHost(kLocalHost));
+    shared.insert(pools[pool].OnHost(source->host));
     dp.pool = pool;
     dp.format = format == "raw" ? OutputFormat::kRaw : OutputFormat::kQcow2;
     // What the copy writes: the chain's data (metadata only to find).
-    Result<std::unique_ptr<Chain>> chain = fs.OpenChain(dp.source, dp.source_format, /*headers_only=*/true);
-    if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
-    ChainResolver resolver(**chain);
-    CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
-      dp.data_bytes += map.data_bytes();
-      return Status::OK();
-    }));
-    dp.virtual_size = (*chain)->virtual_size();
+    if (source_remote) {
+      Result<RemoteChainSize> size = MeasureRemoteChain(*source_remote, ChainOn(plan, dp));
+      if (!size.ok()) return Status::InvalidArgument("disk " + dp.target, size.status().message());
+      dp.data_bytes = size->data_bytes;
+      dp.virtual_size = size->virtual_size;
+    } else {
+      Result<std::unique_ptr<Chain>> chain = fs.OpenChain(dp.source, dp.source_format, /*headers_only=*/true);
+      if (!chain.ok()) return Status::InvalidArgument("disk " + dp.target, chain.status().message());
+      ChainResolver resolver(**chain);
+      CLONEKIT_RETURN_IF_ERROR(resolver.ResolveAll(1ull << 30, [&](const ExtentMap& map) {
+        dp.data_bytes += map.data_bytes();
+        return Status::OK();
+      }));
+      dp.virtual_size = (*chain)->virtual_size();
+    }
     if (plan.mode == JobMode::kLinked) dp.data_bytes = 0;  // it writes only what its guest writes
     dp.output = pools[pool].dir + "/" + plan.libvirt_name + "-" + dp.target + "." + format;
     plan.disks.push_back(dp);
@@ -279,9 +315,10 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
   for (const auto& [target, _] : req.disks) {
     if (!targets.count(target)) return Status::InvalidArgument("disk " + target, "the source has no such disk");
   }
+  const std::string source_host_text = plan.SourceElsewhere() ? "host '" + source->host + "'" : "this host";
   if (shared.size() > 1) {
-    return Status::InvalidArgument("a clone to host '" + plan.host + "'", "needs its disks all in pools shared "
-                                                                          "with this host or all in pools of its own");
+    return Status::InvalidArgument("a clone to host '" + plan.host + "'", "needs its disks all in pools shared with " +
+                                                                          source_host_text + " or all in pools of its own");
   }
   // Every other file the definition names (a CD-ROM, a loader, a kernel)
   // would be read there at that path: only from a pool both hosts share.
@@ -290,19 +327,26 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     for (const DiskPlan& dp : plan.disks) copied.insert(dp.source);
     for (const auto& [path, what] : info->host_paths) {
       if (copied.count(path)) continue;
-      const Pool* home = fs.PoolOf(path);
+      const Pool* home = source_fs.PoolOf(path);
       if (!home || !home->OnHost(plan.host)) {
         return Status::InvalidArgument("a clone to host '" + plan.host + "'",
-                                       what + " " + path + " is a file of this host, not in a pool shared with '" +
-                                           plan.host + "'");
+                                       what + " " + path + " is a file of " + source_host_text +
+                                           ", not in a pool shared with '" + plan.host + "'");
       }
     }
   }
-  // Pools of that host only: its files are made there, over SSH.
-  plan.files_on_host = plan.host != kLocalHost && shared.count(false);
+  // Pools the source's host has (its own or shared): written there, where
+  // the copy runs; pools of the clone's host only: made there, over SSH.
+  plan.files_host = shared.count(true) ? source->host : plan.host;
+  if (plan.SourceElsewhere() && !plan.FilesElsewhere()) {
+    return Status::InvalidArgument("a clone of VM '" + source->name + "' (on host '" + source->host + "')",
+                                   "cannot be written into this service's own pools (it would need an NBD export "
+                                   "here): choose pools of host '" + source->host + "', one shared with it, or "
+                                   "another host's");
+  }
   std::optional<RemoteHost> remote;
-  if (plan.files_on_host) {
-    Result<RemoteHost> r = RemoteOf(plan.host);
+  if (plan.FilesElsewhere()) {
+    Result<RemoteHost> r = RemoteOf(plan.files_host);
     if (!r.ok()) return r.status();
     remote = *r;
   }
@@ -402,7 +446,7 @@ Result<Manager::ClonePlan> Manager::PlanClone(const CloneRequest& req) {
     return admitted;
   }
   job.outputs = plan.outputs;
-  job.host = plan.files_on_host ? plan.host : kLocalHost;
+  job.host = plan.files_host;
   job.scratch = plan.scratch;
   job.owner_pid = getpid();
   Status written = store_->Write([&]() -> Status {

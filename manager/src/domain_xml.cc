@@ -241,8 +241,9 @@ Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id
   });
 }
 
-std::string MinimalDomainXml(const std::string& name, const std::string& uuid, const std::vector<DiskSpec>& disks) {
-  Element domain{"domain", {{"type", "kvm"}}, "", {}};
+std::string MinimalDomainXml(const std::string& name, const std::string& uuid, const std::vector<DiskSpec>& disks,
+                             bool kvm) {
+  Element domain{"domain", {{"type", kvm ? "kvm" : "qemu"}}, "", {}};
   domain.children.push_back({"name", {}, name, {}});
   domain.children.push_back({"uuid", {}, uuid, {}});
   domain.children.push_back({"memory", {{"unit", "MiB"}}, "1024", {}});

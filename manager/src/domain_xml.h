@@ -89,8 +89,10 @@ struct CloneIdentity {
 // SMBIOS serial and VM generation ID.
 Result<std::string> MakeCloneXml(const std::string& xml, const CloneIdentity& id);
 
-// A minimal KVM definition for imported disks.
-std::string MinimalDomainXml(const std::string& name, const std::string& uuid, const std::vector<DiskSpec>& disks);
+// A minimal definition for imported disks: type kvm, or qemu (TCG) where
+// there is no KVM (kvm: false), so that it can start there.
+std::string MinimalDomainXml(const std::string& name, const std::string& uuid, const std::vector<DiskSpec>& disks,
+                             bool kvm = true);
 
 // A random UUID (v4) and a random locally administered unicast MAC.
 std::string RandomUuid();

@@ -171,7 +171,16 @@ class Libvirt final : public Hypervisor {
                            VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA | VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT;
     std::lock_guard<std::mutex> lock(mu_);
     Domain d = Lookup(vm.uuid);
-    if (!d) return Status::IOError("VM '" + vm.name + "'", "live snapshot: " + LastError());
+    if (!d) return Status::IOError("VM '" + vm.name + "'", "snapshot: " + LastError());
+    if (virDomainIsActive(d.get()) != 1) {
+      // Off (a VM on another host): nothing to freeze; libvirt's
+      // definition names the overlays.
+      virDomainSnapshotPtr s = virDomainSnapshotCreateXML(d.get(), xml.c_str(), flags);
+      if (!s) return Status::IOError("VM '" + vm.name + "'", "snapshot: " + LastError());
+      virDomainSnapshotFree(s);
+      *quiesced = false;
+      return Status::OK();
+    }
     virDomainAgentSetResponseTimeout(d.get(), kAgentTimeoutSeconds, 0);  // fails without an agent channel: fine
     if (virDomainSnapshotPtr s = virDomainSnapshotCreateXML(d.get(), xml.c_str(), flags | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE)) {
       virDomainSnapshotFree(s);

@@ -84,6 +84,8 @@ class Hypervisor {
   // the agent refuses fails the call. On failure the domain is unchanged
   // (still running, still on its old tops, thawed) and the overlays are
   // left for the caller to remove.
+  // A domain that is off gets the same switch of its definition
+  // (*quiesced = false).
   [[nodiscard]] virtual Status SnapshotDisks(const DomainRef& vm, const std::vector<DiskOverlay>& overlays,
                                              bool* quiesced) = 0;
   // Starts mirroring the disk's top image (only it: the guest's own

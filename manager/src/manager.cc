@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "clonekit/chain_resolver.h"
 #include "host_uri.h"
@@ -16,6 +17,7 @@
 #include "pool_fs.h"
 #include "tpm_state.h"
 #include "process.h"
+#include "remote_source.h"
 
 namespace clonekit::manager {
 
@@ -40,6 +42,10 @@ constexpr size_t kMaxImportDisks = 64;
 Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
   std::unique_ptr<Manager> m(new Manager);
   m->options_ = options;
+  if (m->options_.remote_clonekit.empty()) {  // (clonekit beside this program)
+    std::error_code ec;
+    m->options_.remote_clonekit = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "clonekit";
+  }
   Result<std::unique_ptr<Store>> store = Store::Open(options.db_path, options.role_events);
   if (!store.ok()) return store.status();
   m->store_ = std::move(store).value();
@@ -112,7 +118,7 @@ std::shared_ptr<Hypervisor> Manager::HvOn(const std::string& host) {
 Status Manager::RefuseOnOtherHost(const VmRow& vm, const std::string& what) {
   if (vm.host == kLocalHost) return Status::OK();
   return Status::InvalidArgument("VM '" + vm.name + "'", "is on host '" + vm.host + "': " + what +
-                                                             " reads its disks, and this service reads disks only on "
+                                                             " checks its files, which this service does only on "
                                                              "its own host ('local')");
 }
 
@@ -452,7 +458,7 @@ VmView Manager::ViewOf(const VmRow& vm, bool full) {
   v.actions.shutdown = action(cloning ? lock_why : !running ? "It is not running" : nullptr);
   v.actions.force_off = v.actions.shutdown;
   const char* elsewhere = vm.host != kLocalHost ? "Its disks are on another host" : nullptr;
-  v.actions.clone = action(cloning ? lock_why : elsewhere);
+  v.actions.clone = action(cloning ? lock_why : v.detail == PowerDetail::kUnreachable ? "Its host does not answer" : nullptr);
   v.actions.edit = action(cloning ? lock_why : elsewhere);
   v.actions.remove = action(lock_why                ? lock_why
                             : !v.read_by.empty() ? "A clone is reading its snapshot points"
@@ -620,7 +626,8 @@ Result<VmView> Manager::ImportVm(const std::string& name, const std::string& ns,
                                                    "): their layers cannot be paired as snapshots");
     }
   }
-  const std::string xml = MinimalDomainXml(name, RandomUuid(), disks);
+  // (A machine without KVM runs it under TCG: a definition that starts.)
+  const std::string xml = MinimalDomainXml(name, RandomUuid(), disks, access("/dev/kvm", R_OK | W_OK) == 0);
   Result<VmView> vm = DefineVm(xml, ns, "");
   if (!vm.ok()) return vm.status();
   const int64_t id = vm->vm.id;
@@ -727,10 +734,10 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   if (store_->Snapshot(vm_id, name)) return Status::Exists("snapshot '" + name + "'", "already exists");
   if (vm->status == VmStatus::kCloning) return Status::Locked("VM '" + vm->name + "'", "is still being cloned");
   CLONEKIT_RETURN_IF_ERROR(RefuseWhileMadeStandalone(*vm, "a snapshot"));
-  CLONEKIT_RETURN_IF_ERROR(RefuseOnOtherHost(*vm, "a snapshot"));
+  CLONEKIT_RETURN_IF_ERROR(HostReady(vm->host));
   // A running VM gets a live snapshot: libvirt switches its disks to the
   // new overlays at one instant while it runs.
-  const bool live = hv_->State(RefOf(*vm)) == Power::kRunning;
+  const bool live = Hv(*vm)->State(RefOf(*vm)) == Power::kRunning;
   std::vector<int64_t> locks = PowerLockingJobs(vm_id);
   locks.erase(std::remove(locks.begin(), locks.end(), for_job), locks.end());
   if (live && !locks.empty()) {
@@ -739,6 +746,7 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   }
   Result<DomainInfo> info = ParseDomain(vm->xml);
   if (!info.ok()) return info.status();
+  if (vm->host != kLocalHost) return SnapshotOnHost(*vm, name, *info, live);
   const PoolFs fs = Fs();
   CLONEKIT_RETURN_IF_ERROR(CheckDefinition(*info, fs));
   // Each disk gets a new overlay beside its current top, whose backing file
@@ -821,6 +829,75 @@ Result<std::vector<SnapshotView>> Manager::TakeSnapshot(int64_t vm_id, const std
   for (const UniqueFd& top : tops) fchmod(top.get(), 0444);  // through the fd: no name followed
   Emit("snapshot", {{"vm", vm_id}, {"name", name}, {"consistency", ConsistencyName(consistency)}});
   return ListSnapshots(vm_id);
+}
+
+// A VM on another host: each disk's overlay is made there beside its top
+// (remote_source.h: in a private directory, then linked to its name, in
+// directories only root may write to), and that host's libvirt switches
+// the disks to them (running or not, disk-only, the files reused); the old
+// tops, the snapshot's points, are then made read-only there.
+Result<std::vector<SnapshotView>> Manager::SnapshotOnHost(const VmRow& vm, const std::string& name,
+                                                          const DomainInfo& info, bool live) {
+  const PoolFs fs(PoolsOn(vm.host));  // (names only: the files are there)
+  for (const auto& [path, what] : info.host_paths) {
+    if (!fs.PoolOf(path) || !PlainPath(path)) {
+      return Status::InvalidArgument(what, path + " is not a plain path in a pool of host '" + vm.host + "'");
+    }
+  }
+  Result<RemoteHost> remote = RemoteOf(vm.host);
+  if (!remote.ok()) return remote.status();
+  std::vector<DiskOverlay> list;
+  std::map<std::string, DiskSpec> overlays;
+  std::map<std::string, std::vector<std::string>> points, made;  // by pool directory
+  const auto undo = [&] {
+    for (const auto& [pool, files] : made) RemoveRemoteOverlays(*remote, pool, files).IgnoreError();
+  };
+  for (const DiskSpec& d : info.disks) {
+    const std::string overlay =
+        DirName(d.file) + "/" + LibvirtName(vm.ns, vm.name) + "-" + d.target + "-" + name + ".qcow2";
+    const std::string pool = fs.PoolOf(d.file)->dir;
+    if (Status s = MakeRemoteOverlay(*remote, options_.remote_clonekit, pool, d.file, d.format, overlay); !s.ok()) {
+      undo();
+      return Status::IOError("disk " + d.target, s.message());
+    }
+    made[pool].push_back(overlay);
+    points[pool].push_back(d.file);
+    list.push_back({d.target, overlay});
+    overlays[d.target] = {d.target, overlay, "qcow2"};
+  }
+  Result<std::string> new_xml = SetDisks(vm.xml, overlays);
+  Result<std::string> for_libvirt = new_xml.ok() ? ForLibvirt(*new_xml, LibvirtName(vm.ns, vm.name)) : new_xml;
+  bool quiesced = false;
+  Status st = for_libvirt.ok() ? Hv(vm)->SnapshotDisks(RefOf(vm), list, &quiesced) : for_libvirt.status();
+  if (!st.ok()) {
+    undo();  // (the domain is unchanged: still on its old tops)
+    return st;
+  }
+  const Consistency consistency = !live ? Consistency::kOffline : quiesced ? Consistency::kApplication : Consistency::kCrash;
+  st = store_->Write([&]() -> Status {
+    SnapshotRow row{0, vm.id, name, vm.xml, "", consistency};
+    Result<int64_t> id = store_->InsertSnapshot(row);
+    if (!id.ok()) return id.status();
+    VmRow updated = vm;
+    updated.xml = *new_xml;
+    return store_->UpdateVm(updated);
+  });
+  if (!st.ok()) {
+    return Status::IOError("VM '" + vm.name + "'", "its disks now write to the snapshot's new overlays on host '" +
+                                                       vm.host + "', but the snapshot could not be recorded: " + st.message());
+  }
+  // (libvirt's definition names the overlays already; this one is the store's.)
+  if (Status s = Hv(vm)->Define(*for_libvirt); !s.ok()) {
+    std::fprintf(stderr, "clonekit: snapshot %s: host %s kept libvirt's definition: %s\n", name.c_str(), vm.host.c_str(),
+                 s.message().c_str());
+  }
+  for (const auto& [pool, files] : points) {
+    if (Status s = FreezeRemoteFiles(*remote, pool, files); !s.ok()) {
+      std::fprintf(stderr, "clonekit: snapshot %s: its points stay writable: %s\n", name.c_str(), s.message().c_str());
+    }
+  }
+  Emit("snapshot", {{"vm", vm.id}, {"name", name}, {"consistency", ConsistencyName(consistency)}});
+  return ListSnapshots(vm.id);
 }
 
 std::optional<int64_t> Manager::JobMaking(int64_t vm_id, bool standalone_only) {

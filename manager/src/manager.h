@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include "names.h"
 #include "remote_disk.h"
 #include "remote_host.h"
+#include "remote_source.h"
 #include "views.h"
 #include "store.h"
 
@@ -53,6 +55,10 @@ struct ManagerOptions {
   // Ports a clone to another host may open there for its NBD export (TLS,
   // a key of its own): the range to allow between hosts.
   PortRange nbd_ports;
+  // clonekit's absolute path on the other hosts: a clone of a VM there
+  // runs it there, where its chains are (remote_source.h). "" = the
+  // clonekit beside this program.
+  std::string remote_clonekit;
 };
 
 struct CloneRequest {
@@ -178,8 +184,8 @@ class Manager {
   bool HostAnswers(const std::string& host);
   // OK, or why the host's libvirt cannot be used now.
   Status HostReady(const std::string& host);
-  // VMs on another host are started, stopped, deleted there; what reads or
-  // writes their disks (snapshots, clones of them, edits) is refused.
+  // VMs on another host are started, stopped, deleted, snapshotted and
+  // cloned there; an edit of their definition is refused.
   Status RefuseOnOtherHost(const VmRow& vm, const std::string& what);
   // Removes the files a job made on its host: here (RemoveJobFiles), or
   // there over SSH; a host that does not answer marks the job
@@ -218,6 +224,8 @@ class Manager {
   // CreateSnapshot, or the live snapshot clone job `for_job` takes of its
   // source (that job's own power lock does not refuse it).
   Result<std::vector<SnapshotView>> TakeSnapshot(int64_t vm_id, const std::string& name, int64_t for_job);
+  Result<std::vector<SnapshotView>> SnapshotOnHost(const VmRow& vm, const std::string& name, const DomainInfo& info,
+                                                   bool live);
   Result<ClonePlan> PlanClone(const CloneRequest& request);
   void RunClone(std::shared_ptr<RunningJob> job);
   void RunFlatten(std::shared_ptr<RunningJob> job);
@@ -253,9 +261,13 @@ class Manager {
   Status RefuseWhileMadeStandalone(const VmRow& vm, const char* what);
   // into_base: each disk's chain into its `base`, not its `output`.
   Status CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, bool into_base = false);
-  // A clone to another host: each disk collapsed here into an NBD export
-  // of its new image there (remote_disk.h), then renamed into place.
-  Status CopyDisksToHost(RunningJob& job, const ClonePlan& plan, JobRow& row);
+  // Runs copy(i, done) for each disk on its own thread, with the job's progress.
+  Status CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t>& allocated,
+                 const std::function<Status(size_t, std::atomic<uint64_t>&)>& copy);
+  // A VM on another host: each disk collapsed there (remote_source.h).
+  Status CopyDisksFromHost(RunningJob& job, const ClonePlan& plan, JobRow& row);
+  // How a disk's chain on the source's host is read there.
+  RemoteChain ChainOn(const ClonePlan& plan, const DiskPlan& dp);
   // keep_clone: the clone was defined (an instant clone whose flatten
   // failed, a flatten): the job's error says so and nothing is removed.
   void FinishJob(JobRow& row, const ClonePlan& plan, const Status& status, bool keep_clone = false);

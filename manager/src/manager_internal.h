@@ -4,8 +4,10 @@
 #ifndef CLONEKIT_MANAGER_MANAGER_INTERNAL_H_
 #define CLONEKIT_MANAGER_MANAGER_INTERNAL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clonekit/collapse.h"
@@ -33,11 +35,18 @@ struct Manager::DiskPlan {
 struct Manager::ClonePlan {
   int64_t job_id = 0, source_id = 0, clone_id = 0;
   DomainRef source, clone;
-  // The host the clone is defined on, and whether its files are made there
-  // over SSH (its pools are not this host's) or here (local or shared).
+  // The host the clone is defined on; the host whose chains the copy
+  // reads (the source's: the collapse runs there, remote_source.h); the
+  // host its files are made on: the source's when its pools are there
+  // (its own, or shared with the clone's host), else the clone's, whose
+  // NBD export of each new image the copy writes into (remote_disk.h).
+  // Any host but 'local' is reached over SSH.
   std::string host = kLocalHost;
-  bool files_on_host = false;
-  std::vector<std::string> scratch;  // the job's directories there, by disk
+  std::string source_host = kLocalHost;
+  std::string files_host = kLocalHost;
+  bool FilesElsewhere() const { return files_host != kLocalHost; }
+  bool SourceElsewhere() const { return source_host != kLocalHost; }
+  std::vector<std::string> scratch;  // the job's directories on files_host, by disk
   std::string libvirt_name, clone_xml;
   bool start = true;
   std::vector<DiskPlan> disks;
@@ -99,6 +108,17 @@ inline ImageFormat FormatOf(const std::string& format) {
   return format == "raw" ? ImageFormat::kRaw : ImageFormat::kQcow2;
 }
 std::string RealPath(const std::string& path);
+// An absolute path with no empty, "." or ".." component: another host's
+// file named by it is in the pool its name says (checked by name only here).
+inline bool PlainPath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.back() == '/') return false;
+  for (size_t at = 1, end; at <= path.size(); at = end + 1) {
+    end = std::min(path.find('/', at), path.size());
+    const std::string_view part(path.data() + at, end - at);
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return true;
+}
 // The free and total space of these pools of a host (pools[i].dir there),
 // asked in one SSH round; "" or why not.
 std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools);

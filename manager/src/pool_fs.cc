@@ -1,9 +1,7 @@
 #include "pool_fs.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,14 +9,6 @@
 namespace clonekit::manager {
 
 namespace {
-
-int OpenAt2(int dirfd, const std::string& rel, int flags, mode_t mode) {
-  open_how how{};
-  how.flags = static_cast<uint64_t>(flags);
-  how.mode = (flags & O_CREAT) ? mode : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how));
-}
 
 std::string Quoted(const std::string& path) { return "'" + path + "'"; }
 
@@ -61,9 +51,7 @@ Result<UniqueFd> PoolFs::OpenBeneath(const std::string& path, int flags, mode_t 
   if (!pool) {
     return Status::InvalidArgument(what, Quoted(path) + " is outside every storage pool (clonekit pool add NAME DIR)");
   }
-  UniqueFd dir(open(pool->dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return Status::FromErrno(pool->dir, "cannot open pool '" + pool->name + "'", errno);
-  UniqueFd fd(OpenAt2(dir.get(), path.substr(pool->dir.size() + 1), flags | O_CLOEXEC | O_NOFOLLOW, mode));
+  UniqueFd fd(clonekit::OpenBeneath(pool->dir, path.substr(pool->dir.size() + 1), flags, mode));
   if (!fd) {
     switch (errno) {
       case ELOOP: return Status::InvalidArgument(what, Quoted(path) + " is or goes through a symlink: refused");

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <random>
 
+#include "host_script.h"
 #include "names.h"
 #include "unique_fd.h"
 
@@ -22,50 +23,6 @@ namespace {
 
 // The key's directory here: /tmp/clonekit-nbd-PID-XXXXXX.
 constexpr const char* kKeyDirPrefix = "/tmp/clonekit-nbd-";
-
-// sh -c SCRIPT sh ARGS...: the script is ours and fixed; the arguments are
-// its positional parameters, each quoted by RemoteHost.
-std::vector<std::string> Script(const char* script, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"sh", "-c", script, "sh"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
-}
-
-// Shared by the scripts below.
-//   safe_pool D: D's directory (the pool) may be written by root (or the
-//     SSH user) only, or is sticky: nobody else can rename, replace or
-//     plant the job's directory there.
-//   ours D: D is that directory, as the job made it (a directory, not a
-//     link, the SSH user's, mode 0700).
-//   lock D: one script at a time on D (fd 9; qemu-nbd does not inherit it).
-//   serves PID: whether PID is the qemu-nbd serving $d/image (a pid file
-//     may name a process that ended, and its number be taken since).
-//   stop_export: stops $d's qemu-nbd (it flushes on SIGTERM), and waits.
-constexpr const char* kFunctions = R"sh(
-safe_pool() {
-  st=$(stat -c '%u %a' -- "$(dirname -- "$1")") || return 1
-  set -- $st
-  [ "$1" = 0 ] || [ "$1" = "$(id -u)" ] || { echo "the pool's directory is not root's" >&2; return 1; }
-  mode=$((0$2))
-  [ $((mode & 022)) = 0 ] || [ $((mode & 01000)) != 0 ] ||
-    { echo "others may write to the pool's directory (mode $2, not sticky)" >&2; return 1; }
-}
-ours() { [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c '%u %a' -- "$1")" = "$(id -u) 700" ]; }
-lock() { exec 9<"$1" && flock -w 60 9; }
-serves() { [ -r "/proc/$1/cmdline" ] && tr '\0' '\n' <"/proc/$1/cmdline" | grep -qxF -- "$d/image"; }
-stop_export() {
-  pid=$(cat -- "$d/pid" 2>/dev/null) || return 0
-  case $pid in ''|*[!0-9]*) return 0 ;; esac
-  serves "$pid" || return 0
-  kill "$pid" 2>/dev/null || true
-  i=0
-  while serves "$pid"; do
-    i=$((i + 1))
-    if [ "$i" -gt 50 ]; then kill -9 "$pid" 2>/dev/null || true; fi
-    sleep 0.1
-  done
-}
-)sh";
 
 // $1 scratch, $2 output, $3 its stem, $4 its extension. A failure leaves
 // nothing.
@@ -164,8 +121,6 @@ done
 exit $failed
 )sh";
 
-std::string With(const char* functions, const char* script) { return std::string(functions) + script; }
-
 }  // namespace
 
 Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std::string* output) {
@@ -174,7 +129,7 @@ Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std
   const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
   const std::string stem = has_ext ? output->substr(0, dot) : *output;
   const std::string ext = has_ext ? output->substr(dot) : "";
-  Result<std::string> got = host.Run(Script(With(kFunctions, kReserve).c_str(), {scratch, *output, stem, ext}));
+  Result<std::string> got = host.Run(Script(WithHostFunctions(kReserve).c_str(), {scratch, *output, stem, ext}));
   if (!got.ok()) return got.status();
   // One of the names asked for, nothing else.
   bool expected = *got == *output;
@@ -185,7 +140,10 @@ Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std
 }
 
 RemoteExport::RemoteExport(RemoteExport&& other) noexcept
-    : uri_(std::move(other.uri_)), address_(std::move(other.address_)), key_dir_(std::exchange(other.key_dir_, "")) {}
+    : uri_(std::move(other.uri_)),
+      address_(std::move(other.address_)),
+      key_dir_(std::exchange(other.key_dir_, "")),
+      key_(std::move(other.key_)) {}
 
 RemoteExport& RemoteExport::operator=(RemoteExport&& other) noexcept {
   if (this != &other) {
@@ -193,11 +151,16 @@ RemoteExport& RemoteExport::operator=(RemoteExport&& other) noexcept {
     uri_ = std::move(other.uri_);
     address_ = std::move(other.address_);
     key_dir_ = std::exchange(other.key_dir_, "");
+    key_ = std::move(other.key_);
   }
   return *this;
 }
 
 RemoteExport::~RemoteExport() { RemoveKey(); }
+
+std::string RemoteExport::UriWithKeyFile(const std::string& key_file) const {
+  return "nbds://clonekit@" + address_ + "/disk?tls-psk-file=" + key_file;
+}
 
 void RemoteExport::RemoveKey() {
   if (key_dir_.empty()) return;
@@ -216,7 +179,7 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
   std::random_device random;
   std::uniform_int_distribution<int> pick(ports.first, ports.last);
   for (int i = 0; i < 5; i++) args.push_back(std::to_string(pick(random)));
-  Result<std::string> answer = host.Run(Script(With(kFunctions, kServe).c_str(), args), 60);
+  Result<std::string> answer = host.Run(Script(WithHostFunctions(kServe).c_str(), args), 60);
   if (!answer.ok()) return answer.status();
   // "ADDRESS PORT KEY\n": an IP address, a port we offered, 64 hex digits.
   const auto bad = [&] { return Status::IOError("host " + host.name(), "starting its NBD export answered something else"); };
@@ -243,7 +206,8 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
     return Status::FromErrno(key_file, "cannot write", errno);
   }
   e.address_ = (v6 ? "[" + addr + "]" : addr) + ":" + port;
-  e.uri_ = "nbds://clonekit@" + e.address_ + "/disk?tls-psk-file=" + key_file;
+  e.uri_ = e.UriWithKeyFile(key_file);
+  e.key_ = key;
   return e;
 }
 
@@ -264,7 +228,7 @@ void RemoveStaleKeyDirs() {
 }
 
 Status FinishRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& output) {
-  return host.Run(Script(With(kFunctions, kFinish).c_str(), {scratch, output}), 60).status();
+  return host.Run(Script(WithHostFunctions(kFinish).c_str(), {scratch, output}), 60).status();
 }
 
 Status RemoveRemoteDisks(const RemoteHost& host, const std::vector<std::string>& scratch,
@@ -275,7 +239,7 @@ Status RemoveRemoteDisks(const RemoteHost& host, const std::vector<std::string>&
     args.push_back(scratch[i]);
     args.push_back(i < outputs.size() ? outputs[i] : "");
   }
-  return host.Run(Script(With(kFunctions, kRemove).c_str(), args), 60).status();
+  return host.Run(Script(WithHostFunctions(kRemove).c_str(), args), 60).status();
 }
 
 }  // namespace clonekit::manager

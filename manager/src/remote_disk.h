@@ -64,12 +64,16 @@ class RemoteExport {
   const std::string& uri() const { return uri_; }
   // ADDRESS:PORT, for messages.
   const std::string& address() const { return address_; }
+  // The export's URI for a client elsewhere that reads the key from
+  // `key_file` there, and the key (64 hex digits) to put in it.
+  std::string UriWithKeyFile(const std::string& key_file) const;
+  const std::string& key() const { return key_; }
 
  private:
   friend Result<RemoteExport> ServeRemoteDisk(const RemoteHost&, const std::string&, const std::string&, uint64_t,
                                               PortRange);
   void RemoveKey();
-  std::string uri_, address_, key_dir_;
+  std::string uri_, address_, key_dir_, key_;
 };
 
 // REQUIRES: scratch reserved (ReserveRemoteDisk). Creates the image (format

@@ -73,7 +73,7 @@ std::string ShellQuote(const std::string& arg) {
   return out + "'";
 }
 
-Result<std::string> RemoteHost::Run(const std::vector<std::string>& argv, int timeout_seconds) const {
+std::vector<std::string> RemoteHost::SshArgv(const std::vector<std::string>& argv) const {
   std::vector<std::string> ssh = {"ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR",
                                   "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3",
                                   "-T", "-x", "-a"};
@@ -84,14 +84,29 @@ Result<std::string> RemoteHost::Run(const std::vector<std::string>& argv, int ti
   std::string host = target_.host;
   if (host.front() == '[') host = host.substr(1, host.size() - 2);  // (ssh takes IPv6 bare)
   ssh.insert(ssh.end(), {"--", host, command});
-  Result<std::string> out = Capture(ssh, timeout_seconds);
-  if (!out.ok()) {
-    // What the remote program said (ssh passes its stderr on), or ssh's own error.
-    std::string why = out.status().message();
-    if (why.rfind("ssh: ", 0) == 0) why = why.substr(5);
-    return Status::IOError("host " + name_, why);
-  }
+  return ssh;
+}
+
+// What the remote program said (ssh passes its stderr on), or ssh's own
+// error, as the host's.
+Status RemoteHost::Failed(const Status& status) const {
+  std::string why = status.message();
+  if (why.rfind("ssh: ", 0) == 0) why = why.substr(5);
+  return Status::IOError("host " + name_, why);
+}
+
+Result<std::string> RemoteHost::Run(const std::vector<std::string>& argv, int timeout_seconds, size_t max_output) const {
+  Result<std::string> out = Capture(SshArgv(argv), timeout_seconds, max_output);
+  if (!out.ok()) return Failed(out.status());
   return out;
+}
+
+Status RemoteHost::Stream(const std::vector<std::string>& argv, const std::string& input,
+                          const std::function<void(std::string_view)>& on_output, const std::atomic<bool>* cancel,
+                          int heartbeat_seconds) const {
+  Status s = manager::Stream(SshArgv(argv), input, on_output, cancel, heartbeat_seconds);
+  if (s.ok() || s.IsCancelled()) return s;
+  return Failed(s);
 }
 
 }  // namespace clonekit::manager

@@ -16,7 +16,10 @@
 #ifndef CLONEKIT_MANAGER_REMOTE_HOST_H_
 #define CLONEKIT_MANAGER_REMOTE_HOST_H_
 
+#include <atomic>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clonekit/status.h"
@@ -49,11 +52,22 @@ class RemoteHost {
   RemoteHost(std::string name, SshTarget target) : name_(std::move(name)), target_(std::move(target)) {}
 
   // argv run on the host; its stdout. Errors say "host NAME: ...".
-  [[nodiscard]] Result<std::string> Run(const std::vector<std::string>& argv, int timeout_seconds = 20) const;
+  [[nodiscard]] Result<std::string> Run(const std::vector<std::string>& argv, int timeout_seconds = 20,
+                                        size_t max_output = 1 << 20) const;
+
+  // argv run on the host with `input` on its stdin, its stdout handed to
+  // on_output as it comes (process.h's Stream). The channel's stdin stays
+  // open while it runs: a remote script can tell that we are gone (its
+  // stdin ends) when we are cancelled or die.
+  [[nodiscard]] Status Stream(const std::vector<std::string>& argv, const std::string& input,
+                              const std::function<void(std::string_view)>& on_output, const std::atomic<bool>* cancel,
+                              int heartbeat_seconds = 0) const;
 
   const std::string& name() const { return name_; }
 
  private:
+  std::vector<std::string> SshArgv(const std::vector<std::string>& argv) const;
+  Status Failed(const Status& status) const;
   std::string name_;
   SshTarget target_;
 };

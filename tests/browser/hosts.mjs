@@ -35,7 +35,7 @@ await check('... instant and linked are not offered (a full copy only)', async (
 await check("... the guest's items are off and disabled, saying why", async () =>
   (await dialog.locator('#clone-generalize-machine-id').isDisabled()) &&
   !(await dialog.locator('#clone-generalize-machine-id').isChecked()) &&
-  (await dialog.locator('#clone-generalize').innerText()).includes("only in images on the source's host"));
+  (await dialog.locator('#clone-generalize').innerText()).includes("only in images on this service's own host"));
 await check("... a host item is judged by the definition alone (no NIC: no new MACs)", async () =>
   (await dialog.locator('#clone-generalize').innerText()).includes('The definition has no network interface'));
 await check('... the help says where the disks go', async () =>
@@ -56,13 +56,19 @@ await check('... a "Host" label shows the filter', async () =>
 await shot(page, 'host-filter');
 await page.getByRole('button', { name: 'Clear all filters' }).first().click();
 await check('cleared: both again', async () => until('both', async () => JSON.stringify(await rowNames()) === '["c1","v1"]'));
-await check("c1's kebab: Clone and Edit say its disks are on another host", async () => {
+await check("c1's kebab: Edit says its disks are on another host, Clone is offered", async () => {
   await row('c1').getByRole('button', { name: 'Kebab toggle' }).click();
-  const item = page.getByRole('menuitem').filter({ hasText: /^Clone$/ });
-  await item.waitFor();
-  const disabled = (await item.getAttribute('aria-disabled')) === 'true';
-  await page.keyboard.press('Escape');
-  return disabled;
+  const edit = page.getByRole('menuitem').filter({ hasText: /^Edit$/ });
+  const clone = page.getByRole('menuitem').filter({ hasText: /^Clone$/ });
+  await edit.waitFor();
+  const ok = (await edit.getAttribute('aria-disabled')) === 'true' && (await clone.getAttribute('aria-disabled')) !== 'true';
+  if (ok) await clone.click(); else await page.keyboard.press('Escape');
+  return ok;
 });
+await check("c1's Clone dialog: a full copy only, made on h2 where its disks are", async () => until('on h2', async () =>
+  (await dialog.locator('#clone-mode-instant').isDisabled()) && (await dialog.locator('#clone-mode-linked').isDisabled()) &&
+  (await dialog.innerText()).includes("Only for a VM on this service's own host (this one is on h2)") &&
+  !(await dialog.locator('#clone-live').count())));
+await dialog.getByRole('button', { name: 'Cancel' }).click();
 await check('no page errors', async () => pageErrors.length === 0 || Promise.reject(new Error(pageErrors.join('; '))));
 await finish(browser);

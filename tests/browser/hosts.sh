@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The console with two hosts (issue #16): the Host column and filter, and a
 # clone made on host h2 from the Clone dialog (the host chosen there, its
-# pools offered, only a full copy). Hosts are network namespaces as in
+# pools offered, only a full copy), and the Clone dialog of that VM on h2
+# (a full copy only, made there). Hosts are network namespaces as in
 # tests/e2e/hosts/ (h2 runs its own libvirtd + qemu and sshd); the service
 # and chromium run in the manager's namespace. The clone's disk is checked
 # against qemu's reading of the source on h2.

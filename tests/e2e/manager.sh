@@ -151,9 +151,10 @@ check "CLI: one-line error, exit 1" one_line_error "not valid"
 check "no clone entries from refused requests" [ "$(ck vm list --json | jq_ 'len(d)')" = 2 ]
 
 # 4. Locked while its current state is copied (copies throttled so the test
-# can act mid-copy); a clone from a snapshot only keeps it from being deleted.
+# can act mid-copy: ~7 s, for a dozen CLI calls that may take 0.3 s each on
+# a slow machine); a clone from a snapshot only keeps it from being deleted.
 stop_service
-start_service --copy-rate 4M
+start_service --copy-rate 2M
 job=$(ck vm clone vm1 --name locked-clone --no-start --json | jq_ "d['id']")
 wait_percent "$job" 5
 check "while cloning: the source is locked" [ "$(ck vm show vm1 | jq_ "d['status']")" = locked ]
@@ -170,8 +171,9 @@ err=$(ck vm clone locked-clone --name clone-of-a-clone 2>&1) && st=0 || st=$?
 check "while cloning: the clone itself cannot be cloned yet" one_line_error "still being cloned"
 job2=$(ck vm clone vm1 --snapshot s2 --name second-clone --no-start --json | jq_ "d['id']")
 check "while cloning: a second clone of the source (from s2) starts" [ "$(job_field "$job2" state)" = running ]
-check "while cloning: locked by the clone of its current state, read by both" \
-  [ "$(ck vm show vm1 | jq_ "(d['locked_by'], sorted(d['read_by']))")" = "([$job], [$job, $job2])" ]
+locks=$(ck vm show vm1 | jq_ "(d['locked_by'], sorted(d['read_by']))")
+echo "# vm1's locks: $locks (jobs $job, $job2)"
+check "while cloning: locked by the clone of its current state, read by both" [ "$locks" = "([$job], [$job, $job2])" ]
 # The change feed shows live progress.
 events=$(timeout 3 python3 -c "
 import urllib.request, os

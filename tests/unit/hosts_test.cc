@@ -72,5 +72,46 @@ TEST(Capture, SaysTheLastLineOfAFailure) {
   EXPECT_NE(out.status().message().find("the ?[31mreason"), std::string::npos) << out.status().message();
 }
 
+TEST(Capture, SaysWhatCli11RefusedNotItsHelpHint) {
+  Result<std::string> out =
+      Capture({"sh", "-c", "echo 'The following argument was not expected: --x' >&2; "
+                           "echo 'Run with --help for more information.' >&2; exit 109"}, 5);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("not expected: --x"), std::string::npos) << out.status().message();
+}
+
+TEST(Stream, GivesItsInputAndHandsOverItsOutput) {
+  std::string got;
+  Status s = Stream({"sh", "-c", "read -r x; echo \"got $x\""}, "the key\n", [&](std::string_view t) { got.append(t); },
+                    nullptr);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(got, "got the key\n");
+}
+
+// A remote script learns that we are gone when its stdin ends: it stays
+// open while the child runs, and closes once its output has ended.
+TEST(Stream, KeepsStdinOpenWhileTheChildRuns) {
+  std::string got;
+  // (bash's read -t: more than 128 when it timed out, 1 at the end of input)
+  Status s = Stream({"bash", "-c", "echo first; read -t 0.5 -r x; [ $? -gt 128 ] && echo open || echo ended"}, "",
+                    [&](std::string_view t) { got.append(t); }, nullptr);
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(got, "first\nopen\n");
+}
+
+TEST(Stream, CancelEndsTheChildAndWhatItStarted) {
+  std::atomic<bool> cancel{false};
+  const auto start = std::chrono::steady_clock::now();
+  Status s = Stream({"sh", "-c", "echo started; sleep 30 & wait"}, "", [&](std::string_view) { cancel = true; }, &cancel);
+  EXPECT_TRUE(s.IsCancelled()) << s.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(Stream, SaysTheLastLineOfAFailure) {
+  Status s = Stream({"sh", "-c", "echo 'no such chain' >&2; exit 2"}, "", [](std::string_view) {}, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("no such chain"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace clonekit::manager

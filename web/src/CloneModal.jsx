@@ -32,7 +32,14 @@ export function CloneModal({ vm, snapshot, vms, pools, hosts, onClose, onStarted
   // (its disks are then streamed there; a full copy only).
   const [host, setHost] = useState(vm.host || 'local');
   const otherHost = host !== (vm.host || 'local');
-  const targets = (hosts || []).filter((h) => h === vm.host || pools.some((p) => (p.hosts || ['local']).includes(h)));
+  // A VM on another host than the service's: its disks are copied there,
+  // where they are (a full copy only), into its pools or another host's,
+  // but not into the service's own (only into one shared with its host).
+  const remoteSource = (vm.host || 'local') !== 'local';
+  const fullOnly = otherHost || remoteSource;
+  const poolHosts = (p) => p.hosts || ['local'];
+  const targets = (hosts || []).filter((h) => h === vm.host || pools.some((p) => poolHosts(p).includes(h) &&
+    (!remoteSource || h !== 'local' || poolHosts(p).includes(vm.host))));
   const poolsOnHost = pools.filter((p) => (p.hosts || ['local']).includes(host));
 
   useEffect(() => {
@@ -50,7 +57,7 @@ export function CloneModal({ vm, snapshot, vms, pools, hosts, onClose, onStarted
   // Another host: its pools are the disks' defaults, and what applies there.
   function changeHost(h) {
     setHost(h);
-    if (h !== (vm.host || 'local')) setMode('full');
+    if (h !== (vm.host || 'local') || remoteSource) setMode('full');
     api.cloneDefaults(vm.id, snapshot, h).then((d) => {
       setDisks(d.disks);
       setDefaults((old) => ({ ...old, host: d.host, generalize: d.generalize }));
@@ -103,7 +110,7 @@ export function CloneModal({ vm, snapshot, vms, pools, hosts, onClose, onStarted
                 It will be shut down before cloning and started again once the clone is done.
               </Alert>
             )}
-            {defaults.source_stops && !overlays && (
+            {defaults.source_stops && !overlays && !remoteSource && (
               <Checkbox id="clone-live" isChecked={live} onChange={(_, v) => setLive(v)}
                 label="Keep it running (clone from a live snapshot taken now)"
                 description="The snapshot stays listed on the source." />
@@ -152,7 +159,8 @@ export function CloneModal({ vm, snapshot, vms, pools, hosts, onClose, onStarted
                   <FormHelperText><HelperText><HelperTextItem>
                     {otherHost
                       ? `The disks are copied from ${vm.host} into pools of ${host} over an encrypted link, and the clone is defined there.`
-                      : 'The clone is defined on the source\'s host.'}
+                      : remoteSource ? `The disks are copied on ${vm.host}, where they are, and the clone is defined there.`
+                        : 'The clone is defined on the source\'s host.'}
                   </HelperTextItem></HelperText></FormHelperText>
                 </FormGroup>
               )}
@@ -161,12 +169,14 @@ export function CloneModal({ vm, snapshot, vms, pools, hosts, onClose, onStarted
                   label="Copied, then the clone is defined"
                   description="Standalone images in the chosen pools and formats." />
                 <Radio id="clone-mode-instant" name="clone-mode" isChecked={mode === 'instant'} onChange={() => setMode('instant')}
-                  label="Instant: start now, copy in the background" isDisabled={otherHost}
-                  description={otherHost ? 'Only on the source\'s host: it runs on overlays of the snapshot\'s files.'
+                  label="Instant: start now, copy in the background" isDisabled={fullOnly}
+                  description={remoteSource ? `Only for a VM on this service's own host (this one is on ${vm.host}).`
+                    : otherHost ? 'Only on the source\'s host: it runs on overlays of the snapshot\'s files.'
                     : 'It runs at once on overlays of the snapshot and ends standalone (qcow2); cancel the copy and it stays linked.'} />
                 <Radio id="clone-mode-linked" name="clone-mode" isChecked={mode === 'linked'} onChange={() => setMode('linked')}
-                  label="Linked: share the snapshot's files" isDisabled={otherHost}
-                  description={otherHost ? 'Only on the source\'s host: it shares the snapshot\'s files.'
+                  label="Linked: share the snapshot's files" isDisabled={fullOnly}
+                  description={remoteSource ? `Only for a VM on this service's own host (this one is on ${vm.host}).`
+                    : otherHost ? 'Only on the source\'s host: it shares the snapshot\'s files.'
                     : 'Nothing is copied; the snapshot cannot be deleted while the clone needs it. Make it standalone later.'} />
               </FormGroup>
               <Checkbox id="clone-start" label="Start virtual machine after cloning" isChecked={mode === 'instant' || start}

@@ -5,6 +5,8 @@
 #ifndef CLONEKIT_FILE_H_
 #define CLONEKIT_FILE_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -90,6 +92,19 @@ class FileOpener {
 };
 
 std::unique_ptr<FileOpener> NewPosixFileOpener(const OpenOptions& options);
+
+// openat2 of dir/relative beneath `dir`: no symlink anywhere in
+// `relative` (RESOLVE_NO_SYMLINKS, NO_MAGICLINKS) and no escape from it
+// (RESOLVE_BENEATH: ".." out fails with EXDEV), O_NOFOLLOW | O_CLOEXEC
+// added to `flags`. A descriptor, or -1 with errno.
+int OpenBeneath(const std::string& dir, const std::string& relative, int flags, mode_t mode = 0);
+
+// Opens only regular files inside `dirs`, each beneath the innermost of
+// them that holds its path (lexically) with OpenBeneath, O_NONBLOCK (a FIFO
+// never blocks the open), then checked to be a regular file: what a chain
+// may read when its files are confined to a host's storage pools
+// (clonekit --confine). Errors name the path and why.
+std::unique_ptr<FileOpener> NewConfinedFileOpener(std::vector<std::string> dirs, const OpenOptions& options);
 
 }  // namespace clonekit
 

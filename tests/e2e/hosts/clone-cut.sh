@@ -14,10 +14,7 @@ qemu-img convert -O qcow2 data.raw pool/v1.qcow2
 sha256sum pool/v1.qcow2 >before.sum
 ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null
 
-ck vm clone v1 --name c1 --host h2 --disk vda=pool:far --no-start --json >clone.json
-JOB=$(jq_ "d['id']" <clone.json)
-field() { ck job show "$JOB" | jq_ "d['$1']"; }
-for _ in $(seq 1 100); do [ "$(field percent | cut -d. -f1)" -ge 10 ] && break; sleep 0.1; done
+start_job 10 v1 --name c1 --host h2 --disk vda=pool:far --no-start
 check "the copy is under way (10 %)" [ "$(field percent | cut -d. -f1)" -ge 10 ]
 check "... into its reserved name and its own directory on h2" \
   [ "$(on_host h2 ls -A /var/lib/libvirt/far | sed -E 's/^\.clonekit-[0-9a-f-]+-vda$/.clonekit-UUID-vda/' | sort | tr '\n' ' ')" = ".clonekit-UUID-vda c1-vda.qcow2 " ]

@@ -23,7 +23,7 @@ nothing_left() {
 on_host h2 mkdir -m 0777 /var/lib/libvirt/open
 ck pool add open /var/lib/libvirt/open --host h2 >/dev/null
 check "a pool others may write to is refused, saying so" \
-  one_line_error "others may write to the pool's directory (mode 777, not sticky)" ck vm clone v1 --host h2 --disk vda=pool:open
+  one_line_error "others may write to /var/lib/libvirt/open (mode 777, not sticky)" ck vm clone v1 --host h2 --disk vda=pool:open
 check "... nothing was made" nothing_left
 on_host h2 chmod 1777 /var/lib/libvirt/open
 check "sticky, it is fine" ck vm clone v1 --name c-sticky --host h2 --disk vda=pool:open --no-start --wait

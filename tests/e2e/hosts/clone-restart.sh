@@ -12,10 +12,7 @@ qemu-img convert -O qcow2 data.raw pool/v1.qcow2
 sha256sum pool/v1.qcow2 >before.sum
 ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null
 
-ck vm clone v1 --name c1 --host h2 --disk vda=pool:far --no-start --json >clone.json
-JOB=$(jq_ "d['id']" <clone.json)
-field() { ck job show "$JOB" | jq_ "d['$1']"; }
-for _ in $(seq 1 100); do [ "$(field percent | cut -d. -f1)" -ge 10 ] && break; sleep 0.1; done
+start_job 10 v1 --name c1 --host h2 --disk vda=pool:far --no-start
 exports() { pgrep -f "qemu-nbd.*/var/lib/libvirt/far/.clonekit" | wc -l; }
 keydirs() { find /tmp -maxdepth 1 -name "clonekit-nbd-$SVC-*" | wc -l; }
 check "the copy is under way, through an export on h2" [ "$(exports)" = 1 ]

@@ -25,17 +25,14 @@ sums() { sha256sum pool/v1-base.qcow2 pool/v1-mid.qcow2 pool/v1.qcow2; }
 sums >before.sum
 ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null
 
-ip netns exec "$(ns_of h2)" tcpdump -i "$(veth_of h2 2)" -s 0 -B 65536 -U -w link.pcap tcp portrange 20000-20009 2>tcpdump.err &
-DUMP=$!
-cleanup_fns+=("kill $DUMP 2>/dev/null")
-for _ in $(seq 1 100); do grep -q "listening on" tcpdump.err 2>/dev/null && break; sleep 0.05; done
+capture_link h2 2 20000-20009
 
 check "vm clone --snapshot v1-mid --host h2 --disk vda=pool:far" \
   bash -c "'$CLONEKIT' vm clone v1 --snapshot v1-mid --name c1 --host h2 --disk vda=pool:far --json >clone.json"
 JOB=$(jq_ "d['id']" <clone.json)
 check "the job succeeds" bash -c "'$CLONEKIT' job wait $JOB >/dev/null"
 ck job show "$JOB" >job.json
-sleep 0.3; kill "$DUMP"; wait "$DUMP" 2>/dev/null || true
+end_capture
 echo "# link.pcap: $(stat -c %s link.pcap) bytes; $(grep -E "captured|dropped by kernel" tcpdump.err | tr '\n' ' ')"
 OUT=$(jq_ "d['outputs'][0]" <job.json)
 check "its image is in far on h2 ($OUT)" [ "$OUT" = /var/lib/libvirt/far/c1-vda.qcow2 ]
@@ -59,7 +56,8 @@ check "the source chain is unchanged" cmp -s <(sums) before.sum
 
 check "stop on h2 through the service" ck vm stop c1 --force
 check "... h2's libvirt says shut off" [ "$(in_mgr virsh -c "$H2" domstate c1)" = "shut off" ]
-check "a snapshot of a VM on h2 is refused, naming the host" one_line_error "is on host 'h2'" ck snapshot create c1 s1
+ck vm show c1 --json | jq_ "d['xml']" >c1.xml
+check "an edit of a VM on h2's definition is refused, naming the host" one_line_error "is on host 'h2'" ck vm edit c1 --xml c1.xml
 check "host remove h2 is refused while a VM is on it" one_line_error "holds VM 'c1'" ck host remove h2
 check "delete on h2 through the service" ck vm delete c1
 gone() { ! in_mgr virsh -c "$H2" dominfo c1 >/dev/null 2>&1 && in_mgr virsh -c "$H2" hostname >/dev/null; }

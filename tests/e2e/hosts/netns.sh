@@ -22,6 +22,8 @@ start_manager_ns() {
   ip netns add "$MGR_NS" 2>netns.err || { echo "SKIP: cannot make a network namespace here: $(cat netns.err)"; exit 77; }
   cleanup_fns+=("end_netns $MGR_NS")
   ip -n "$MGR_NS" link set lo up
+  # (it routes between the hosts' links, as a switch would: h2 reaches h3)
+  ip netns exec "$MGR_NS" sysctl -qw net.ipv4.ip_forward=1
   mkdir -p "$WORK/ssh" "$WORK/bin"
   ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/id"
   : >"$WORK/ssh/known_hosts"
@@ -51,7 +53,8 @@ end_netns() {
 ns_of() { echo "ck$1$$"; }
 veth_of() { echo "ckh$2-$$"; }
 
-# start_link NAME N: host NAME's namespace and its link only (no daemons).
+# start_link NAME N: host NAME's namespace and its link only (no daemons);
+#   the other hosts' links are reached through the manager's namespace.
 start_link() {
   local name=$1 n=$2 ns=ck$1$$
   ip netns add "$ns"
@@ -64,6 +67,7 @@ start_link() {
   ip -n "$MGR_NS" link set "ckm$n-$$" up
   ip -n "$ns" link set "ckh$n-$$" up
   ip -n "$ns" link set lo up
+  ip -n "$ns" route add 10.77.0.0/16 via "10.77.$n.1"
 }
 
 start_host() {  # start_host NAME N
@@ -156,3 +160,47 @@ with_h2() {
   mkdir -p "$WORK/pool"
   ck pool add main "$WORK/pool" >/dev/null
 }
+
+# with_h3: host h3 too (10.77.3.2, qemu+ssh), its pool 'far3'
+# (/var/lib/libvirt/far3 in its own mount namespace).
+H3=qemu+ssh://root@10.77.3.2/system
+with_h3() {
+  start_host h3 3
+  ck host add h3 "$H3" >/dev/null
+  on_host h3 mkdir /var/lib/libvirt/far3
+  ck pool add far3 /var/lib/libvirt/far3 --host h3 >/dev/null
+}
+
+# vm_on_h2 [SIZE_MIB]: VM 'c1' on h2, not running: cloned there from 'v1'
+# here, its disk far/c1-vda.qcow2 (SIZE_MIB, default 64) holding the
+# marker text of marker.bin in its first 8 MiB.
+vm_on_h2() {
+  python3 -c "import sys; sys.stdout.write(('CLONEKIT-PLAINTEXT-MARKER-51c2e8\\n' * 40000)[:1 << 20])" >marker.bin
+  qemu-img create -q -f qcow2 pool/v1.qcow2 "${1:-64}M"
+  for m in 0 1 2 3 4 5 6 7; do qemu-io -f qcow2 -c "write -s marker.bin ${m}M 1M" pool/v1.qcow2 >/dev/null; done
+  ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null
+  ck vm clone v1 --name c1 --host h2 --disk vda=pool:far --no-start --wait >/dev/null
+}
+
+
+# capture_link NAME N PORTS: tcpdump of host NAME's end of its link, TCP on
+# PORTS (FIRST-LAST), into link.pcap; end_capture stops it (all written).
+capture_link() {
+  ip netns exec "$(ns_of "$1")" tcpdump -i "$(veth_of "$1" "$2")" -s 0 -B 65536 -U -w link.pcap tcp portrange "$3" \
+    2>tcpdump.err &
+  DUMP=$!
+  cleanup_fns+=("kill $DUMP 2>/dev/null")
+  for _ in $(seq 1 100); do grep -q "listening on" tcpdump.err 2>/dev/null && break; sleep 0.05; done
+}
+end_capture() { sleep 0.3; kill "$DUMP"; wait "$DUMP" 2>/dev/null || true; }
+
+# start_job PCT CLONE-ARGS...: a clone job started (--json), and waited for
+# until its copy is at PCT % or more; $JOB; field NAME: the job's field.
+start_job() {
+  local pct=$1
+  shift
+  ck vm clone "$@" --json >clone.json
+  JOB=$(jq_ "d['id']" <clone.json)
+  for _ in $(seq 1 100); do [ "$(field percent | cut -d. -f1)" -ge "$pct" ] && break; sleep 0.1; done
+}
+field() { ck job show "$JOB" | jq_ "d['$1']"; }
