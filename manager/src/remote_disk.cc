@@ -79,7 +79,8 @@ exit 1
 )sh";
 
 // $1 scratch, $2 output. (The collapse flushed the export before it
-// returned OK: what qemu-nbd writes on SIGTERM is already on disk.)
+// returned OK: what qemu-nbd writes on SIGTERM is already on disk.) The
+// image is root's alone whoever wrote it (clonekit's own file is 0644).
 constexpr const char* kFinish = R"sh(
 set -eu
 d=$1 out=$2
@@ -88,6 +89,7 @@ ours "$d" || { echo "$d is not the directory this job made" >&2; exit 1; }
 lock "$d"
 stop_export
 [ "$out" -ef "$d/reserved" ] || { echo "$out is no longer the name this job reserved" >&2; exit 1; }
+chmod 0600 -- "$d/image"
 sync -- "$d/image"
 ln -T -- "$d/image" "$d/done"
 mv -T -- "$d/image" "$out"

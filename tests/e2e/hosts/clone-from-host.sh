@@ -33,6 +33,7 @@ check "clone of s1 into h2's own pool (the default)" \
 check "... the job succeeds" ck job wait "$(jq_ "d['id']" <c2.json)"
 check "... its image equals qemu's reading of s1 (compare on h2)" \
   on_host h2 qemu-img compare -U -f raw -F qcow2 "$WORK/want.raw" "$FAR/c2-vda.qcow2"
+check "... root's alone" [ "$(on_host h2 stat -c '%U %a' "$FAR/c2-vda.qcow2")" = "root 600" ]
 check "... defined on h2" [ "$(ck vm list --host h2 --json | jq_ "sorted(v['name'] for v in d)")" = "['c1', 'c2']" ]
 check "... h2's libvirt has it" in_mgr virsh -c "$H2" dominfo c2
 
