@@ -202,7 +202,7 @@ Status Manager::CopyDisks(RunningJob& job, const ClonePlan& plan, JobRow& row, b
     remote = *r;
     for (const DiskPlan& dp : plan.disks) {
       Result<RemoteExport> e = ServeRemoteDisk(*remote, dp.scratch, dp.format == OutputFormat::kRaw ? "raw" : "qcow2",
-                                               dp.virtual_size, options_.nbd_ports);
+                                               dp.virtual_size, options_.nbd_ports, ExportWriter::kThisService);
       if (!e.ok()) return e.status();
       exports.push_back(std::move(e).value());
     }
@@ -262,7 +262,7 @@ Status Manager::CopyDisksFromHost(RunningJob& job, const ClonePlan& plan, JobRow
   for (size_t i = 0; !same_host && i < plan.disks.size(); i++) {
     const DiskPlan& dp = plan.disks[i];
     Result<RemoteExport> e = ServeRemoteDisk(*files, dp.scratch, dp.format == OutputFormat::kRaw ? "raw" : "qcow2",
-                                             dp.virtual_size, options_.nbd_ports);
+                                             dp.virtual_size, options_.nbd_ports, ExportWriter::kAnotherHost);
     if (!e.ok()) return e.status();
     exports.push_back(std::move(e).value());
   }
@@ -836,9 +836,12 @@ void Manager::EndJob(const RunningJob& job, const JobRow& row) {
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_.erase(job.id);
-    ended_.push_back(job.id);
     copying_--;
     StartQueued();
+    // Only now: StartQueued reaps the threads in ended_, and a thread
+    // cannot join itself (it threw, and the service died, when a queued
+    // job started at the end of the one before it).
+    ended_.push_back(job.id);
   }
   Emit("job", {{"id", row.id}, {"state", JobStateName(row.state)}, {"percent", row.percent}, {"error", row.error}});
 }

@@ -286,7 +286,7 @@ class Manager {
   std::deque<std::shared_ptr<RunningJob>> queue_;           // waiting for a copy slot
   int copying_ = 0;                                          // jobs with a thread
   std::map<int64_t, std::thread> threads_;  // every clone thread not yet joined
-  std::vector<int64_t> ended_;              // jobs whose thread has returned
+  std::vector<int64_t> ended_;              // jobs whose thread is past EndJob (never takes jobs_mu_ again)
   // Held while a job reads a source's power state and while the last job
   // decides on and does the restart, so neither sees the other half done.
   std::mutex source_power_mu_;

@@ -5,9 +5,9 @@
 # 1 MiB is refused; event streams do not hold API workers; a second service
 # cannot share the port nor remove the first one's socket; at most
 # --max-clones copies run, later ones are queued (cancellable) up to a
-# limit, then 429.
+# limit, then 429; a queued one starts when a slot frees.
 source "$(dirname "$0")/lib.sh"
-start_service --max-clones 1 --max-queued 1 --copy-rate 4M
+start_service --max-clones 1 --max-queued 1 --copy-rate 2M
 ck pool add main "$WORK/pool" >/dev/null
 qemu-img create -q -f qcow2 pool/src.qcow2 64M
 qio pool/src.qcow2 'write -P 0x44 0 16M'
@@ -74,11 +74,22 @@ check "... cancelled, its entry and reserved files gone" \
   bash -c "[ \"\$('$CLONEKIT' job show $j2 | grep -c '\"cancelled\"')\" -ge 1 ] && ! ls '$WORK/pool' | grep -q '^c2-'"
 wait_end "$j1"
 check "the running clone finished" [ "$(job_state "$j1")" = succeeded ]
+# The queued job starts when the running one ends (that thread, ending,
+# joined itself and the service died).
+qemu-img create -q -f qcow2 pool/small.qcow2 4M
+check "VM small" status_is 201 "$(define "$(domain_xml small "$(disk_xml "$WORK/pool/small.qcow2")")")"
+j3=$(ck vm clone src --name c3 --no-start --json | jq_ "d['id']")
+j4=$(ck vm clone small --name c4 --no-start --json | jq_ "d['id']")
+check "a clone queued behind a running one" [ "$(job_state "$j4")" = queued ]
+wait_end "$j3"; wait_end "$j4"
+check "... starts when that one ends; both succeed" [ "$(job_state "$j3") $(job_state "$j4")" = "succeeded succeeded" ]
+check "... and the service still answers" status_is 200 "$(unix GET /api/v1/health)"
 
 # A second service on the same port: refused; the first keeps its socket.
-err=$("$CLONEKIT" serve --db "$WORK/other.db" --port "$PORT" --socket "$WORK/other.sock" 2>&1) && st=0 || st=$?
+# (Bounded: were the first service gone, the second would serve.)
+err=$(timeout 20 "$CLONEKIT" serve --db "$WORK/other.db" --port "$PORT" --socket "$WORK/other.sock" 2>&1) && st=0 || st=$?
 check "a second service cannot bind the same port (no SO_REUSEPORT)" one_line_error "cannot listen"
-err=$("$CLONEKIT" serve --db "$WORK/other.db" --port $((PORT + 1)) --socket "$SOCK" 2>&1) && st=0 || st=$?
+err=$(timeout 20 "$CLONEKIT" serve --db "$WORK/other.db" --port $((PORT + 1)) --socket "$SOCK" 2>&1) && st=0 || st=$?
 check "nor take a live socket" one_line_error "another clonekit service is listening here"
 check "... the first service's socket is still there and answers" status_is 200 "$(unix GET /api/v1/health)"
 stop_service
