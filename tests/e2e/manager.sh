@@ -150,11 +150,22 @@ one_line_error() { [ "$st" = 1 ] && [ "$(wc -l <<<"$err")" = 1 ] && [[ "$err" ==
 check "CLI: one-line error, exit 1" one_line_error "not valid"
 check "no clone entries from refused requests" [ "$(ck vm list --json | jq_ 'len(d)')" = 2 ]
 
-# 4. Locked while its current state is copied (copies throttled so the test
-# can act mid-copy: ~7 s, for a dozen CLI calls that may take 0.3 s each on
-# a slow machine); a clone from a snapshot only keeps it from being deleted.
+# Copies are throttled from here on so that the test can act mid-copy, at
+# a rate set by this machine's pace: how long a CLI call and its JSON read
+# take (a sanitizer build's are several times slower, and a fixed rate let
+# its copies end before the checks).
+t0=$(date +%s%N)
+for _ in 1 2 3 4 5; do ck vm show vm1 | jq_ "d['status']" >/dev/null; done
+pace_ms=$(( ($(date +%s%N) - t0) / 5000000 ))
+echo "# pace: ${pace_ms} ms per CLI call"
+rate_for() {  # rate_for CALLS MAX: bytes/s at which vda (13 MiB) outlasts CALLS calls, at most MAX
+  python3 -c "print(max(64 << 10, min($2, (13 << 20) * 1000 // ($1 * max($pace_ms, 1)))))"
+}
+
+# 4. Locked while its current state is copied (ten CLI calls mid-copy);
+# a clone from a snapshot only keeps it from being deleted.
 stop_service
-start_service --copy-rate 2M
+start_service --copy-rate "$(rate_for 24 $((2 << 20)))"
 job=$(ck vm clone vm1 --name locked-clone --no-start --json | jq_ "d['id']")
 wait_percent "$job" 5
 check "while cloning: the source is locked" [ "$(ck vm show vm1 | jq_ "d['status']")" = locked ]
@@ -192,9 +203,9 @@ check "after the clones: the source is unlocked" [ "$(ck vm show vm1 | jq_ "d['s
 check "progress reached 100 only at success" [ "$(job_field "$job" percent)" = 100.0 ]
 
 # 5. Cancel at the start, in the middle and near the end: never a half state.
-#    (Slower copies here, so that "near the end" leaves time to act.)
+#    (The last 20 % must outlast the four calls that see 80 % and cancel.)
 stop_service
-start_service --copy-rate 2M
+start_service --copy-rate "$(rate_for 30 $((2 << 20)))"
 for at in 0 45 80; do
   name=cancel-$at
   j=$(ck vm clone vm1 --snapshot s2 --name "$name" --no-start --json | jq_ "d['id']")
@@ -208,7 +219,7 @@ for at in 0 45 80; do
 done
 
 stop_service
-start_service --copy-rate 4M
+start_service --copy-rate "$(rate_for 20 $((4 << 20)))"
 
 # 6. A running source is shut down first and started again afterwards.
 ck vm start vm1 >/dev/null
