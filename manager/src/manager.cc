@@ -850,7 +850,7 @@ Result<std::vector<SnapshotView>> Manager::SnapshotOnHost(const VmRow& vm, const
   std::map<std::string, DiskSpec> overlays;
   std::map<std::string, std::vector<std::string>> points, made;  // by pool directory
   const auto undo = [&] {
-    for (const auto& [pool, files] : made) RemoveRemoteOverlays(*remote, pool, files).IgnoreError();
+    for (const auto& [pool, files] : made) ChangeRemoteFiles(*remote, RemoteFileChange::kRemove, pool, files).IgnoreError();
   };
   for (const DiskSpec& d : info.disks) {
     const std::string overlay =
@@ -892,7 +892,7 @@ Result<std::vector<SnapshotView>> Manager::SnapshotOnHost(const VmRow& vm, const
                  s.message().c_str());
   }
   for (const auto& [pool, files] : points) {
-    if (Status s = FreezeRemoteFiles(*remote, pool, files); !s.ok()) {
+    if (Status s = ChangeRemoteFiles(*remote, RemoteFileChange::kMakeReadOnly, pool, files); !s.ok()) {
       std::fprintf(stderr, "clonekit: snapshot %s: its points stay writable: %s\n", name.c_str(), s.message().c_str());
     }
   }

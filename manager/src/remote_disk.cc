@@ -160,10 +160,6 @@ RemoteExport& RemoteExport::operator=(RemoteExport&& other) noexcept {
 
 RemoteExport::~RemoteExport() { RemoveKey(); }
 
-std::string RemoteExport::UriWithKeyFile(const std::string& key_file) const {
-  return "nbds://clonekit@" + address_ + "/disk?tls-psk-file=" + key_file;
-}
-
 void RemoteExport::RemoveKey() {
   if (key_dir_.empty()) return;
   std::error_code ignored;
@@ -172,7 +168,7 @@ void RemoteExport::RemoveKey() {
 }
 
 Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& scratch, const std::string& format,
-                                     uint64_t size, PortRange ports) {
+                                     uint64_t size, PortRange ports, ExportWriter writer) {
   // qemu's option syntax: a comma in a value is written twice.
   std::string dir;
   for (char c : scratch) dir += c == ',' ? std::string(",,") : std::string(1, c);
@@ -196,6 +192,9 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
   if (key.find_first_not_of("0123456789abcdef") != std::string::npos) return bad();
 
   RemoteExport e;
+  e.address_ = (v6 ? "[" + addr + "]" : addr) + ":" + port;
+  e.key_ = key;
+  if (writer == ExportWriter::kAnotherHost) return e;
   // Named by this process, so that a later start can tell a dead one's.
   std::string dir_template = std::string(kKeyDirPrefix) + std::to_string(getpid()) + "-XXXXXX";  // (mkdtemp's)
   if (!mkdtemp(dir_template.data())) return Status::FromErrno("/tmp", "cannot make a directory for the key", errno);
@@ -207,9 +206,7 @@ Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& 
   if (write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     return Status::FromErrno(key_file, "cannot write", errno);
   }
-  e.address_ = (v6 ? "[" + addr + "]" : addr) + ":" + port;
-  e.uri_ = e.UriWithKeyFile(key_file);
-  e.key_ = key;
+  e.uri_ = "nbds://clonekit@" + e.address_ + "/disk?tls-psk-file=" + key_file;
   return e;
 }
 

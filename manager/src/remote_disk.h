@@ -48,9 +48,15 @@ struct PortRange {
 // name reserved.
 [[nodiscard]] Status ReserveRemoteDisk(const RemoteHost& host, const std::string& scratch, std::string* output);
 
-// A running export of a new image, and the key to it (in a file of ours,
-// 0600, in a directory of ours, /tmp/clonekit-nbd-PID-XXXXXX, removed when
-// this goes).
+// Who will write into an export.
+enum class ExportWriter {
+  kThisService,  // its key in a file here (uri())
+  kAnotherHost,  // clonekit there, given address() and key() (no file here)
+};
+
+// A running export of a new image, and the key to it (for kThisService, in
+// a file of ours, 0600, in a directory of ours, /tmp/clonekit-nbd-PID-XXXXXX,
+// removed when this goes).
 class RemoteExport {
  public:
   RemoteExport() = default;
@@ -60,18 +66,17 @@ class RemoteExport {
   RemoteExport& operator=(const RemoteExport&) = delete;
   ~RemoteExport();
 
-  // nbds://clonekit@ADDRESS:PORT/disk?tls-psk-file=... for the collapse.
+  // nbds://clonekit@ADDRESS:PORT/disk?tls-psk-file=... for this service's
+  // collapse ("" for kAnotherHost).
   const std::string& uri() const { return uri_; }
-  // ADDRESS:PORT, for messages.
+  // ADDRESS:PORT.
   const std::string& address() const { return address_; }
-  // The export's URI for a client elsewhere that reads the key from
-  // `key_file` there, and the key (64 hex digits) to put in it.
-  std::string UriWithKeyFile(const std::string& key_file) const;
+  // The key (64 hex digits).
   const std::string& key() const { return key_; }
 
  private:
   friend Result<RemoteExport> ServeRemoteDisk(const RemoteHost&, const std::string&, const std::string&, uint64_t,
-                                              PortRange);
+                                              PortRange, ExportWriter);
   void RemoveKey();
   std::string uri_, address_, key_dir_, key_;
 };
@@ -80,7 +85,8 @@ class RemoteExport {
 // "raw" or "qcow2", size bytes) and its key there and starts qemu-nbd;
 // a port in use is tried again with another.
 [[nodiscard]] Result<RemoteExport> ServeRemoteDisk(const RemoteHost& host, const std::string& scratch,
-                                                   const std::string& format, uint64_t size, PortRange ports);
+                                                   const std::string& format, uint64_t size, PortRange ports,
+                                                   ExportWriter writer);
 
 // Removes the key directories of exports whose service died (kill -9):
 // those named by a process that no longer exists. At a start.

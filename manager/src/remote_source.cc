@@ -81,9 +81,9 @@ qemu-img create -q -f qcow2 -u -b "./$(basename -- "$top")" -F "$fmt" -- "$t/ove
 ln -T -- "$t/overlay" "$ov"
 )sh";
 
-// $1 the pool, then files. Each: a regular file of ours (not a link) in a
-// safe_path beneath the pool, made read-only; or, with $1 "-rm", removed
-// (an overlay this service made, on a failed snapshot).
+// $1 chmod or rm, $2 the pool, then files. Each: a regular file of ours
+// (not a link) in a safe_path beneath the pool, made read-only (chmod), or
+// removed (rm: an overlay this service made, on a failed snapshot).
 constexpr const char* kFiles = R"sh(
 set -eu
 op=$1 pool=$2
@@ -154,14 +154,9 @@ Status MakeRemoteOverlay(const RemoteHost& host, const std::string& clonekit, co
   return host.Run(Script(WithHostFunctions(kOverlay).c_str(), {clonekit, pool_dir, top, format, overlay}), 60).status();
 }
 
-Status FreezeRemoteFiles(const RemoteHost& host, const std::string& pool_dir, const std::vector<std::string>& files) {
-  std::vector<std::string> args = {"chmod", pool_dir};
-  args.insert(args.end(), files.begin(), files.end());
-  return host.Run(Script(WithHostFunctions(kFiles).c_str(), args)).status();
-}
-
-Status RemoveRemoteOverlays(const RemoteHost& host, const std::string& pool_dir, const std::vector<std::string>& files) {
-  std::vector<std::string> args = {"rm", pool_dir};
+Status ChangeRemoteFiles(const RemoteHost& host, RemoteFileChange change, const std::string& pool_dir,
+                         const std::vector<std::string>& files) {
+  std::vector<std::string> args = {change == RemoteFileChange::kMakeReadOnly ? "chmod" : "rm", pool_dir};
   args.insert(args.end(), files.begin(), files.end());
   return host.Run(Script(WithHostFunctions(kFiles).c_str(), args)).status();
 }

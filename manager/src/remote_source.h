@@ -74,13 +74,16 @@ struct RemoteTarget {
 [[nodiscard]] Status MakeRemoteOverlay(const RemoteHost& host, const std::string& clonekit, const std::string& pool_dir,
                                        const std::string& top, const std::string& format, const std::string& overlay);
 
-// Makes a snapshot's points read-only there, or removes overlays
-// MakeRemoteOverlay made (a snapshot that failed): regular files of
-// root's, not links, in such directories under the pool.
-[[nodiscard]] Status FreezeRemoteFiles(const RemoteHost& host, const std::string& pool_dir,
+// What ChangeRemoteFiles does to each file.
+enum class RemoteFileChange {
+  kMakeReadOnly,  // a snapshot's points (0444)
+  kRemove,        // overlays MakeRemoteOverlay made, for a snapshot that failed
+};
+
+// Changes files there: each must be a regular file of root's, not a link,
+// in a directory beneath the pool that only root may write (or sticky).
+[[nodiscard]] Status ChangeRemoteFiles(const RemoteHost& host, RemoteFileChange change, const std::string& pool_dir,
                                        const std::vector<std::string>& files);
-[[nodiscard]] Status RemoveRemoteOverlays(const RemoteHost& host, const std::string& pool_dir,
-                                          const std::vector<std::string>& files);
 
 }  // namespace clonekit::manager
 
