@@ -51,12 +51,29 @@ std::vector<CLI::App*> AddHostCommands(CLI::App& app, Context c) {
                    PrintHost, a->as_json);
     };
   });
-  auto host_remove = host->add_subcommand("remove", "forget a host");
+  auto host_remove = host->add_subcommand("remove", "forget a host (one that holds no VM or pool)");
   host_remove->add_option("name", (*s)["name"])->required();
+  auto forget = std::make_shared<bool>(false);
+  host_remove->add_flag("--forget", *forget,
+                        "a host that is gone for good: drop it with its VMs' and pools' entries (refused while it "
+                        "answers; nothing on it is touched)");
   host_remove->callback([=] {
     *chosen = [=](Api& api) {
-      return Print(api.Call("DELETE", "/api/v1/hosts/" + (*s)["name"]),
-                   [=](const json&) { std::printf("host %s removed\n", (*s)["name"].c_str()); }, a->as_json);
+      if (!*forget) {
+        return Print(api.Call("DELETE", "/api/v1/hosts/" + (*s)["name"]),
+                     [=](const json&) { std::printf("host %s removed\n", (*s)["name"].c_str()); }, a->as_json);
+      }
+      return Print(api.Call("DELETE", "/api/v1/hosts/" + (*s)["name"] + "?forget=true"), [](const json& f) {
+        const auto list = [](const json& items) {
+          std::string out;
+          for (const json& i : items) out += (out.empty() ? "" : ", ") + (i.is_string() ? i.get<std::string>() : i.dump());
+          return out.empty() ? std::string("none") : out;
+        };
+        std::printf("host %s forgotten: VMs %s; pools %s", f["name"].get<std::string>().c_str(), list(f["vms"]).c_str(),
+                    list(f["pools"]).c_str());
+        if (!f["jobs"].empty()) std::printf("; the partial files of jobs %s stay there", list(f["jobs"]).c_str());
+        std::printf("\n");
+      }, a->as_json);
     };
   });
   auto host_list = host->add_subcommand("list", "list hosts: reachable, libvirt version, free space per pool");

@@ -203,6 +203,10 @@ json EncodeHost(const HostView& h) {
           {"pools_error", h.pools_error}};
 }
 
+json EncodeForgottenHost(const ForgottenHost& f) {
+  return {{"name", f.name}, {"forgotten", true}, {"vms", f.vms}, {"pools", f.pools}, {"jobs", f.jobs}};
+}
+
 json EncodeHosts(const std::vector<HostView>& hosts) {
   json out = json::array();
   for (const HostView& h : hosts) out.push_back(EncodeHost(h));

@@ -51,6 +51,7 @@ json EncodePool(const Pool& pool);
 json EncodePools(const std::vector<Pool>& pools);
 json EncodeHost(const HostView& host);
 json EncodeHosts(const std::vector<HostView>& hosts);
+json EncodeForgottenHost(const ForgottenHost& forgotten);
 json EncodeVm(const VmView& vm);
 json EncodeVms(const std::vector<VmView>& vms);
 json EncodeJob(const JobView& job);

@@ -104,8 +104,10 @@ Status Manager::Admit(JobRow& job) {
 void Manager::StartJob(std::shared_ptr<RunningJob> job) {
   // Reap the threads of jobs that have ended since.
   for (int64_t id : ended_) {
-    threads_[id].join();
-    threads_.erase(id);
+    if (auto t = threads_.find(id); t != threads_.end()) {
+      t->second.join();
+      threads_.erase(t);
+    }
   }
   ended_.clear();
   copying_++;
@@ -622,12 +624,13 @@ Status Manager::DefineClone(const ClonePlan& plan, int64_t backing_snapshot) {
 
 // A source shut down for a clone runs again once no clone of it is left:
 // the first of two clones to end must not start it under the second.
-void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job) {
+void Manager::RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job, bool caller_listed) {
   std::lock_guard<std::mutex> power(source_power_mu_);
   if (shut_down_by_job) restart_owed_.insert(plan.source_id);
-  // This job is still among the source's locking jobs: it is the last one
-  // when it is the only one.
-  if (PowerLockingJobs(plan.source_id).size() > 1 || restart_owed_.erase(plan.source_id) == 0) return;
+  // A running job is still among the source's locking jobs: it is the last
+  // one when it is the only one.
+  const size_t others_allowed = caller_listed ? 1 : 0;
+  if (PowerLockingJobs(plan.source_id).size() > others_allowed || restart_owed_.erase(plan.source_id) == 0) return;
   if (Status s = HvOn(plan.source_host)->Start(plan.source); !s.ok()) {
     std::fprintf(stderr, "clonekit: source %s did not start again: %s\n", plan.source.name.c_str(), s.message().c_str());
     Emit("vm", {{"id", plan.source_id}, {"change", "restart-failed"}, {"error", s.message()}});
@@ -705,13 +708,16 @@ void Manager::RunClone(std::shared_ptr<RunningJob> job) {
   // (A linked clone copies nothing: it is all the guest's part.)
   job->copy_share = !plan.generalize.AnyGuest() ? 1.0 : plan.mode == JobMode::kLinked ? 0.0 : 0.8;
   Status status;
+  // A cancel that came as the job left the queue: no snapshot taken, no
+  // source shut down for it.
+  if (job->cancel) status = Status::Cancelled("cancelled");
   bool was_running = false;  // and shut down by this job
   const std::shared_ptr<Hypervisor> source_hv = HvOn(plan.source_host);
-  if (plan.StopsSource()) {
+  if (status.ok() && plan.StopsSource()) {
     std::lock_guard<std::mutex> power(source_power_mu_);
     was_running = source_hv->State(plan.source) == Power::kRunning;
   }
-  if ((was_running && plan.live) || plan.TakesSnapshot()) {
+  if (status.ok() && ((was_running && plan.live) || plan.TakesSnapshot())) {
     // Keep it running: the disks' current tops become the points of a
     // snapshot (live if it runs), read-only from now on, and they are
     // exactly the files this job's plan reads. The snapshot stays listed.
@@ -903,6 +909,11 @@ Status Manager::CancelJob(int64_t id) {
     Emit("job", {{"id", id}, {"state", "cancelled"}, {"percent", 0}, {"error", r.error}});
     if (queued->plan.mode != JobMode::kFlatten) Emit("vm", {{"id", queued->plan.clone_id}, {"change", "removed"}});
     Emit("vm", {{"id", queued->plan.source_id}, {"change", "unlocked"}});
+    // The job that shut the source down may have ended while this one
+    // waited: the restart it owed is this one's to do.
+    if (queued->plan.mode != JobMode::kFlatten && queued->plan.StopsSource()) {
+      RestartSourceIfLast(queued->plan, /*shut_down_by_job=*/false, /*caller_listed=*/false);
+    }
   }
   return Status::OK();
 }

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <future>
 #include <optional>
+#include <thread>
 
 #include "host_uri.h"
 #include "manager.h"
+#include "manager_internal.h"
 #include "names.h"
 #include "remote_host.h"
 
@@ -200,16 +202,94 @@ Status Manager::RemoveHost(const std::string& name) {
       }
     }
     CLONEKIT_RETURN_IF_ERROR(store_->RemoveHost(name));
-    {
-      std::lock_guard<std::mutex> lock(remote_hv_mu_);
-      remote_hv_.erase(name);  // (a call under way keeps its own reference)
-    }
+    DropHypervisor(name);
     ForgetHosts();
     Emit("host", {{"name", name}, {"change", "removed"}});
     return Status::OK();
   }
   if (name == kLocalHost) return Status::InvalidArgument("host 'local'", "is the service's own --hypervisor: it cannot be removed");
   return Status::NotFound("no host '" + name + "'");
+}
+
+void Manager::DropHypervisor(const std::string& host) {
+  std::shared_ptr<Hypervisor> dropped;
+  {
+    std::lock_guard<std::mutex> lock(remote_hv_mu_);
+    if (auto it = remote_hv_.find(host); it != remote_hv_.end()) {
+      dropped = std::move(it->second);
+      remote_hv_.erase(it);
+    }
+  }
+  // Closing a connection asks the host, with no deadline: to a host that
+  // is gone it never returns (a forget hung there). On a thread of its
+  // own, left behind; a call under way keeps its own reference.
+  if (dropped) std::thread([hv = std::move(dropped)]() mutable { hv.reset(); }).detach();
+}
+
+Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
+  if (name == kLocalHost) return Status::InvalidArgument("host 'local'", "is the service's own --hypervisor: it cannot be removed");
+  std::lock_guard<std::mutex> plan_lock(plan_mu_);  // no clone planned onto it meanwhile
+  std::lock_guard<std::mutex> registry(registry_mu_);
+  bool known = false;
+  for (const HostRow& h : store_->Hosts()) known |= h.name == name;
+  if (!known) return Status::NotFound("no host '" + name + "'");
+  {
+    std::lock_guard<std::mutex> lock(answers_mu_);
+    answers_.erase(name);  // asked afresh
+  }
+  if (HostAnswers(name)) {
+    return Status::Locked("host '" + name + "'",
+                          "answers: --forget is for a host that is gone; delete its VMs and remove its pools instead");
+  }
+  {
+    std::lock_guard<std::mutex> lock(jobs_mu_);
+    for (const auto& [id, job] : running_) {
+      const ClonePlan& p = job->plan;
+      if (p.host == name || p.source_host == name || p.files_host == name) {
+        return Status::Locked("host '" + name + "'", "clone job " + std::to_string(id) + " uses it; cancel it first");
+      }
+    }
+  }
+  ForgottenHost forgotten;
+  forgotten.name = name;
+  std::vector<int64_t> vm_ids;
+  std::vector<JobRow> jobs;
+  Status written = store_->Write([&]() -> Status {
+    for (const VmRow& vm : store_->Vms()) {
+      if (vm.host != name) continue;
+      CLONEKIT_RETURN_IF_ERROR(store_->DeleteVm(vm.id));  // (its snapshots go with it)
+      forgotten.vms.push_back(vm.name);
+      vm_ids.push_back(vm.id);
+    }
+    for (const Pool& p : store_->Pools()) {
+      if (!p.OnHost(name)) continue;
+      CLONEKIT_RETURN_IF_ERROR(store_->RemovePool(p.name));
+      if (p.hosts.size() > 1) {
+        Pool shared = p;
+        std::erase(shared.hosts, name);
+        CLONEKIT_RETURN_IF_ERROR(store_->AddPool(shared));
+      }
+      forgotten.pools.push_back(p.name);
+    }
+    for (JobRow job : store_->Jobs()) {
+      if (job.host != name || !job.cleanup_pending) continue;
+      job.cleanup_pending = false;
+      job.error += "; its partial files on host '" + name + "' were left there when the host was forgotten";
+      CLONEKIT_RETURN_IF_ERROR(store_->UpdateJob(job));
+      forgotten.jobs.push_back(job.id);
+      jobs.push_back(job);
+    }
+    return store_->RemoveHost(name);
+  });
+  if (!written.ok()) return written;
+  DropHypervisor(name);
+  ForgetHosts();
+  for (int64_t id : vm_ids) Emit("vm", {{"id", id}, {"change", "deleted"}});
+  for (const JobRow& job : jobs) {
+    Emit("job", {{"id", job.id}, {"state", JobStateName(job.state)}, {"error", job.error}, {"cleanup_pending", false}});
+  }
+  Emit("host", {{"name", name}, {"change", "removed"}});
+  return forgotten;
 }
 
 }  // namespace clonekit::manager

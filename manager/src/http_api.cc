@@ -291,6 +291,12 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
   });
   s.Delete(R"(/api/v1/hosts/([A-Za-z0-9._-]+))", [&m, tcp](const httplib::Request& req, httplib::Response& res) {
     if (!CallerOf(req, tcp).admin()) return Reply(res, Status::PermissionDenied("hosts: removing one needs root on the Unix socket"));
+    // ?forget=true: a host that is gone, with its VMs' and pools' entries.
+    const std::string forget = req.has_param("forget") ? req.get_param_value("forget") : "false";
+    if (forget != "true" && forget != "false") {
+      return Reply(res, Status::InvalidArgument("parameter 'forget'", "must be true or false"));
+    }
+    if (forget == "true") return Reply(res, m.ForgetHost(req.matches[1].str()), EncodeForgottenHost);
     Reply(res, m.RemoveHost(req.matches[1].str()));
   });
   s.Get("/api/v1/pools", [&m](const httplib::Request&, httplib::Response& res) { Reply(res, EncodePools(m.Pools())); });

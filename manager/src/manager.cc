@@ -79,6 +79,11 @@ Manager::~Manager() {
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     for (auto& [id, job] : running_) job->cancel = true;
+    // Nothing starts now: a job ending here would start the next queued
+    // one on a thread nobody joins (and reap threads moved out below).
+    // Their rows stay queued; the next start fails them (Recover).
+    queue_.clear();
+    ended_.clear();
     threads.swap(threads_);
   }
   for (auto& [id, t] : threads) t.join();

@@ -104,6 +104,12 @@ class Manager {
   Result<HostView> AddHost(const std::string& name, const std::string& uri, const std::string& ssh);
   // A host holding a pool stays.
   Status RemoveHost(const std::string& name);
+  // A host that is gone for good (its libvirt does not answer now, asked
+  // afresh) is removed with the entries of its VMs and pools, and its jobs
+  // stop waiting to clean up there; refused while a job uses it. Nothing on
+  // the host is touched: should it come back, its domains and files are
+  // its admin's.
+  Result<ForgottenHost> ForgetHost(const std::string& name);
 
   // A pool on the given hosts (empty: "local"): the same directory on each,
   // checked there (over SSH on another host) to be one, by its canonical
@@ -274,7 +280,12 @@ class Manager {
   // The guest items on the clone's new images, and the TPM's state: the
   // report's lines (with the plan's host lines) go on the job.
   Status Generalize(RunningJob& job, JobRow& row);
-  void RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job);
+  // Forgets the libvirt connection kept for a host (closed in the background).
+  void DropHypervisor(const std::string& host);
+  // The source started again when it is owed a restart (a job shut it
+  // down) and no other job holding its power remains. caller_listed: the
+  // caller is a job still in running_ (not one cancelled in the queue).
+  void RestartSourceIfLast(const ClonePlan& plan, bool shut_down_by_job, bool caller_listed = true);
   std::string UniqueName(const std::string& ns, const std::string& base);
 
   ManagerOptions options_;

@@ -46,6 +46,15 @@ struct HostView {
   std::string pools_error;       // why their space is not known (SSH failed)
 };
 
+// What `host remove --forget` dropped with a host that is gone: its
+// records only (nothing on it was touched, nor could be).
+struct ForgottenHost {
+  std::string name;
+  std::vector<std::string> vms;    // its VMs' entries
+  std::vector<std::string> pools;  // its pools (a shared one only stops listing it)
+  std::vector<int64_t> jobs;       // jobs whose partial files stay there
+};
+
 struct VmView {
   VmRow vm;                       // xml is encoded only when `full`
   bool full = false;
