@@ -896,7 +896,6 @@ Status Manager::CancelJob(int64_t id) {
       if ((*q)->id == id) {
         queued = *q;
         queue_.erase(q);
-        running_.erase(id);
         break;
       }
     }
@@ -906,6 +905,12 @@ Status Manager::CancelJob(int64_t id) {
     JobRow r = row ? *row : JobRow{};
     r.id = id;
     FinishJob(r, queued->plan, Status::Cancelled("cancelled while queued"), queued->plan.mode == JobMode::kFlatten);
+    {
+      // Listed until its reservations are undone: a host it uses cannot be
+      // forgotten meanwhile (FinishJob may be reaching it).
+      std::lock_guard<std::mutex> lock(jobs_mu_);
+      running_.erase(id);
+    }
     Emit("job", {{"id", id}, {"state", "cancelled"}, {"percent", 0}, {"error", r.error}});
     if (queued->plan.mode != JobMode::kFlatten) Emit("vm", {{"id", queued->plan.clone_id}, {"change", "removed"}});
     Emit("vm", {{"id", queued->plan.source_id}, {"change", "unlocked"}});

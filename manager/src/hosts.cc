@@ -180,6 +180,12 @@ Result<HostView> Manager::AddHost(const std::string& name, const std::string& ur
     return Status::InvalidArgument("host '" + name + "'", "libvirt at " + uri + " does not answer: " + view.facts.error);
   }
   CLONEKIT_RETURN_IF_ERROR(store_->AddHost({name, uri, ssh, ""}));
+  // Nothing known of an earlier host of this name is kept.
+  DropHypervisor(name);
+  {
+    std::lock_guard<std::mutex> lock(answers_mu_);
+    answers_.erase(name);
+  }
   ForgetHosts();
   Emit("host", {{"name", name}, {"uri", uri}});
   return view;
@@ -220,10 +226,8 @@ void Manager::DropHypervisor(const std::string& host) {
       remote_hv_.erase(it);
     }
   }
-  // Closing a connection asks the host, with no deadline: to a host that
-  // is gone it never returns (a forget hung there). On a thread of its
-  // own, left behind; a call under way keeps its own reference.
-  if (dropped) std::thread([hv = std::move(dropped)]() mutable { hv.reset(); }).detach();
+  // (Released here, outside the lock: a call under way keeps its own
+  // reference, and a connection to another host closes in the background.)
 }
 
 Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
@@ -255,13 +259,19 @@ Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
   std::vector<int64_t> vm_ids;
   std::vector<JobRow> jobs;
   Status written = store_->Write([&]() -> Status {
-    for (const VmRow& vm : store_->Vms()) {
+    Result<std::vector<VmRow>> vms = store_->CheckedVms();
+    Result<std::vector<Pool>> pools = store_->CheckedPools();
+    Result<std::vector<JobRow>> all_jobs = store_->CheckedJobs();
+    if (!vms.ok()) return vms.status();
+    if (!pools.ok()) return pools.status();
+    if (!all_jobs.ok()) return all_jobs.status();
+    for (const VmRow& vm : *vms) {
       if (vm.host != name) continue;
       CLONEKIT_RETURN_IF_ERROR(store_->DeleteVm(vm.id));  // (its snapshots go with it)
       forgotten.vms.push_back(vm.name);
       vm_ids.push_back(vm.id);
     }
-    for (const Pool& p : store_->Pools()) {
+    for (const Pool& p : *pools) {
       if (!p.OnHost(name)) continue;
       CLONEKIT_RETURN_IF_ERROR(store_->RemovePool(p.name));
       if (p.hosts.size() > 1) {
@@ -271,7 +281,7 @@ Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
       }
       forgotten.pools.push_back(p.name);
     }
-    for (JobRow job : store_->Jobs()) {
+    for (JobRow job : *all_jobs) {
       if (job.host != name || !job.cleanup_pending) continue;
       job.cleanup_pending = false;
       job.error += "; its partial files on host '" + name + "' were left there when the host was forgotten";

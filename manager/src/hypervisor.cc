@@ -93,7 +93,16 @@ class Libvirt final : public Hypervisor {
   Libvirt(virConnectPtr conn, std::string uri, bool back_off = false)
       : conn_(conn), uri_(std::move(uri)), back_off_(back_off) {}
   ~Libvirt() override {
-    if (conn_) virConnectClose(conn_);
+    if (!conn_) return;
+    if (!back_off_) {
+      virConnectClose(conn_);
+      return;
+    }
+    // Another host's: closing asks it, with no deadline, and to a host that
+    // is gone never returns (host remove --forget hung there, and so would
+    // whatever request dropped the last reference). On a thread of its own,
+    // left behind.
+    std::thread([conn = conn_] { virConnectClose(conn); }).detach();
   }
 
   bool available() const override { return true; }

@@ -111,11 +111,13 @@ std::shared_ptr<Hypervisor> Manager::HvOn(const std::string& host) {
       if (h.name == host) uri = h.uri;
     }
     if (uri.empty()) {
-      Result<std::unique_ptr<Hypervisor>> none = OpenHypervisor("");  // (not registered: nothing runs there)
-      hv = std::move(none).value();
-    } else {
-      hv = RemoteHypervisor(uri);
+      // Not registered (now: a host removed while this was asked): nothing
+      // runs there. Not kept, so a host added again under the name is used.
+      remote_hv_.erase(host);
+      Result<std::unique_ptr<Hypervisor>> none = OpenHypervisor("");
+      return std::move(none).value();
     }
+    hv = RemoteHypervisor(uri);
   }
   return hv;
 }

@@ -368,11 +368,15 @@ std::vector<HostRow> Store::Hosts() {
 // Lists are sorted here, byte-wise, not by the database's collation (which
 // differs between engines and PostgreSQL's locales).
 std::vector<Pool> Store::Pools() {
-  std::vector<Pool> out;
+  Result<std::vector<Pool>> pools = CheckedPools();
+  return pools.ok() ? *pools : std::vector<Pool>();
+}
+
+Result<std::vector<Pool>> Store::CheckedPools() {
   Result<std::vector<SqlRow>> rows = Query("list pools", "SELECT name, dir, hosts FROM pools", {});
-  if (rows.ok()) {
-    for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1), DecodeList(r.Text(2))});
-  }
+  if (!rows.ok()) return rows.status();
+  std::vector<Pool> out;
+  for (const SqlRow& r : *rows) out.push_back({r.Text(0), r.Text(1), DecodeList(r.Text(2))});
   std::sort(out.begin(), out.end(), [](const Pool& a, const Pool& b) { return a.name < b.name; });
   return out;
 }
@@ -435,11 +439,15 @@ std::optional<VmRow> Store::VmByName(const std::string& ns, const std::string& n
 }
 
 std::vector<VmRow> Store::Vms() {
-  std::vector<VmRow> out;
+  Result<std::vector<VmRow>> vms = CheckedVms();
+  return vms.ok() ? *vms : std::vector<VmRow>();
+}
+
+Result<std::vector<VmRow>> Store::CheckedVms() {
   Result<std::vector<SqlRow>> rows = Query("list VMs", std::string("SELECT ") + kVmColumns + " FROM vms", {});
-  if (rows.ok()) {
-    for (const SqlRow& r : *rows) out.push_back(ReadVm(r));
-  }
+  if (!rows.ok()) return rows.status();
+  std::vector<VmRow> out;
+  for (const SqlRow& r : *rows) out.push_back(ReadVm(r));
   std::sort(out.begin(), out.end(), [](const VmRow& a, const VmRow& b) { return std::tie(a.ns, a.name) < std::tie(b.ns, b.name); });
   return out;
 }

@@ -169,10 +169,12 @@ class Store {
   std::vector<VmRow> VmsBackedBy(int64_t snapshot_id);
 
   // The reads above and below answer "none" when the database does not
-  // answer; recovery, which removes files by what it reads, uses these,
-  // which say so instead.
+  // answer; recovery, which removes files by what it reads, and a host's
+  // forget, which removes rows by it, use these, which say so instead.
   [[nodiscard]] Result<std::vector<JobRow>> CheckedJobs();
   [[nodiscard]] Result<std::optional<VmRow>> CheckedVm(int64_t id);
+  [[nodiscard]] Result<std::vector<VmRow>> CheckedVms();
+  [[nodiscard]] Result<std::vector<Pool>> CheckedPools();
 
   Result<int64_t> InsertJob(const JobRow& job);
   Status UpdateJob(const JobRow& job);

@@ -43,6 +43,12 @@ check "'local' cannot be forgotten" one_line_error "cannot be removed" ck host r
 link h2 2 up
 check "h2 back: c1's disk is still there, untouched" on_host h2 test -s /var/lib/libvirt/far/c1-vda.qcow2
 check "... and its domain in h2's libvirt" in_mgr virsh -c "$H2" domstate c1
+readded() {
+  ck host add h2 "$H2" >/dev/null &&
+    [ "$(ck host list --json | jq_ "[h['reachable'] for h in d if h['name'] == 'h2']")" = "[True]" ] &&
+    [ "$(ck vm list --host h2 --json | jq_ 'len(d)')" = 0 ]
+}
+check "h2 added again under its name: reachable, none of the old one's VMs" readded
 stop_svc
 check "service log has no crash" sanitizer_clean serve.log
 finish
