@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <future>
 #include <optional>
-#include <thread>
 
 #include "host_uri.h"
 #include "manager.h"
@@ -180,13 +179,7 @@ Result<HostView> Manager::AddHost(const std::string& name, const std::string& ur
     return Status::InvalidArgument("host '" + name + "'", "libvirt at " + uri + " does not answer: " + view.facts.error);
   }
   CLONEKIT_RETURN_IF_ERROR(store_->AddHost({name, uri, ssh, ""}));
-  // Nothing known of an earlier host of this name is kept.
-  DropHypervisor(name);
-  {
-    std::lock_guard<std::mutex> lock(answers_mu_);
-    answers_.erase(name);
-  }
-  ForgetHosts();
+  ForgetWhatIsKnownOf(name);  // (of an earlier host of this name)
   Emit("host", {{"name", name}, {"uri", uri}});
   return view;
 }
@@ -208,8 +201,7 @@ Status Manager::RemoveHost(const std::string& name) {
       }
     }
     CLONEKIT_RETURN_IF_ERROR(store_->RemoveHost(name));
-    DropHypervisor(name);
-    ForgetHosts();
+    ForgetWhatIsKnownOf(name);
     Emit("host", {{"name", name}, {"change", "removed"}});
     return Status::OK();
   }
@@ -217,8 +209,8 @@ Status Manager::RemoveHost(const std::string& name) {
   return Status::NotFound("no host '" + name + "'");
 }
 
-void Manager::DropHypervisor(const std::string& host) {
-  std::shared_ptr<Hypervisor> dropped;
+void Manager::ForgetWhatIsKnownOf(const std::string& host) {
+  std::shared_ptr<Hypervisor> dropped;  // released outside the lock (a call under way keeps its own)
   {
     std::lock_guard<std::mutex> lock(remote_hv_mu_);
     if (auto it = remote_hv_.find(host); it != remote_hv_.end()) {
@@ -226,8 +218,11 @@ void Manager::DropHypervisor(const std::string& host) {
       remote_hv_.erase(it);
     }
   }
-  // (Released here, outside the lock: a call under way keeps its own
-  // reference, and a connection to another host closes in the background.)
+  {
+    std::lock_guard<std::mutex> lock(answers_mu_);
+    answers_.erase(host);
+  }
+  ForgetHosts();
 }
 
 Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
@@ -237,10 +232,7 @@ Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
   bool known = false;
   for (const HostRow& h : store_->Hosts()) known |= h.name == name;
   if (!known) return Status::NotFound("no host '" + name + "'");
-  {
-    std::lock_guard<std::mutex> lock(answers_mu_);
-    answers_.erase(name);  // asked afresh
-  }
+  ForgetWhatIsKnownOf(name);  // asked afresh
   if (HostAnswers(name)) {
     return Status::Locked("host '" + name + "'",
                           "answers: --forget is for a host that is gone; delete its VMs and remove its pools instead");
@@ -292,8 +284,7 @@ Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
     return store_->RemoveHost(name);
   });
   if (!written.ok()) return written;
-  DropHypervisor(name);
-  ForgetHosts();
+  ForgetWhatIsKnownOf(name);
   for (int64_t id : vm_ids) Emit("vm", {{"id", id}, {"change", "deleted"}});
   for (const JobRow& job : jobs) {
     Emit("job", {{"id", job.id}, {"state", JobStateName(job.state)}, {"error", job.error}, {"cleanup_pending", false}});

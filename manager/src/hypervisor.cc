@@ -90,11 +90,12 @@ using Domain = std::unique_ptr<virDomain, DomainDeleter>;
 
 class Libvirt final : public Hypervisor {
  public:
-  Libvirt(virConnectPtr conn, std::string uri, bool back_off = false)
-      : conn_(conn), uri_(std::move(uri)), back_off_(back_off) {}
+  // remote: another host's (reconnects back off; closing does not wait).
+  Libvirt(virConnectPtr conn, std::string uri, bool remote = false)
+      : conn_(conn), uri_(std::move(uri)), remote_(remote) {}
   ~Libvirt() override {
     if (!conn_) return;
-    if (!back_off_) {
+    if (!remote_) {
       virConnectClose(conn_);
       return;
     }
@@ -282,7 +283,7 @@ class Libvirt final : public Hypervisor {
     if (conn_) virConnectClose(conn_);
     conn_ = nullptr;
     const auto now = std::chrono::steady_clock::now();
-    if (back_off_ && now < retry_after_) return;
+    if (remote_ && now < retry_after_) return;
     conn_ = virConnectOpen(uri_.c_str());
     if (!conn_) retry_after_ = now + std::chrono::seconds(10);
   }
@@ -312,7 +313,7 @@ class Libvirt final : public Hypervisor {
   std::mutex mu_;  // one call at a time on the connection
   virConnectPtr conn_;
   std::string uri_;
-  const bool back_off_;
+  const bool remote_;
   std::chrono::steady_clock::time_point retry_after_;
 };
 
@@ -329,7 +330,7 @@ Result<std::unique_ptr<Hypervisor>> OpenHypervisor(const std::string& uri) {
 
 std::unique_ptr<Hypervisor> RemoteHypervisor(const std::string& uri) {
   virSetErrorFunc(nullptr, [](void*, virErrorPtr) {});
-  return std::unique_ptr<Hypervisor>(new Libvirt(nullptr, uri, /*back_off=*/true));
+  return std::unique_ptr<Hypervisor>(new Libvirt(nullptr, uri, /*remote=*/true));
 }
 
 }  // namespace clonekit::manager

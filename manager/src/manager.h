@@ -280,8 +280,10 @@ class Manager {
   // The guest items on the clone's new images, and the TPM's state: the
   // report's lines (with the plan's host lines) go on the job.
   Status Generalize(RunningJob& job, JobRow& row);
-  // Forgets the libvirt connection kept for a host (closed in the background).
-  void DropHypervisor(const std::string& host);
+  // Forgets what this service keeps of a host: its libvirt connection
+  // (another host's closes in the background), its last answer, the hosts
+  // list's cache.
+  void ForgetWhatIsKnownOf(const std::string& host);
   // The source started again when it is owed a restart (a job shut it
   // down) and no other job holding its power remains. caller_listed: the
   // caller is a job still in running_ (not one cancelled in the queue).
