@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <system_error>
+#include <thread>
 
 #include "clonekit/chain_resolver.h"
 #include "clonekit/collapse.h"
@@ -73,9 +75,7 @@ Result<JobView> Manager::Launch(ClonePlan plan) {
   {
     std::lock_guard<std::mutex> lock(jobs_mu_);
     running_[job->id] = job;
-    if (copying_ < options_.max_clones && queue_.empty()) {
-      StartJob(job);
-    } else {
+    if (!(copying_ < options_.max_clones && queue_.empty() && StartJob(job))) {
       queue_.push_back(job);
       Emit("job", {{"id", job->id}, {"state", "queued"}, {"percent", 0}, {"queue_position", queue_.size()}});
     }
@@ -100,8 +100,10 @@ Status Manager::Admit(JobRow& job) {
   return Status::OK();
 }
 
-// REQUIRES: jobs_mu_ held.
-void Manager::StartJob(std::shared_ptr<RunningJob> job) {
+// REQUIRES: jobs_mu_ held. False when no thread could be made for it
+// (EAGAIN: this process or the system is out of threads): it is not
+// started, the caller queues it, and the janitor tries again.
+bool Manager::StartJob(std::shared_ptr<RunningJob> job) {
   // Reap the threads of jobs that have ended since.
   for (int64_t id : ended_) {
     if (auto t = threads_.find(id); t != threads_.end()) {
@@ -110,19 +112,34 @@ void Manager::StartJob(std::shared_ptr<RunningJob> job) {
     }
   }
   ended_.clear();
+  std::thread thread;
+  try {
+    // (Its EndJob waits for jobs_mu_: it cannot end before it is listed below.)
+    thread = std::thread(job->plan.mode == JobMode::kFlatten ? &Manager::RunFlatten : &Manager::RunClone, this, job);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "clonekit: job %lld stays queued: cannot start its thread: %s\n",
+                 static_cast<long long>(job->id), e.what());
+    return false;
+  }
   copying_++;
   job->started = true;
+  threads_[job->id] = std::move(thread);
   Emit("job", {{"id", job->id}, {"state", "running"}, {"percent", 0}});
-  threads_[job->id] = std::thread(job->plan.mode == JobMode::kFlatten ? &Manager::RunFlatten : &Manager::RunClone, this, job);
+  return true;
 }
 
-// REQUIRES: jobs_mu_ held. The next queued jobs, while there are slots.
+// REQUIRES: jobs_mu_ held. The next queued jobs, while there are slots
+// (and threads for them).
 void Manager::StartQueued() {
   while (copying_ < options_.max_clones && !queue_.empty()) {
-    std::shared_ptr<RunningJob> next = queue_.front();
+    if (!StartJob(queue_.front())) return;
     queue_.pop_front();
-    StartJob(next);
   }
+}
+
+void Manager::RetryQueued() {
+  std::lock_guard<std::mutex> lock(jobs_mu_);
+  StartQueued();
 }
 
 // Runs copy(i, done) for every disk at once, done being disk i's data
@@ -139,12 +156,23 @@ Status Manager::CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t
   std::vector<Status> results(n);
   std::vector<std::thread> threads;
   std::atomic<size_t> finished{0};
+  Status no_thread;
   for (size_t i = 0; i < n; i++) {
-    threads.emplace_back([&, i] {
-      results[i] = copy(i, done[i]);
-      if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
-      finished++;
-    });
+    try {
+      threads.emplace_back([&, i] {
+        results[i] = copy(i, done[i]);
+        if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
+        finished++;
+      });
+    } catch (const std::system_error& e) {
+      // Out of threads (EAGAIN): the disks already copying stop, and the
+      // job fails naming why (it is not cancelled).
+      no_thread = Status::IOError("disk " + std::to_string(i + 1) + " of " + std::to_string(n),
+                                  std::string("cannot start its copy thread: ") + e.what());
+      job.cancel = true;
+      finished += n - i;
+      break;
+    }
   }
   auto last_write = std::chrono::steady_clock::now();
   while (finished < n) {
@@ -154,6 +182,7 @@ Status Manager::CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t
     Progress(job, row, sum, total, &last_write);
   }
   for (auto& t : threads) t.join();
+  if (!no_thread.ok()) return no_thread;
   for (const Status& s : results) {
     if (!s.ok() && !s.IsCancelled()) return s;
   }

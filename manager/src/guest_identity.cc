@@ -12,7 +12,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "guest_text.h"
@@ -603,10 +605,15 @@ Result<std::vector<IdentityChange>> ResetGuestIdentity(const GuestResetRequest& 
     if (IsGuestItem(i)) items.push_back(i);
   }
   if (items.empty()) return report;
-  ApplianceWatchdog watchdog(req);
+  std::optional<ApplianceWatchdog> watchdog;
+  try {
+    watchdog.emplace(req);
+  } catch (const std::system_error& e) {  // (out of threads: EAGAIN)
+    return Status::IOError("generalize", std::string("cannot start the appliance's watchdog: ") + e.what());
+  }
   // Any failure once the watchdog stopped the appliance is its doing.
-  auto stopped = [&](Status s) { return watchdog.fired() != ApplianceWatchdog::kNone ? watchdog.Why() : s; };
-  auto cancelled = [&] { return watchdog.fired() != ApplianceWatchdog::kNone || (req.cancel && req.cancel->load()); };
+  auto stopped = [&](Status s) { return watchdog->fired() != ApplianceWatchdog::kNone ? watchdog->Why() : s; };
+  auto cancelled = [&] { return watchdog->fired() != ApplianceWatchdog::kNone || (req.cancel && req.cancel->load()); };
   auto progress = [&](double f) {
     if (req.progress) req.progress(f);
   };

@@ -11,7 +11,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "access.h"
@@ -112,7 +114,20 @@ class ConnectionThreads : public httplib::TaskQueue {
       return;
     }
     active_++;
-    std::thread([this, fn = std::move(fn)]() mutable { Run(std::move(fn)); }).detach();
+    // (Shared: a thread that cannot be made takes its copy with it.)
+    auto task = std::make_shared<std::function<void()>>(std::move(fn));
+    try {
+      std::thread([this, task] { Run(std::move(*task)); }).detach();
+    } catch (const std::system_error&) {
+      // Out of threads (EAGAIN): a running connection thread takes it next,
+      // or, with none, it is served here, on the accepting thread.
+      if (--active_ > 0) {
+        pending_.push_back(std::move(*task));
+        return;
+      }
+      lock.unlock();
+      (*task)();
+    }
   }
   void shutdown() override {
     std::unique_lock<std::mutex> lock(mu_);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace clonekit::manager {
@@ -102,8 +103,12 @@ class Libvirt final : public Hypervisor {
     // Another host's: closing asks it, with no deadline, and to a host that
     // is gone never returns (host remove --forget hung there, and so would
     // whatever request dropped the last reference). On a thread of its own,
-    // left behind.
-    std::thread([conn = conn_] { virConnectClose(conn); }).detach();
+    // left behind (or here, when no thread can be made).
+    try {
+      std::thread([conn = conn_] { virConnectClose(conn); }).detach();
+    } catch (const std::system_error&) {
+      virConnectClose(conn_);
+    }
   }
 
   bool available() const override { return true; }

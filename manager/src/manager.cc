@@ -60,6 +60,7 @@ Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
     while (!p->janitor_cv_.wait_for(lock, kCleanupRetry, [p] { return p->janitor_stop_; })) {
       lock.unlock();
       p->RetryPendingCleanups();
+      p->RetryQueued();
       lock.lock();
     }
   });

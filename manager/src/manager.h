@@ -200,6 +200,9 @@ class Manager {
   // directories go.
   void RemoveJobOutputs(JobRow& row, const std::string& host, const std::vector<std::string>& outputs,
                         const std::vector<std::string>& scratch, bool keep_outputs = false);
+  // Starts queued jobs that a slot was free for but no thread could be
+  // made (every kCleanupRetry, as below).
+  void RetryQueued();
   // Retries every pending removal on other hosts (every kCleanupRetry).
   void RetryPendingCleanups();
   // How a host's files are reached (host_uri.h, remote_host.h).
@@ -212,7 +215,7 @@ class Manager {
   // On the host the VM is to be defined on.
   Status CheckLibvirtFree(const std::string& host, const std::string& libvirt_name, const std::string& uuid);
   Status CheckSpace(const ClonePlan& plan);
-  void StartJob(std::shared_ptr<RunningJob> job);
+  [[nodiscard]] bool StartJob(std::shared_ptr<RunningJob> job);
   Result<JobView> Launch(ClonePlan plan);
   [[nodiscard]] Status Admit(JobRow& job);
   void StartQueued();
