@@ -30,7 +30,8 @@ exec "$ck" map -U --output=json --format "$fmt" "$@" -- "$top"
 // $1 clonekit, $2 top, $3 format, $4 rate, $5 the job's directory here
 // ("": an export elsewhere), $6 its output format, $7 the export's
 // address ("": a directory here), then the pools. An export's key is the
-// first line of stdin, kept in a private directory for the copy only
+// first line of stdin, kept in a private directory (mktemp's, in the
+// session's TMPDIR or /tmp) for the copy only
 // (libnbd reads the file more than once: a pipe will not do). clonekit
 // reads the rest of stdin: it stops when it ends (the service cancelled, or
 // is gone) or is silent for 30 s (the service sends a line every 5 s: a
@@ -53,7 +54,7 @@ fi
 IFS= read -r key
 case $key in *[!0-9a-f]*|'') echo "no key for the export" >&2; exit 1 ;; esac
 umask 077
-k=$(mktemp -d /tmp/clonekit-key.XXXXXX)
+k=$(mktemp -d "${TMPDIR:-/tmp}/clonekit-key.XXXXXX")
 trap 'rm -rf -- "$k"' EXIT
 printf 'clonekit:%s\n' "$key" >"$k/keys.psk"
 "$ck" collapse -p --heartbeat 30 --format "$fmt" -O raw --target-is-zero --rate-limit "$rate" "$@" -- "$top" \

@@ -46,7 +46,7 @@ domain() {
 }
 
 # Service A: the libvirt test driver; copies slowed so progress can be seen.
-PORT_A=$((20000 + RANDOM % 20000))
+PORT_A=$(free_port)
 export CLONEKIT_SOCKET=$WORK/a.sock
 serve a "$PORT_A" --hypervisor test:///default --copy-rate 12M --shutdown-timeout 3
 mkdir pool
@@ -100,7 +100,7 @@ ck vm start team-b/web-ns2 >/dev/null
 URL_B=
 vm_b=ckweb-$$
 if start_libvirtd; then
-  PORT_B=$((PORT_A + 1))
+  PORT_B=$(free_port)
   serve b "$PORT_B" --hypervisor qemu:///system --shutdown-timeout 3
   mkdir poolb
   CLONEKIT_SOCKET=$WORK/b.sock ck pool add main "$WORK/poolb" >/dev/null
@@ -115,7 +115,7 @@ fi
 [ -n "$URL_B" ] || echo "note: no libvirtd + qemu here: the shutdown-failure toast is not checked"
 
 # Service C: the page asks for the token.
-PORT_C=$((PORT_A + 2))
+PORT_C=$(free_port)
 serve c "$PORT_C"
 
 # A and B are opened as `clonekit console` prints their address (#token=...).

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 start_libvirtd || exit 77
 
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
 ck() { "$CLONEKIT" "$@"; }
 "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$WORK/api.sock" --hypervisor qemu:///system --shutdown-timeout 3 2>serve.log &

@@ -9,7 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 command -v virt-xml-validate >/dev/null || { echo "SKIP: virt-xml-validate (libvirt-clients) missing"; exit 77; }
 
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
+PORT2=$(free_port)  # (a second service, refused or waiting)
 # The CLI goes over the Unix socket (its default door); api() below over
 # TCP with the token the service made beside its database.
 SERVER=127.0.0.1:$PORT
@@ -317,11 +318,11 @@ stop_service
 # 11. One service per database (access itself: tests/e2e/security/access.sh).
 start_service
 if [ -z "${CLONEKIT_TEST_POSTGRES:-}" ]; then
-  err=$(timeout 10 "$CLONEKIT" serve --db "$DB" --port $((PORT + 2)) --socket "" 2>&1) && st=0 || st=$?
+  err=$(timeout 10 "$CLONEKIT" serve --db "$DB" --port "$PORT2" --socket "" 2>&1) && st=0 || st=$?
   check "a second service on the same database is refused" one_line_error "state.db: another clonekit service is using this database"
 else
   # On PostgreSQL a second service is a standby: it waits, and does not serve.
-  timeout 3 "$CLONEKIT" serve --db "$DB" --port $((PORT + 2)) --socket "" --token-file "$WORK/token" 2>standby.log && st=0 || st=$?
+  timeout 3 "$CLONEKIT" serve --db "$DB" --port "$PORT2" --socket "" --token-file "$WORK/token" 2>standby.log && st=0 || st=$?
   check "a second service on the same database waits as a standby" \
     grep -q "standby: another clonekit service is active on postgresql://clonekit@127.0.0.1:$PG_PORT/clonekit" standby.log
   check "... until stopped" test "$st" -eq 124

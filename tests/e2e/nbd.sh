@@ -63,9 +63,14 @@ check_chain c2.qcow2 c2.qcow2 c1.qcow2 c0.qcow2
 # 3. Depth 110: every layer as an export (compared), top and base in full.
 qemu-img create -q -f qcow2 d0.qcow2 16M
 qio d0.qcow2 'write -P 0x50 0 16M'
+# Each layer is made and written without opening the chain below it (-u; the
+# layer alone, backing null): the 64k writes fill whole clusters, so the files
+# are byte for byte what opening the chain makes, in 5 s instead of 30 (every
+# open of layer i reads the i layers below it).
 for i in $(seq 1 109); do
-  qemu-img create -q -f qcow2 -b "d$((i - 1)).qcow2" -F qcow2 "d$i.qcow2"
-  qio "d$i.qcow2" "write -P $((i % 250 + 1)) $(( (i * 97 % 250) * 64 ))k 64k"
+  qemu-img create -q -u -f qcow2 -b "d$((i - 1)).qcow2" -F qcow2 "d$i.qcow2" 16M
+  qemu-io -c "write -P $((i % 250 + 1)) $(( (i * 97 % 250) * 64 ))k 64k" \
+    "json:{\"driver\": \"qcow2\", \"backing\": null, \"file\": {\"driver\": \"file\", \"filename\": \"d$i.qcow2\"}}" >/dev/null
 done
 nbdkit_bg "$WORK/d.sock" file=d109.qcow2
 deep_ok=1

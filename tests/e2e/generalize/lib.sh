@@ -14,7 +14,7 @@ done
 # docs/performance.md): TCG, unless the caller chose.
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
 ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

@@ -38,7 +38,7 @@ for _ in $(seq 1 600); do [ "$(field cleanup_pending)" = False ] && break; sleep
 check "once h2 answers, they are removed ($(($(date +%s) - up_at)) s after the link came back)" [ "$(field cleanup_pending)" = False ]
 check "... the job says so" bash -c '[[ "$1" == *"its partial files on host '"'"'h2'"'"' were removed when it answered again" ]]' _ "$(field error)"
 check "... h2's pool holds nothing of the job" [ -z "$(on_host h2 ls -A /var/lib/libvirt/far)" ]
-no_export() { ! pgrep -f "qemu-nbd.*/var/lib/libvirt/far/.clonekit" >/dev/null; }
+no_export() { ! pgrep_here "qemu-nbd.*/var/lib/libvirt/far/.clonekit" >/dev/null; }
 check "... and no export is left on h2" no_export
 check "the source chain is unchanged" sha256sum -c --quiet before.sum
 stop_svc

@@ -10,8 +10,8 @@ with_h3
 vm_on_h2
 
 start_job 5 c1 --name c2 --host h3 --disk vda=pool:far3 --no-start
-copies() { pgrep -f "clonekit collapse .*/var/lib/libvirt/far/c1-vda.qcow2" | wc -l; }
-keys() { find /tmp -maxdepth 1 -name "clonekit-key.*" | wc -l; }
+copies() { pgrep_here "clonekit collapse .*/var/lib/libvirt/far/c1-vda.qcow2" | wc -l; }
+keys() { find "$WORK/host-h2/tmp" -maxdepth 1 -name "clonekit-key.*" | wc -l; }
 check "the copy runs on h2 (clonekit collapse of c1's chain)" [ "$(copies)" = 1 ]
 check "... with the export's key in a private directory there" [ "$(keys)" = 1 ]
 check "cancel" ck job cancel "$JOB"
@@ -21,7 +21,7 @@ ck job wait "$JOB" >/dev/null 2>&1 || true
 echo "# job: $(field state): $(field error)"
 check "... the job is cancelled" [ "$(field state)" = cancelled ]
 check "... h3's pool holds nothing of it" [ -z "$(on_host h3 ls -A /var/lib/libvirt/far3)" ]
-no_export() { ! pgrep -f "qemu-nbd.*/var/lib/libvirt/far3/.clonekit" >/dev/null; }
+no_export() { ! pgrep_here "qemu-nbd.*/var/lib/libvirt/far3/.clonekit" >/dev/null; }
 check "... no export is left on h3" no_export
 check "... nor the key on h2" [ "$(keys)" = 0 ]
 check "... nor the clone's entry" [ "$(ck vm list --json | jq_ "len([v for v in d if v['name'] == 'c2'])")" = 0 ]

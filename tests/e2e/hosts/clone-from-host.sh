@@ -53,7 +53,7 @@ check "the source's files are unchanged" cmp -s <(sums) before.sum
 check "h2's pool holds c1's files and c2's image, nothing of the jobs" \
   [ "$(on_host h2 ls -A "$FAR" | tr '\n' ' ')" = "c1-vda-s1.qcow2 c1-vda.qcow2 c2-vda.qcow2 " ]
 check "h3's pool holds c3's image only" [ "$(on_host h3 ls -A /var/lib/libvirt/far3)" = c3-vda.qcow2 ]
-no_copy() { ! pgrep -f "clonekit collapse" >/dev/null && ! pgrep -f "qemu-nbd.*clonekit" >/dev/null; }
+no_copy() { ! pgrep_here "clonekit collapse" >/dev/null && ! pgrep_here "qemu-nbd.*clonekit" >/dev/null; }
 check "no copy or export is left running" no_copy
 stop_svc
 check "service log has no crash" sanitizer_clean serve.log

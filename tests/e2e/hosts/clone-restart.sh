@@ -13,7 +13,7 @@ sha256sum pool/v1.qcow2 >before.sum
 ck vm import v1 "$WORK/pool/v1.qcow2" >/dev/null
 
 start_job 10 v1 --name c1 --host h2 --disk vda=pool:far --no-start
-exports() { pgrep -f "qemu-nbd.*/var/lib/libvirt/far/.clonekit" | wc -l; }
+exports() { pgrep_here "qemu-nbd.*/var/lib/libvirt/far/.clonekit" | wc -l; }
 keydirs() { find /tmp -maxdepth 1 -name "clonekit-nbd-$SVC-*" | wc -l; }
 check "the copy is under way, through an export on h2" [ "$(exports)" = 1 ]
 check "... whose key is in a directory of the service's" [ "$(keydirs)" = 1 ]

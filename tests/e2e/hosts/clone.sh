@@ -48,7 +48,7 @@ runs_on() { local list; list=$(in_mgr virsh -c "$H2" domblklist c1) && grep -qF 
 check "... on that image" runs_on "$OUT"
 check "... and the service says it runs" [ "$(ck vm list --json | jq_ "[v['status'] for v in d if v['name'] == 'c1'][0]")" = running ]
 check "far holds the image and nothing else of the job" [ "$(on_host h2 ls -A /var/lib/libvirt/far)" = c1-vda.qcow2 ]
-no_export() { ! pgrep -f "qemu-nbd.*/var/lib/libvirt/far/.clonekit" >/dev/null; }
+no_export() { ! pgrep_here "qemu-nbd.*/var/lib/libvirt/far/.clonekit" >/dev/null; }
 check "no export is left on h2" no_export
 check "the capture saw the copy (more than half of its 9 MiB of data)" [ "$(stat -c %s link.pcap)" -gt $((9 << 19)) ]
 check "no plaintext of the disk on the link" bash -c "! grep -q CLONEKIT-PLAINTEXT-MARKER link.pcap"

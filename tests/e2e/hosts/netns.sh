@@ -18,8 +18,10 @@ done
 [ "$(id -u)" = 0 ] || { echo "SKIP: namespaces need root"; exit 77; }
 
 MGR_NS=ckmgr$$
+TEST_NS=()  # every namespace this test made
 start_manager_ns() {
   ip netns add "$MGR_NS" 2>netns.err || { echo "SKIP: cannot make a network namespace here: $(cat netns.err)"; exit 77; }
+  TEST_NS+=("$MGR_NS")
   cleanup_fns+=("end_netns $MGR_NS")
   ip -n "$MGR_NS" link set lo up
   # (it routes between the hosts' links, as a switch would: h2 reaches h3)
@@ -49,6 +51,15 @@ end_netns() {
   ip netns del "$1"
 }
 
+# pgrep_here PATTERN: pgrep -f PATTERN among the processes of this test's
+# namespaces only. Tests run side by side, and their hosts share the
+# machine's PID space (and /tmp: each host's sessions get TMPDIR=its tmp/).
+pgrep_here() {
+  local ns mine
+  mine=$(for ns in "${TEST_NS[@]}"; do ip netns pids "$ns"; done)
+  pgrep -f "$1" | grep -Fx -e "${mine:-none}"
+}
+
 # ns_of NAME, veth_of NAME N: host NAME's namespace and its end of the link.
 ns_of() { echo "ck$1$$"; }
 veth_of() { echo "ckh$2-$$"; }
@@ -58,6 +69,7 @@ veth_of() { echo "ckh$2-$$"; }
 start_link() {
   local name=$1 n=$2 ns=ck$1$$
   ip netns add "$ns"
+  TEST_NS+=("$ns")
   cleanup_fns+=("end_netns $ns")
   ip link add "ckm$n-$$" type veth peer name "ckh$n-$$"
   ip link set "ckm$n-$$" netns "$MGR_NS"
@@ -72,7 +84,7 @@ start_link() {
 
 start_host() {  # start_host NAME N
   local name=$1 n=$2 ns=ck$1$$ dir=$WORK/host-$1
-  mkdir -p "$dir"
+  mkdir -p "$dir/tmp"
   start_link "$name" "$n"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
   cp "$WORK/ssh/id.pub" "$dir/authorized_keys"
@@ -87,6 +99,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
+SetEnv TMPDIR=$dir/tmp
 CFG
   cat >"$dir/start.sh" <<SH
 set -e

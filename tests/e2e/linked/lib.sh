@@ -5,7 +5,7 @@
 # more data is written so that the snapshot and the current state differ.
 # Each script checks one behaviour of issue #14's linked clones.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
 ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 start_libvirtd || exit 77
 
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
 ck() { "$CLONEKIT" "$@"; }
 start_service() { serve_on qemu:///system "$@"; }  # start_service [serve options]

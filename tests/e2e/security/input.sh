@@ -89,7 +89,7 @@ check "... and the service still answers" status_is 200 "$(unix GET /api/v1/heal
 # (Bounded: were the first service gone, the second would serve.)
 err=$(timeout 20 "$CLONEKIT" serve --db "$WORK/other.db" --port "$PORT" --socket "$WORK/other.sock" 2>&1) && st=0 || st=$?
 check "a second service cannot bind the same port (no SO_REUSEPORT)" one_line_error "cannot listen"
-err=$(timeout 20 "$CLONEKIT" serve --db "$WORK/other.db" --port $((PORT + 1)) --socket "$SOCK" 2>&1) && st=0 || st=$?
+err=$(timeout 20 "$CLONEKIT" serve --db "$WORK/other.db" --port "$(free_port)" --socket "$SOCK" 2>&1) && st=0 || st=$?
 check "nor take a live socket" one_line_error "another clonekit service is listening here"
 check "... the first service's socket is still there and answers" status_is 200 "$(unix GET /api/v1/health)"
 stop_service

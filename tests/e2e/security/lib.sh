@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # and the helper copied where they can read it.
 cp "$E2E_DIR/http_req.py" "$WORK/http_req.py" && chmod 755 "$WORK/http_req.py"
 REQ="/usr/bin/python3 $WORK/http_req.py"
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 SOCK=$WORK/api.sock
 TOKEN_FILE=$WORK/token
 export CLONEKIT_SOCKET=$SOCK
