@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "clonekit/collapse.h"
@@ -50,7 +51,7 @@ class ProgressLine {
 // Stops the copy (as a SIGHUP would) once stdin ends or is silent for
 // `seconds`: a caller on another host, feeding it a line every few
 // seconds over SSH, is gone then, and no copy may outlive it.
-void WatchStdin(int seconds) {
+Status WatchStdin(int seconds) try {
   std::thread([seconds] {
     char buf[256];
     for (;;) {
@@ -66,6 +67,9 @@ void WatchStdin(int seconds) {
       return;
     }
   }).detach();
+  return Status::OK();
+} catch (const std::system_error& e) {  // (out of threads: no copy without its watch)
+  return Status::IOError("--heartbeat", std::string("cannot start the thread that watches stdin: ") + e.what());
 }
 
 }  // namespace
@@ -118,7 +122,9 @@ Runner AddCollapseCommand(CLI::App& app) {
     }
     Result<std::unique_ptr<Chain>> chain = args->chain.Open();
     if (!chain.ok()) return Fail(chain.status());
-    if (args->heartbeat > 0) WatchStdin(args->heartbeat);
+    if (args->heartbeat > 0) {
+      if (Status watching = WatchStdin(args->heartbeat); !watching.ok()) return Fail(watching);
+    }
 
     CollapseOptions options = args->tuning;
     options.format = args->output_format == "qcow2" ? OutputFormat::kQcow2 : OutputFormat::kRaw;

@@ -69,8 +69,8 @@ std::vector<CLI::App*> AddHostCommands(CLI::App& app, Context c) {
           for (const json& i : items) out += (out.empty() ? "" : ", ") + (i.is_string() ? i.get<std::string>() : i.dump());
           return out.empty() ? std::string("none") : out;
         };
-        std::printf("host %s forgotten: VMs %s; pools %s", f["name"].get<std::string>().c_str(), list(f["vms"]).c_str(),
-                    list(f["pools"]).c_str());
+        std::printf("host %s forgotten (its libvirt: %s): VMs %s; pools %s", f["name"].get<std::string>().c_str(),
+                    f.value("why", std::string("no answer")).c_str(), list(f["vms"]).c_str(), list(f["pools"]).c_str());
         if (!f["jobs"].empty()) std::printf("; the partial files of jobs %s stay there", list(f["jobs"]).c_str());
         std::printf("\n");
       }, a->as_json);

@@ -204,7 +204,7 @@ json EncodeHost(const HostView& h) {
 }
 
 json EncodeForgottenHost(const ForgottenHost& f) {
-  return {{"name", f.name}, {"forgotten", true}, {"vms", f.vms}, {"pools", f.pools}, {"jobs", f.jobs}};
+  return {{"name", f.name}, {"forgotten", true}, {"vms", f.vms}, {"pools", f.pools}, {"jobs", f.jobs}, {"why", f.why}};
 }
 
 json EncodeHosts(const std::vector<HostView>& hosts) {

@@ -160,7 +160,11 @@ Status Manager::CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t
   for (size_t i = 0; i < n; i++) {
     try {
       threads.emplace_back([&, i] {
-        results[i] = copy(i, done[i]);
+        try {
+          results[i] = copy(i, done[i]);
+        } catch (const std::exception& e) {  // (nothing may escape a thread: it would end the service)
+          results[i] = Status::IOError("disk " + std::to_string(i + 1) + " of " + std::to_string(n), e.what());
+        }
         if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
         finished++;
       });

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace clonekit::manager {
@@ -58,22 +59,32 @@ void Ask(const std::string& uri, Probe* p) {
 
 }  // namespace
 
-HostFacts ProbeHost(const std::string& uri, std::chrono::milliseconds timeout) {
+HostFacts ProbeHost(const std::string& uri, std::chrono::milliseconds timeout, Asking asking) {
   std::shared_ptr<Probe> p;
   {
-    // A second caller waits for the attempt under way (within its own deadline).
+    // A second caller waits for the attempt under way (within its own
+    // deadline), unless it asks afresh: then its attempt is its own.
     std::lock_guard<std::mutex> lock(in_flight_mu);
     auto it = in_flight.find(uri);
-    if (it != in_flight.end()) {
+    if (it != in_flight.end() && asking == Asking::kJoin) {
       p = it->second;
     } else {
       p = std::make_shared<Probe>();
-      in_flight[uri] = p;
-      std::thread([uri, p] {
-        Ask(uri, p.get());
-        std::lock_guard<std::mutex> lock(in_flight_mu);
-        in_flight.erase(uri);
-      }).detach();
+      const bool listed = it == in_flight.end();
+      if (listed) in_flight[uri] = p;
+      try {
+        std::thread([uri, p, listed] {
+          Ask(uri, p.get());
+          if (!listed) return;
+          std::lock_guard<std::mutex> lock(in_flight_mu);
+          in_flight.erase(uri);
+        }).detach();
+      } catch (const std::system_error& e) {  // (out of threads: EAGAIN)
+        if (listed) in_flight.erase(uri);
+        HostFacts f;
+        f.error = std::string("cannot start a probe: ") + e.what();
+        return f;
+      }
     }
   }
   std::unique_lock<std::mutex> lock(p->mu);

@@ -8,7 +8,9 @@
 // hang. At most one probe per URI is in flight; asking again meanwhile
 // waits for that one's answer (within the new caller's own deadline). An
 // attempt libvirt cannot give up on (a TCP connect, an SSH handshake) ends
-// when the kernel or ssh gives up; it is never doubled meanwhile.
+// when the kernel or ssh gives up; it is never doubled meanwhile, but for
+// a caller that asks kAfresh: an attempt under way may have begun before
+// the host came back, and its "no answer" would be stale.
 //
 // Thread-safety: ProbeHost may be called from any thread.
 #ifndef CLONEKIT_MANAGER_HOST_PROBE_H_
@@ -26,7 +28,12 @@ struct HostFacts {
   std::string error;  // why not reachable, one line
 };
 
-HostFacts ProbeHost(const std::string& uri, std::chrono::milliseconds timeout);
+enum class Asking {
+  kJoin,    // the attempt under way for this URI, if any
+  kAfresh,  // an attempt that begins now
+};
+
+HostFacts ProbeHost(const std::string& uri, std::chrono::milliseconds timeout, Asking asking = Asking::kJoin);
 
 }  // namespace clonekit::manager
 

@@ -69,13 +69,13 @@ std::string RemoteSpace(const RemoteHost& remote, std::vector<PoolSpace>* pools)
 
 namespace {
 
-HostFacts Facts(const std::string& uri) {
+HostFacts Facts(const std::string& uri, Asking asking = Asking::kJoin) {
   if (uri.empty()) {
     HostFacts f;
     f.error = "no hypervisor is configured (serve --hypervisor URI)";
     return f;
   }
-  return ProbeHost(uri, kProbeTimeout);
+  return ProbeHost(uri, kProbeTimeout, asking);
 }
 
 }  // namespace
@@ -229,11 +229,16 @@ Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
   if (name == kLocalHost) return Status::InvalidArgument("host 'local'", "is the service's own --hypervisor: it cannot be removed");
   std::lock_guard<std::mutex> plan_lock(plan_mu_);  // no clone planned onto it meanwhile
   std::lock_guard<std::mutex> registry(registry_mu_);
-  bool known = false;
-  for (const HostRow& h : store_->Hosts()) known |= h.name == name;
-  if (!known) return Status::NotFound("no host '" + name + "'");
-  ForgetWhatIsKnownOf(name);  // asked afresh
-  if (HostAnswers(name)) {
+  std::optional<HostRow> row;
+  for (HostRow& h : store_->Hosts()) {
+    if (h.name == name) row = std::move(h);
+  }
+  if (!row) return Status::NotFound("no host '" + name + "'");
+  ForgetWhatIsKnownOf(name);
+  // Asked afresh: not the last answer, nor that of an attempt under way,
+  // which may have begun before the host came back.
+  const HostFacts facts = Facts(row->uri, Asking::kAfresh);
+  if (facts.reachable) {
     return Status::Locked("host '" + name + "'",
                           "answers: --forget is for a host that is gone; delete its VMs and remove its pools instead");
   }
@@ -248,6 +253,7 @@ Result<ForgottenHost> Manager::ForgetHost(const std::string& name) {
   }
   ForgottenHost forgotten;
   forgotten.name = name;
+  forgotten.why = facts.error;
   std::vector<int64_t> vm_ids;
   std::vector<JobRow> jobs;
   Status written = store_->Write([&]() -> Status {

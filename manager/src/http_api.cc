@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -95,46 +96,61 @@ bool JsonContentType(const httplib::Request& req) {
   return type == "application/json";
 }
 
+// Whether this thread is the reserve one (below): it does not serve the
+// change feed, whose stream would hold it for as long as the client stays.
+thread_local bool on_reserve_thread = false;
+
 // One thread per connection, so that a long-lived event stream holds only
 // its own thread; at most kMaxThreads at once, later connections wait for
 // one to end, and past kMaxPending the service stops accepting (a flood is
 // slowed by the kernel's backlog, never runs the service out of sockets).
+// When no thread can be made (pthread_create's EAGAIN: out of threads) a
+// connection waits in the same queue, bounded alike, and the reserve
+// thread, made at the start, serves it if no connection thread does first:
+// the accepting thread never serves one, and nothing throws (the service
+// died at the first connection).
 class ConnectionThreads : public httplib::TaskQueue {
  public:
   static constexpr int kMaxThreads = 512;
   static constexpr size_t kMaxPending = 256;
+  ConnectionThreads() : reserve_([this] { Reserve(); }) {}
+  ~ConnectionThreads() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    reserve_.join();
+  }
   void enqueue(std::function<void()> fn) override {
     std::unique_lock<std::mutex> lock(mu_);
-    if (active_ >= kMaxThreads) {
-      // Runs on the accepting thread: waiting here stops accepting, and the
-      // kernel's backlog pushes back on a flood (no unbounded queue of open
-      // sockets).
-      room_.wait(lock, [&] { return pending_.size() < kMaxPending; });
-      pending_.push_back(std::move(fn));
-      return;
-    }
-    active_++;
-    // (Shared: a thread that cannot be made takes its copy with it.)
-    auto task = std::make_shared<std::function<void()>>(std::move(fn));
-    try {
-      std::thread([this, task] { Run(std::move(*task)); }).detach();
-    } catch (const std::system_error&) {
-      // Out of threads (EAGAIN): a running connection thread takes it next,
-      // or, with none, it is served here, on the accepting thread.
-      if (--active_ > 0) {
-        pending_.push_back(std::move(*task));
+    if (active_ < kMaxThreads) {
+      // (Shared: a thread that cannot be made takes its copy with it.)
+      auto task = std::make_shared<std::function<void()>>(std::move(fn));
+      try {
+        std::thread thread([this, task] { Run(std::move(*task)); });
+        active_++;
+        thread.detach();
         return;
+      } catch (const std::system_error& e) {
+        std::fprintf(stderr, "clonekit: out of threads (%s): a connection waits for the reserve thread\n", e.what());
+        fn = std::move(*task);
       }
-      lock.unlock();
-      (*task)();
     }
+    // Runs on the accepting thread: waiting here stops accepting, and the
+    // kernel's backlog pushes back on a flood (no unbounded queue of open
+    // sockets).
+    room_.wait(lock, [&] { return pending_.size() < kMaxPending; });
+    pending_.push_back(std::move(fn));
+    work_.notify_one();
   }
   void shutdown() override {
     std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return active_ == 0; });
+    done_.wait(lock, [&] { return active_ == 0 && pending_.empty() && !reserve_busy_; });
   }
 
  private:
+  // A connection thread serves its connection, then whatever waits.
   void Run(std::function<void()> fn) {
     for (;;) {
       fn();
@@ -148,10 +164,30 @@ class ConnectionThreads : public httplib::TaskQueue {
       room_.notify_one();
     }
   }
+  void Reserve() {
+    on_reserve_thread = true;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (stopping_) return;
+      std::function<void()> fn = std::move(pending_.front());
+      pending_.pop_front();
+      room_.notify_one();
+      reserve_busy_ = true;
+      lock.unlock();
+      fn();
+      lock.lock();
+      reserve_busy_ = false;
+      done_.notify_all();
+    }
+  }
   std::mutex mu_;
-  std::condition_variable done_, room_;
+  std::condition_variable done_, room_, work_;
   std::deque<std::function<void()>> pending_;
   int active_ = 0;
+  bool reserve_busy_ = false;
+  bool stopping_ = false;
+  std::thread reserve_;  // (last: it starts once the rest is set)
 };
 
 // Only SO_REUSEADDR: cpp-httplib's default SO_REUSEPORT would let a second
@@ -412,6 +448,9 @@ void ApiServer::Routes(httplib::Server& s, bool tcp) {
         return Reply(res, Status::InvalidArgument("after", "must be an event number"));
       }
       after = std::stoull(a);
+    }
+    if (on_reserve_thread) {
+      return Reply(res, Status::Busy("events: the service is out of threads; try again later"));
     }
     if (event_streams_.fetch_add(1) >= options_.max_event_streams) {
       event_streams_--;

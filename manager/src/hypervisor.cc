@@ -4,6 +4,7 @@
 #include <libvirt/virterror.h>
 
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -103,11 +104,13 @@ class Libvirt final : public Hypervisor {
     // Another host's: closing asks it, with no deadline, and to a host that
     // is gone never returns (host remove --forget hung there, and so would
     // whatever request dropped the last reference). On a thread of its own,
-    // left behind (or here, when no thread can be made).
+    // left behind. With no thread to be had it is left open: closing it
+    // here could hang this caller, and it may hold the jobs' lock.
     try {
       std::thread([conn = conn_] { virConnectClose(conn); }).detach();
-    } catch (const std::system_error&) {
-      virConnectClose(conn_);
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "clonekit: %s: connection left open: cannot start a thread to close it: %s\n", uri_.c_str(),
+                   e.what());
     }
   }
 

@@ -59,8 +59,8 @@ Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
     std::unique_lock<std::mutex> lock(p->janitor_mu_);
     while (!p->janitor_cv_.wait_for(lock, kCleanupRetry, [p] { return p->janitor_stop_; })) {
       lock.unlock();
+      p->RetryQueued();  // (first: the cleanups may wait on SSH)
       p->RetryPendingCleanups();
-      p->RetryQueued();
       lock.lock();
     }
   });

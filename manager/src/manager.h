@@ -201,7 +201,7 @@ class Manager {
   void RemoveJobOutputs(JobRow& row, const std::string& host, const std::vector<std::string>& outputs,
                         const std::vector<std::string>& scratch, bool keep_outputs = false);
   // Starts queued jobs that a slot was free for but no thread could be
-  // made (every kCleanupRetry, as below).
+  // made (every kCleanupRetry, as below). REQUIRES: none of jobs_mu_.
   void RetryQueued();
   // Retries every pending removal on other hosts (every kCleanupRetry).
   void RetryPendingCleanups();

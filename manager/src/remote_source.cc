@@ -54,7 +54,10 @@ fi
 IFS= read -r key
 case $key in *[!0-9a-f]*|'') echo "no key for the export" >&2; exit 1 ;; esac
 umask 077
-k=$(mktemp -d "${TMPDIR:-/tmp}/clonekit-key.XXXXXX")
+t=${TMPDIR:-/tmp}
+case $t in /*) ;; *) t=/tmp ;; esac
+case $t in *[!A-Za-z0-9/._-]*) t=/tmp ;; esac  # (it goes into the export's URI)
+k=$(mktemp -d "$t/clonekit-key.XXXXXX")
 trap 'rm -rf -- "$k"' EXIT
 printf 'clonekit:%s\n' "$key" >"$k/keys.psk"
 "$ck" collapse -p --heartbeat 30 --format "$fmt" -O raw --target-is-zero --rate-limit "$rate" "$@" -- "$top" \

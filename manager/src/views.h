@@ -53,6 +53,7 @@ struct ForgottenHost {
   std::vector<std::string> vms;    // its VMs' entries
   std::vector<std::string> pools;  // its pools (a shared one only stops listing it)
   std::vector<int64_t> jobs;       // jobs whose partial files stay there
+  std::string why;                 // what its libvirt's silence was, one line
 };
 
 struct VmView {

@@ -27,6 +27,7 @@
 #include "copier.h"
 #include "copy_plan.h"
 #include "first_error.h"
+#include "helper_threads.h"
 
 namespace clonekit {
 
@@ -278,12 +279,12 @@ Status NbdCopier::CopyWindow(const ExtentMap& map, CopySignals& signals) {
   map_ = &map;
   signals_ = &signals;
   PlanWindow(map);
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < connections_.size(); i++) {
-    threads.emplace_back([this, i] { Worker(connections_[i]->handle()); });
+  {
+    // (A connection whose thread cannot be made stays idle: the others
+    // take its tasks.)
+    HelperThreads helpers(connections_.size() - 1, [this](size_t i) { Worker(connections_[i]->handle()); });
+    Worker(connections_[0]->handle());
   }
-  Worker(connections_[0]->handle());
-  for (auto& t : threads) t.join();
   if (error_.failed()) return error_.status();
   if (signals.stopped()) return Status::Cancelled("interrupted");
   return Status::OK();

@@ -14,6 +14,7 @@
 #include "copier.h"
 #include "copy_plan.h"
 #include "first_error.h"
+#include "helper_threads.h"
 #include "qcow2_writer.h"
 
 namespace clonekit {
@@ -70,10 +71,12 @@ class Qcow2Copier final : public Copier {
         }
       }
     };
-    std::vector<std::thread> helpers;
-    for (unsigned t = 1; t < threads_ && t + 1 < starts_.size(); t++) helpers.emplace_back(work);
-    work();
-    for (auto& h : helpers) h.join();
+    {
+      // (One thread per start but the last, at most threads_, the caller's included.)
+      const size_t extra = std::min<size_t>(threads_, starts_.size() == 0 ? 0 : starts_.size() - 1);
+      HelperThreads helpers(extra == 0 ? 0 : extra - 1, [&](size_t) { work(); });
+      work();
+    }
     if (error.failed()) return error.status();
     if (signals.stopped()) return Status::Cancelled("interrupted");
     return writer_.CompleteBelow(map.empty() ? 0 : map.extents().back().end());

@@ -34,6 +34,7 @@
 #include "copier.h"
 #include "copy_plan.h"
 #include "first_error.h"
+#include "helper_threads.h"
 #include "raw_destination.h"
 #include "uncached_io.h"
 
@@ -490,10 +491,10 @@ class UringCopier final : public Copier {
     PlanCopy(map, request_bytes_, &plan_);
     FirstError error;
     Window window{chain_, map, plan_, signals, error};
-    std::vector<std::thread> threads;
-    for (size_t i = 1; i < workers_.size(); i++) threads.emplace_back([&, i] { workers_[i]->Run(window); });
-    workers_[0]->Run(window);
-    for (auto& t : threads) t.join();
+    {
+      HelperThreads helpers(workers_.size() - 1, [&](size_t i) { workers_[i]->Run(window); });
+      workers_[0]->Run(window);
+    }
     if (error.failed()) return error.status();
     if (signals.stopped()) return Status::Cancelled("interrupted");
     if (!map.empty()) destination_.WrittenBelow(map.extents().back().end());

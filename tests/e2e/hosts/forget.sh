@@ -30,6 +30,8 @@ check "c1 cannot be deleted while h2 is cut off" one_line_error "does not answer
 ck host remove h2 --forget --json >forgot.json
 check "--forget: h2, VM c1, pools far and both, job $JOB" \
   [ "$(jq_ "d['name'], d['vms'], sorted(d['pools']), d['jobs']" <forgot.json | tr '\n' ' ')" = "h2 ['c1'] ['both', 'far'] [$JOB] " ]
+echo "# why h2 was judged gone: $(jq_ "d['why']" <forgot.json)"
+check "... and it says why h2 was judged gone (its libvirt's silence, asked afresh)" [ -n "$(jq_ "d['why']" <forgot.json)" ]
 check "h2 is no longer listed" [ "$(ck host list --json | jq_ "[h['name'] for h in d]")" = "['local']" ]
 check "nor c1; v1 and v2 stay" [ "$(ck vm list --json | jq_ "sorted(v['name'] for v in d)")" = "['v1', 'v2']" ]
 check "pool far is gone, both stays on local only" \
