@@ -12,7 +12,6 @@ source "$BROWSER_DIR/../e2e/lib.sh"
 export NODE_PATH=$BROWSER_DIR/../../web/node_modules
 node "$BROWSER_DIR/console.mjs" --probe || { echo "SKIP: chromium cannot start here"; exit 77; }
 
-ck() { "$CLONEKIT" "$@"; }
 # A clone made a new machine inside (#15) runs libguestfs's appliance; this
 # machine's KVM does not run it (docs/performance.md): TCG, unless the caller chose.
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}

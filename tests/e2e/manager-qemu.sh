@@ -9,7 +9,6 @@ start_libvirtd || exit 77
 
 PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
 "$CLONEKIT" serve --db "$WORK/state.db" --port "$PORT" --socket "$WORK/api.sock" --hypervisor qemu:///system --shutdown-timeout 3 2>serve.log &
 SVC=$!
 cleanup_fns+=("kill $SVC 2>/dev/null")

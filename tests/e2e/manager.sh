@@ -15,7 +15,6 @@ PORT2=$(free_port)  # (a second service, refused or waiting)
 # TCP with the token the service made beside its database.
 SERVER=127.0.0.1:$PORT
 export SERVER CLONEKIT_SOCKET=$WORK/api.sock TOKEN_FILE=$WORK/token
-ck() { "$CLONEKIT" "$@"; }
 # The state: a SQLite file, or (CLONEKIT_TEST_POSTGRES=1) a private
 # PostgreSQL: every step below runs the same on both.
 DB=$WORK/state.db

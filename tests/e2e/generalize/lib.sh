@@ -16,7 +16,6 @@ export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
 PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 SRC_MAC=52:54:00:ab:cd:ef
 

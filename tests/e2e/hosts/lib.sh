@@ -3,7 +3,6 @@
 # one pool; ck runs the CLI on its socket (root: an admin).
 PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 start_service() {
   "$CLONEKIT" serve --db "$WORK/state.db" --token-file "$WORK/token" --port "$PORT" --socket "$WORK/api.sock" "$@" \

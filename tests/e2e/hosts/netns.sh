@@ -137,7 +137,6 @@ link() { ip -n "ck$1$$" link set "ckh$2-$$" "$3"; }
 # serve_in_mgr: the service in the manager's namespace (no hypervisor of
 # its own unless given), its socket $WORK/api.sock for ck; $SVC.
 export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 serve_in_mgr() {  # serve_in_mgr [SERVE OPTIONS...]; its TCP port: $SVC_PORT
   SVC_PORT=$(free_port)

@@ -7,7 +7,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 vmf() { ck vm show "$1" | jq_ "$2"; }
 # chain FILE: the files of FILE's backing chain, as qemu reads it, one per line.

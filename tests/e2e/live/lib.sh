@@ -8,7 +8,6 @@ start_libvirtd || exit 77
 
 PORT=$(free_port)
 export CLONEKIT_SOCKET=$WORK/api.sock
-ck() { "$CLONEKIT" "$@"; }
 start_service() { serve_on qemu:///system "$@"; }  # start_service [serve options]
 mkdir pool
 # guest_write VM DISK_ALIAS QEMU_IO_CMD: a write by the running qemu itself

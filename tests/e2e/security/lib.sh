@@ -11,7 +11,6 @@ SOCK=$WORK/api.sock
 TOKEN_FILE=$WORK/token
 export CLONEKIT_SOCKET=$SOCK
 chmod 755 "$WORK"  # unprivileged test users reach the socket's directory
-ck() { "$CLONEKIT" "$@"; }
 start_service() { serve_on test:///default "$@"; }  # start_service [serve options]
 stop_service() { kill "$SVC"; wait "$SVC" 2>/dev/null || true; }
 unix() { $REQ --unix "$SOCK" "$@"; }                       # as root, on the socket
