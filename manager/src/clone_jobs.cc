@@ -157,13 +157,14 @@ Status Manager::CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t
   std::vector<std::thread> threads;
   std::atomic<size_t> finished{0};
   Status no_thread;
+  const auto disk = [n](size_t i) { return "disk " + std::to_string(i + 1) + " of " + std::to_string(n); };
   for (size_t i = 0; i < n; i++) {
     try {
       threads.emplace_back([&, i] {
         try {
           results[i] = copy(i, done[i]);
         } catch (const std::exception& e) {  // (nothing may escape a thread: it would end the service)
-          results[i] = Status::IOError("disk " + std::to_string(i + 1) + " of " + std::to_string(n), e.what());
+          results[i] = Status::IOError(disk(i), e.what());
         }
         if (!results[i].ok()) job.cancel = true;  // one disk failed: stop the others
         finished++;
@@ -171,8 +172,7 @@ Status Manager::CopyAll(RunningJob& job, JobRow& row, const std::vector<uint64_t
     } catch (const std::system_error& e) {
       // Out of threads (EAGAIN): the disks already copying stop, and the
       // job fails naming why (it is not cancelled).
-      no_thread = Status::IOError("disk " + std::to_string(i + 1) + " of " + std::to_string(n),
-                                  std::string("cannot start its copy thread: ") + e.what());
+      no_thread = Status::IOError(disk(i), std::string("cannot start its copy thread: ") + e.what());
       job.cancel = true;
       finished += n - i;
       break;
